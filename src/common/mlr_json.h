@@ -1,0 +1,64 @@
+/* A small JSON reader and writer for Mallard's control messages (DoPut commands, action
+ * bodies and results). Parsing builds a tree owned by one mlr_json_doc; the writer appends to a
+ * growable string. Input is bounded (depth, size) and never trusted. */
+#ifndef MLR_JSON_H
+#define MLR_JSON_H
+
+#include "common/mlr_error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum mlr_json_type {
+  MLR_JSON_NULL,
+  MLR_JSON_BOOL,
+  MLR_JSON_NUMBER,
+  MLR_JSON_STRING,
+  MLR_JSON_ARRAY,
+  MLR_JSON_OBJECT
+} mlr_json_type;
+
+typedef struct mlr_json mlr_json;
+struct mlr_json {
+  mlr_json_type type;
+  bool boolean;
+  double number;
+  bool is_integer; /* number was written without fraction/exponent and fits int64 */
+  int64_t integer;
+  char *string; /* STRING: value (NUL-terminated, may contain \0 escapes: see string_len) */
+  size_t string_len;
+  char *key;        /* set on members of an OBJECT */
+  mlr_json *child;  /* first element / member */
+  mlr_json *next;   /* next sibling */
+  size_t n_children;
+};
+
+typedef struct mlr_json_doc mlr_json_doc;
+
+/* Parses len bytes. INVALID_ARGUMENT with position on bad JSON. Ownership: mlr_json_free. */
+mlr_code mlr_json_parse(const char *text, size_t len, mlr_json_doc **out, mlr_error *err);
+const mlr_json *mlr_json_root(const mlr_json_doc *doc);
+void mlr_json_free(mlr_json_doc *doc);
+
+/* Member of an object by key (NULL if absent or not an object). */
+const mlr_json *mlr_json_get(const mlr_json *obj, const char *key);
+/* Convenience: string member or NULL. */
+const char *mlr_json_get_string(const mlr_json *obj, const char *key);
+
+/* Growable output string. */
+typedef struct mlr_strbuf {
+  char *data;
+  size_t len;
+  size_t cap;
+  bool oom;
+} mlr_strbuf;
+void mlr_strbuf_append(mlr_strbuf *b, const char *s, size_t n);
+void mlr_strbuf_appendf(mlr_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal (quoted, escaped). */
+void mlr_strbuf_append_json_string(mlr_strbuf *b, const char *s, size_t n);
+/* Takes the NUL-terminated contents (caller frees) and resets b; NULL if out of memory. */
+char *mlr_strbuf_take(mlr_strbuf *b, size_t *len);
+void mlr_strbuf_release(mlr_strbuf *b);
+
+#endif /* MLR_JSON_H */
