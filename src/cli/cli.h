@@ -14,7 +14,32 @@ typedef struct cli_command {
   cli_command_fn run;
 } cli_command;
 
+/* Auth commands (src/cli/cmd_passwd.c, src/cli/cmd_token.c). */
+int cli_cmd_passwd(int argc, char **argv);
+int cli_cmd_token(int argc, char **argv);
+
 /* Defined in main.c: the table of every subcommand, terminated by a NULL name. */
 extern const cli_command cli_commands[];
+
+/* `mallard serve` (cmd_serve.c). */
+int cli_serve(int argc, char **argv);
+
+int cli_ipc_main(int, char **);
+
+/* Client commands (cmd_query.c, cmd_put.c, cmd_exchange.c, cmd_admin.c, cmd_demo.c, cmd_bench.c).
+ */
+int cli_cmd_query(int argc, char **argv);
+int cli_cmd_get(int argc, char **argv);
+int cli_cmd_put(int argc, char **argv);
+int cli_cmd_transfer(int argc, char **argv);
+int cli_cmd_exchange(int argc, char **argv);
+int cli_cmd_tables(int argc, char **argv);
+int cli_cmd_actions(int argc, char **argv);
+int cli_cmd_exchangers(int argc, char **argv);
+int cli_cmd_register(int argc, char **argv);
+int cli_cmd_unregister(int argc, char **argv);
+int cli_cmd_execute(int argc, char **argv);
+int cli_cmd_drop(int argc, char **argv);
+int cli_cmd_ping(int argc, char **argv);
 
 #endif /* CLI_H */

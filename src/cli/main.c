@@ -6,6 +6,24 @@
 
 /* Subcommands register here (one line each, alphabetical within their group). */
 const cli_command cli_commands[] = {
+    {"query", "run SQL on a server and print the result", cli_cmd_query},
+    {"get", "run SQL on a server and save the result to a local file", cli_cmd_get},
+    {"put", "stream a local Parquet/CSV/JSON/Arrow file into a table", cli_cmd_put},
+    {"transfer", "stream a query's result from one server into a table on another",
+     cli_cmd_transfer},
+    {"exchange", "stream data through an exchanger (DoExchange)", cli_cmd_exchange},
+    {"tables", "list a server's tables", cli_cmd_tables},
+    {"execute", "run a statement (DDL, INSERT, ...) on a server", cli_cmd_execute},
+    {"drop", "drop a table", cli_cmd_drop},
+    {"exchangers", "list a server's exchangers", cli_cmd_exchangers},
+    {"register", "register a SQL exchanger", cli_cmd_register},
+    {"unregister", "remove a SQL exchanger", cli_cmd_unregister},
+    {"actions", "list a server's actions", cli_cmd_actions},
+    {"ping", "check that a server answers", cli_cmd_ping},
+    {"serve", "start Flight servers backed by DuckDB", cli_serve},
+    {"passwd", "print a users-file line (name:hash:role) for a new password", cli_cmd_passwd},
+    {"token", "make a pre-issued bearer token and its tokens-file line", cli_cmd_token},
+    {"ipc", "check or convert Arrow IPC streams and files", cli_ipc_main},
     {NULL, NULL, NULL},
 };
 

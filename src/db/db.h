@@ -6,9 +6,15 @@
  * catalog "does not exist" -> NOT_FOUND; "already exists" -> ALREADY_EXISTS; out of memory ->
  * RESOURCE_EXHAUSTED; interrupted -> CANCELLED; constraint -> INVALID_ARGUMENT (FAILED_PRECONDITION
  * is not used); anything else -> INTERNAL. The message is DuckDB's own.
+ * (Implementation detail, src/db/db.c: the other errors caused by the statement or its data --
+ * syntax, invalid input, out of range, division by zero, type mismatch, decimal, parameter not
+ * resolved, dependency, other catalog errors -- are INVALID_ARGUMENT too.)
  *
  * Thread safety: a db_database may be used from any thread; a db_conn and everything made from
- * it by one thread at a time, except db_conn_interrupt which any thread may call. */
+ * it by one thread at a time, except db_conn_interrupt which any thread may call.
+ * A connection runs one statement at a time: a streaming query stays readable only until
+ * anything else runs on its connection (DuckDB closes the result); db_query_next then fails
+ * with FAILED_PRECONDITION instead of ending early. Use another connection meanwhile. */
 #ifndef DB_H
 #define DB_H
 
@@ -79,8 +85,7 @@ mlr_code db_prepared_bind_null(db_prepared *p, const char *name, mlr_error *err)
 mlr_code db_prepared_bind_bool(db_prepared *p, const char *name, bool v, mlr_error *err);
 mlr_code db_prepared_bind_int64(db_prepared *p, const char *name, int64_t v, mlr_error *err);
 mlr_code db_prepared_bind_double(db_prepared *p, const char *name, double v, mlr_error *err);
-mlr_code db_prepared_bind_varchar(db_prepared *p, const char *name, const char *v,
-                                  mlr_error *err);
+mlr_code db_prepared_bind_varchar(db_prepared *p, const char *name, const char *v, mlr_error *err);
 /* The prepared statement's result schema. */
 mlr_code db_prepared_schema(db_prepared *p, struct ArrowSchema *out, mlr_error *err);
 /* Executes as a streaming query (the prepared statement may be executed again after the query is
@@ -97,8 +102,8 @@ mlr_code db_table_exists(db_conn *conn, const char *schema, const char *table, b
                          mlr_error *err);
 mlr_code db_table_schema(db_conn *conn, const char *schema, const char *table,
                          struct ArrowSchema *out, mlr_error *err);
-mlr_code db_table_row_count(db_conn *conn, const char *schema, const char *table,
-                            int64_t *rows, mlr_error *err);
+mlr_code db_table_row_count(db_conn *conn, const char *schema, const char *table, int64_t *rows,
+                            mlr_error *err);
 
 typedef struct db_table_entry {
   char *schema;

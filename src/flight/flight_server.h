@@ -114,7 +114,7 @@ flight_method flight_call_method(const flight_call *call);
 const char *flight_call_peer(const flight_call *call);
 
 /* Request headers (lowercase names). Returns the number of headers named `name` and points
- * *value/*len at the first one (NULL/0 when none). Binary ("-bin") headers are already
+ * *value and *len at the first one (NULL/0 when none). Binary ("-bin") headers are already
  * base64-decoded by gRPC. */
 int flight_call_header(const flight_call *call, const char *name, const char **value,
                        size_t *len);

@@ -15,7 +15,7 @@ static int mtest_checks = 0;
     mtest_checks++;                                                                                \
     if (!(cond)) {                                                                                 \
       mtest_failures++;                                                                            \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                    \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                     \
     }                                                                                              \
   } while (0)
 
@@ -25,8 +25,8 @@ static int mtest_checks = 0;
     mtest_checks++;                                                                                \
     if (mt_a_ != mt_b_) {                                                                          \
       mtest_failures++;                                                                            \
-      fprintf(stderr, "%s:%d: CHECK_EQ_INT failed: %s == %s (%lld vs %lld)\n", __FILE__,           \
-              __LINE__, #a, #b, mt_a_, mt_b_);                                                     \
+      fprintf(stderr, "%s:%d: CHECK_EQ_INT failed: %s == %s (%lld vs %lld)\n", __FILE__, __LINE__, \
+              #a, #b, mt_a_, mt_b_);                                                               \
     }                                                                                              \
   } while (0)
 
@@ -44,8 +44,13 @@ static int mtest_checks = 0;
 /* Like CHECK but also stops the current test function (use when later steps would crash). */
 #define REQUIRE(cond)                                                                              \
   do {                                                                                             \
-    CHECK(cond);                                                                                   \
-    if (!(cond)) return;                                                                           \
+    int mt_ok_ = (cond) ? 1 : 0; /* evaluated once: cond may have side effects */                  \
+    mtest_checks++;                                                                                \
+    if (!mt_ok_) {                                                                                 \
+      mtest_failures++;                                                                            \
+      fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);                   \
+      return;                                                                                      \
+    }                                                                                              \
   } while (0)
 
 typedef void (*mtest_fn)(void);
@@ -67,6 +72,7 @@ typedef struct {
     return mtest_failures == 0 && mtest_checks > 0 ? 0 : 1;                                        \
   }
 
-#define MTEST(fn) {#fn, fn}
+#define MTEST(fn)                                                                                  \
+  { #fn, fn }
 
 #endif /* MTEST_H */

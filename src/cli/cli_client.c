@@ -1,0 +1,250 @@
+/* Common options, connecting and logging in, errors and exit codes, and the progress line
+ * shared by the client subcommands (see cli_client.h). */
+#include "cli/cli_client.h"
+
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+void cli_conn_opts_init(cli_conn_opts *o) {
+  memset(o, 0, sizeof *o);
+  const char *s = getenv("MALLARD_SERVER");
+  o->server = (s != NULL && *s != '\0') ? s : CLI_DEFAULT_SERVER;
+  const char *u = getenv("MALLARD_USER");
+  o->user = (u != NULL && *u != '\0') ? u : "admin";
+}
+
+static int take_value(int argc, char **argv, int *i, const char *name, const char **out) {
+  const char *arg = argv[*i];
+  size_t n = strlen(name);
+  if (strncmp(arg, name, n) == 0 && arg[n] == '=') {
+    *out = arg + n + 1;
+    return 1;
+  }
+  if (strcmp(arg, name) != 0) return 0;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "mallard: option %s needs a value\n", name);
+    return -1;
+  }
+  *out = argv[++*i];
+  return 1;
+}
+
+int cli_conn_opts_parse(cli_conn_opts *o, int argc, char **argv, int *i) {
+  const char *arg = argv[*i];
+  if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
+    o->quiet = true;
+    return 1;
+  }
+  if (strcmp(arg, "--password") == 0 || strncmp(arg, "--password=", 11) == 0) {
+    fprintf(stderr, "mallard: passwords are not taken as arguments (they would show in the "
+                    "process list): set MALLARD_PASSWORD or answer the prompt\n");
+    return -1;
+  }
+  struct {
+    const char *name;
+    const char **dst;
+  } opts[] = {{"--server", &o->server},   {"-s", &o->server},
+              {"--user", &o->user},       {"-u", &o->user},
+              {"--tls-ca", &o->tls_ca},   {"--tls-cert", &o->tls_cert},
+              {"--tls-key", &o->tls_key}, {"--tls-server-name", &o->tls_name}};
+  for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+    int r = take_value(argc, argv, i, opts[k].name, opts[k].dst);
+    if (r != 0) return r;
+  }
+  const char *t = NULL;
+  int r = take_value(argc, argv, i, "--timeout", &t);
+  if (r == 1) {
+    char *end = NULL;
+    o->timeout_s = strtod(t, &end);
+    if (end == t || *end != '\0' || o->timeout_s < 0) {
+      fprintf(stderr, "mallard: --timeout needs a number of seconds, not '%s'\n", t);
+      return -1;
+    }
+  }
+  return r;
+}
+
+void cli_conn_opts_help(FILE *out) {
+  fprintf(out,
+          "connection options:\n"
+          "  -s, --server URI        server to talk to (default %s, env MALLARD_SERVER);\n"
+          "                          grpc://HOST:PORT or grpc+tls://HOST:PORT\n"
+          "  -u, --user NAME         user to log in as (default admin, env MALLARD_USER); the\n"
+          "                          password comes from MALLARD_PASSWORD or a prompt\n"
+          "                          (MALLARD_TOKEN: use a pre-issued token instead)\n"
+          "  --tls-ca FILE           CA certificate (PEM) that signed the server's certificate\n"
+          "  --tls-cert FILE         client certificate (PEM) for mutual TLS\n"
+          "  --tls-key FILE          its private key (PEM)\n"
+          "  --tls-server-name NAME  name to check the server certificate against\n"
+          "  --timeout SECONDS       deadline for each call (default none)\n"
+          "  -q, --quiet             no progress line\n"
+          "  --help                  show this help\n"
+          "\n"
+          "exit codes: 0 ok, 1 server or data error, 2 usage error, 3 cannot connect\n",
+          CLI_DEFAULT_SERVER);
+}
+
+int cli_exit_code(mallard_code code) {
+  if (code == MALLARD_OK) return CLI_EXIT_OK;
+  if (code == MALLARD_UNAVAILABLE) return CLI_EXIT_CONNECT;
+  return CLI_EXIT_ERROR;
+}
+
+int cli_fail(const char *cmd, const mallard_error *err) {
+  const char *msg = err->message[0] != '\0' ? err->message : "(no message)";
+  /* One line: newlines in server messages would break scripts that read stderr by line. */
+  fprintf(stderr, "mallard %s: %s: ", cmd, mallard_code_name(err->code));
+  for (const char *p = msg; *p != '\0'; p++) fputc(*p == '\n' ? ' ' : *p, stderr);
+  fputc('\n', stderr);
+  return cli_exit_code(err->code);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "mallard %s: ", cmd);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, " (see 'mallard %s --help')\n", cmd);
+  va_end(ap);
+  return CLI_EXIT_USAGE;
+}
+
+mallard_call_options cli_call_options(const cli_conn_opts *o) {
+  mallard_call_options c;
+  memset(&c, 0, sizeof c);
+  c.timeout_ms = (int64_t)(o->timeout_s * 1000.0);
+  return c;
+}
+
+/* Reads a password from the terminal without echo. Returns a malloc'd string or NULL. */
+static char *prompt_password(const char *user) {
+  FILE *tty = fopen("/dev/tty", "r+");
+  if (tty == NULL) return NULL;
+  fprintf(tty, "password for %s: ", user);
+  fflush(tty);
+  struct termios old, quiet;
+  int fd = fileno(tty);
+  bool restore = tcgetattr(fd, &old) == 0;
+  if (restore) {
+    quiet = old;
+    quiet.c_lflag &= (tcflag_t) ~(ECHO);
+    tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
+  char buf[1024];
+  char *got = fgets(buf, sizeof buf, tty);
+  if (restore) tcsetattr(fd, TCSAFLUSH, &old);
+  fprintf(tty, "\n");
+  fclose(tty);
+  if (got == NULL) return NULL;
+  buf[strcspn(buf, "\r\n")] = '\0';
+  char *out = strdup(buf);
+  memset(buf, 0, sizeof buf);
+  return out;
+}
+
+int cli_connect(const cli_conn_opts *o, const char *uri, mallard_client **out) {
+  mallard_error err;
+  memset(&err, 0, sizeof err);
+  mallard_client_options copts;
+  mallard_client_options_init(&copts);
+  copts.tls_root_certs_file = o->tls_ca;
+  copts.tls_cert_chain_file = o->tls_cert;
+  copts.tls_private_key_file = o->tls_key;
+  copts.tls_override_hostname = o->tls_name;
+  copts.max_receive_message_size = -1;
+  if (uri == NULL) uri = o->server;
+  mallard_client *client = NULL;
+  mallard_code rc = mallard_client_connect(uri, &copts, &client, &err);
+  if (rc != MALLARD_OK) return cli_fail("connect", &err);
+
+  mallard_call_options call = cli_call_options(o);
+  if (call.timeout_ms == 0) call.timeout_ms = 30000; /* logging in never waits forever */
+  const char *token = getenv("MALLARD_TOKEN");
+  if (token != NULL && *token != '\0') {
+    rc = mallard_client_set_bearer_token(client, token, &err);
+  } else {
+    const char *pw = getenv("MALLARD_PASSWORD");
+    char *prompted = NULL;
+    if (pw == NULL && isatty(STDIN_FILENO)) pw = prompted = prompt_password(o->user);
+    if (pw == NULL) {
+      fprintf(stderr, "mallard: no password: set MALLARD_PASSWORD (or MALLARD_TOKEN), or run "
+                      "on a terminal to be prompted\n");
+      mallard_client_close(&client);
+      return CLI_EXIT_USAGE;
+    }
+    rc = mallard_client_authenticate_basic(client, &call, o->user, pw, NULL, &err);
+    if (prompted != NULL) {
+      memset(prompted, 0, strlen(prompted));
+      free(prompted);
+    }
+  }
+  if (rc != MALLARD_OK) {
+    mallard_client_close(&client);
+    if (rc == MALLARD_UNAVAILABLE) {
+      if (strstr(err.message, uri) != NULL)
+        fprintf(stderr, "mallard: %s\n", err.message);
+      else
+        fprintf(stderr, "mallard: cannot connect to %s: %s\n", uri, err.message);
+      return CLI_EXIT_CONNECT;
+    }
+    return cli_fail("login", &err);
+  }
+  *out = client;
+  return CLI_EXIT_OK;
+}
+
+double cli_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int64_t cli_array_bytes(const struct ArrowArray *a) {
+  if (a == NULL || a->release == NULL) return 0;
+  /* An estimate without walking format strings: row count times child count times 8, plus
+   * children; exact byte accounting needs the schema and is not worth it for a progress line. */
+  int64_t total = 0;
+  for (int64_t i = 0; i < a->n_children; i++) {
+    const struct ArrowArray *c = a->children[i];
+    total += c->length * 8 + cli_array_bytes(c) / 2;
+  }
+  return total;
+}
+
+void cli_progress_start(cli_progress *p, const char *label, bool quiet) {
+  memset(p, 0, sizeof *p);
+  const char *ci = getenv("CI");
+  p->enabled = !quiet && isatty(STDERR_FILENO) && (ci == NULL || *ci == '\0');
+  p->label = label;
+  p->start = cli_now();
+}
+
+static void progress_draw(cli_progress *p, bool final) {
+  double el = cli_now() - p->start;
+  double mb = (double)p->bytes / 1e6;
+  fprintf(stderr, "\r\033[K%s %lld rows  %.1f MB  %.1f MB/s  %.0f rows/s  %02d:%04.1f%s", p->label,
+          (long long)p->rows, mb, el > 0 ? mb / el : 0.0, el > 0 ? (double)p->rows / el : 0.0,
+          (int)(el / 60), el - 60 * (int)(el / 60), final ? "\n" : "");
+  fflush(stderr);
+}
+
+void cli_progress_add(cli_progress *p, const struct ArrowArray *batch) {
+  if (batch == NULL || batch->release == NULL) return;
+  p->rows += batch->length;
+  p->bytes += cli_array_bytes(batch);
+  if (!p->enabled) return;
+  double now = cli_now();
+  if (now - p->last_draw < 0.2) return;
+  p->last_draw = now;
+  progress_draw(p, false);
+}
+
+void cli_progress_done(cli_progress *p) {
+  if (p->enabled && p->last_draw > 0) progress_draw(p, true);
+}

@@ -1,0 +1,101 @@
+/* What every client subcommand shares: the common options (--server, --user, TLS, --timeout,
+ * --quiet), connecting and logging in, one-line errors with the documented exit codes, the
+ * live progress line, and local file I/O through an embedded DuckDB. */
+#ifndef CLI_CLIENT_H
+#define CLI_CLIENT_H
+
+#include "mallard/arrow_c.h"
+#include "mallard/client.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CLI_DEFAULT_SERVER "grpc://127.0.0.1:8815"
+
+typedef struct cli_conn_opts {
+  const char *server;   /* --server URI (env MALLARD_SERVER) */
+  const char *user;     /* --user (env MALLARD_USER, default "admin") */
+  const char *tls_ca;   /* --tls-ca FILE */
+  const char *tls_cert; /* --tls-cert FILE */
+  const char *tls_key;  /* --tls-key FILE */
+  const char *tls_name; /* --tls-server-name NAME */
+  double timeout_s;     /* --timeout SECONDS, 0 = none */
+  bool quiet;           /* --quiet / -q */
+} cli_conn_opts;
+
+/* Fills defaults (from the environment where documented). */
+void cli_conn_opts_init(cli_conn_opts *o);
+
+/* If argv[*i] is a common option, consumes it (and its value) and returns 1; returns 0 if it
+ * is not one; returns -1 (after printing a usage error) if its value is missing. */
+int cli_conn_opts_parse(cli_conn_opts *o, int argc, char **argv, int *i);
+
+/* The help text of the common options. */
+void cli_conn_opts_help(FILE *out);
+
+/* Connects to uri (NULL = o->server) and logs in: MALLARD_TOKEN (a pre-issued token) or
+ * user + password (MALLARD_PASSWORD, else a no-echo prompt on a terminal). On failure prints one
+ * line naming the cause and returns the exit code (3 for connection errors, 1 otherwise). */
+int cli_connect(const cli_conn_opts *o, const char *uri, mallard_client **out);
+
+/* Prints "mallard <cmd>: <message>" for err and returns the exit code for its status. */
+int cli_fail(const char *cmd, const mallard_error *err);
+/* Exit code for a status: 0 ok, 3 UNAVAILABLE (connection), 1 anything else. */
+int cli_exit_code(mallard_code code);
+/* Prints a usage error and returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Per-call options with the --timeout. */
+mallard_call_options cli_call_options(const cli_conn_opts *o);
+
+/* Live progress line on stderr: only on a terminal, not with --quiet, not when CI is set. */
+typedef struct cli_progress {
+  bool enabled;
+  const char *label;
+  int64_t rows;
+  int64_t bytes;
+  double start;
+  double last_draw;
+} cli_progress;
+void cli_progress_start(cli_progress *p, const char *label, bool quiet);
+void cli_progress_add(cli_progress *p, const struct ArrowArray *batch);
+void cli_progress_done(cli_progress *p);
+double cli_now(void);
+
+/* Bytes held by an array's buffers (for MB and MB/s figures). */
+int64_t cli_array_bytes(const struct ArrowArray *a);
+
+/* ---------------------------------------------------------------- local files */
+
+typedef enum cli_format {
+  CLI_FORMAT_NONE = 0,
+  CLI_FORMAT_TABLE,
+  CLI_FORMAT_CSV,
+  CLI_FORMAT_JSON,
+  CLI_FORMAT_ARROW,
+  CLI_FORMAT_PARQUET
+} cli_format;
+
+/* "table", "csv", ... -> format (NONE if unknown). */
+cli_format cli_format_parse(const char *s);
+/* Format from a file name's extension (NONE if unknown). */
+cli_format cli_format_from_path(const char *path);
+
+/* Writes the rest of a reader's stream (the reader is moved in and closed) to path (NULL or "-"
+ * = stdout) in format. Streams: memory stays bounded except for CLI_FORMAT_TABLE, which shows at
+ * most max_rows rows. *rows_out (may be NULL) gets the row count. Prints the error itself;
+ * returns the exit code. */
+int cli_write_stream(const char *cmd, mallard_reader **reader, cli_format format, const char *path,
+                     int64_t max_rows, const cli_conn_opts *o, int64_t *rows_out);
+
+/* The same for any Arrow stream (borrowed: the caller releases it; it is consumed). */
+int cli_write_arrow_stream(const char *cmd, struct ArrowArrayStream *src, cli_format format,
+                           const char *path, int64_t max_rows, const cli_conn_opts *o,
+                           int64_t *rows_out);
+
+/* A local file (Parquet, CSV, JSON, Arrow IPC file or stream) as an Arrow stream: the caller
+ * releases *out. Prints the error itself and returns the exit code (0 ok). */
+int cli_open_local_file(const char *cmd, const char *path, struct ArrowArrayStream *out);
+
+#endif /* CLI_CLIENT_H */

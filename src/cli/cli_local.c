@@ -1,0 +1,758 @@
+/* Local files for the client commands, through an embedded DuckDB: a Flight stream written to
+ * CSV/JSON/Parquet/a terminal table (DuckDB scans the stream while it arrives), Arrow IPC written
+ * by Mallard's own encoder, and local Parquet/CSV/JSON/Arrow files read as Arrow streams. */
+#include "cli/cli_client.h"
+
+#include "cli/cli.h"
+#include "db/db.h"
+#include "ipc/ipc.h"
+
+#include <duckdb.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+cli_format cli_format_parse(const char *s) {
+  static const struct {
+    const char *name;
+    cli_format f;
+  } names[] = {{"table", CLI_FORMAT_TABLE},    {"csv", CLI_FORMAT_CSV},
+               {"json", CLI_FORMAT_JSON},      {"ndjson", CLI_FORMAT_JSON},
+               {"arrow", CLI_FORMAT_ARROW},    {"ipc", CLI_FORMAT_ARROW},
+               {"parquet", CLI_FORMAT_PARQUET}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (strcasecmp(s, names[i].name) == 0) return names[i].f;
+  }
+  return CLI_FORMAT_NONE;
+}
+
+cli_format cli_format_from_path(const char *path) {
+  const char *dot = strrchr(path, '.');
+  if (dot == NULL) return CLI_FORMAT_NONE;
+  const char *ext = dot + 1;
+  if (strcasecmp(ext, "parquet") == 0 || strcasecmp(ext, "pq") == 0) return CLI_FORMAT_PARQUET;
+  if (strcasecmp(ext, "csv") == 0 || strcasecmp(ext, "tsv") == 0) return CLI_FORMAT_CSV;
+  if (strcasecmp(ext, "json") == 0 || strcasecmp(ext, "ndjson") == 0 ||
+      strcasecmp(ext, "jsonl") == 0)
+    return CLI_FORMAT_JSON;
+  if (strcasecmp(ext, "arrow") == 0 || strcasecmp(ext, "arrows") == 0 ||
+      strcasecmp(ext, "ipc") == 0 || strcasecmp(ext, "feather") == 0)
+    return CLI_FORMAT_ARROW;
+  return CLI_FORMAT_NONE;
+}
+
+/* ---------------------------------------------------------------- a stream that counts */
+
+/* Wraps a stream to feed the progress line and count rows as DuckDB pulls batches. */
+typedef struct counted_stream {
+  struct ArrowArrayStream *inner; /* borrowed */
+  cli_progress *progress;
+} counted_stream;
+
+static int counted_get_schema(struct ArrowArrayStream *s, struct ArrowSchema *out) {
+  counted_stream *c = s->private_data;
+  return c->inner->get_schema(c->inner, out);
+}
+
+static int counted_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
+  counted_stream *c = s->private_data;
+  int rc = c->inner->get_next(c->inner, out);
+  if (rc == 0 && out->release != NULL) cli_progress_add(c->progress, out);
+  return rc;
+}
+
+static const char *counted_last_error(struct ArrowArrayStream *s) {
+  counted_stream *c = s->private_data;
+  return c->inner->get_last_error(c->inner);
+}
+
+static void counted_release(struct ArrowArrayStream *s) {
+  counted_stream *c = s->private_data;
+  free(c);
+  s->release = NULL;
+}
+
+static int counted_wrap(struct ArrowArrayStream *inner, cli_progress *p,
+                        struct ArrowArrayStream *out) {
+  counted_stream *c = calloc(1, sizeof *c);
+  if (c == NULL) return -1;
+  c->inner = inner;
+  c->progress = p;
+  out->get_schema = counted_get_schema;
+  out->get_next = counted_get_next;
+  out->get_last_error = counted_last_error;
+  out->release = counted_release;
+  out->private_data = c;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+static mlr_code write_fd(void *ctx, const void *data, int64_t size, mlr_error *err) {
+  FILE *f = ctx;
+  if (size > 0 && fwrite(data, 1, (size_t)size, f) != (size_t)size)
+    return mlr_error_set(err, MALLARD_INTERNAL, "write failed");
+  return MALLARD_OK;
+}
+
+typedef struct sink_ctx {
+  FILE *f;
+} sink_ctx;
+
+static mlr_code stream_sink(void *ctx, ipc_message *msg, mlr_error *err) {
+  sink_ctx *s = ctx;
+  mlr_code rc = ipc_write_message(msg, write_fd, s->f, err);
+  ipc_message_release(msg);
+  return rc;
+}
+
+/* Arrow IPC: our own encoder, streaming, batch by batch. A path ending in .arrow/.feather gets
+ * the IPC file format, anything else (and stdout) the stream format. */
+static int write_arrow(const char *cmd, struct ArrowArrayStream *src, const char *path,
+                       const cli_conn_opts *o, int64_t *rows_out) {
+  mlr_error err;
+  memset(&err, 0, sizeof err);
+  struct ArrowSchema schema;
+  memset(&schema, 0, sizeof schema);
+  int exit_code = CLI_EXIT_OK;
+  FILE *f = NULL;
+  ipc_encoder *enc = NULL;
+  ipc_file_writer *fw = NULL;
+  mlr_code rc = MALLARD_OK;
+  bool to_stdout = path == NULL || strcmp(path, "-") == 0;
+  const char *dot = to_stdout ? NULL : strrchr(path, '.');
+  bool file_format =
+      dot != NULL && (strcasecmp(dot, ".arrow") == 0 || strcasecmp(dot, ".feather") == 0);
+  cli_progress prog;
+  cli_progress_start(&prog, cmd, o->quiet);
+
+  if (src->get_schema(src, &schema) != 0) goto src_fail;
+  f = to_stdout ? stdout : fopen(path, "wb");
+  if (f == NULL) {
+    fprintf(stderr, "mallard %s: cannot write %s: %m\n", cmd, path);
+    exit_code = CLI_EXIT_ERROR;
+    goto cleanup;
+  }
+  if (file_format) {
+    rc = ipc_file_writer_new(&schema, NULL, write_fd, f, &fw, &err);
+  } else {
+    rc = ipc_encoder_new(&schema, NULL, &enc, &err);
+    if (rc == MALLARD_OK) {
+      ipc_message m;
+      memset(&m, 0, sizeof m);
+      rc = ipc_encoder_schema(enc, &m, &err);
+      if (rc == MALLARD_OK) rc = ipc_write_message(&m, write_fd, f, &err);
+      ipc_message_release(&m);
+    }
+  }
+  if (rc != MALLARD_OK) goto fail;
+  for (;;) {
+    struct ArrowArray batch;
+    memset(&batch, 0, sizeof batch);
+    if (src->get_next(src, &batch) != 0) goto src_fail;
+    if (batch.release == NULL) break;
+    cli_progress_add(&prog, &batch);
+    sink_ctx sc = {f};
+    rc = fw != NULL ? ipc_file_writer_write(fw, &batch, &err)
+                    : ipc_encoder_batch(enc, &batch, stream_sink, &sc, &err);
+    if (rc != MALLARD_OK) goto fail;
+  }
+  rc = fw != NULL ? ipc_file_writer_finish(fw, &err) : ipc_write_eos(write_fd, f, &err);
+  if (rc != MALLARD_OK) goto fail;
+  if (rows_out != NULL) *rows_out = prog.rows;
+  goto cleanup;
+src_fail : {
+  const char *e = src->get_last_error(src);
+  fprintf(stderr, "mallard %s: %s\n", cmd, e != NULL && *e ? e : "reading the stream failed");
+  exit_code = CLI_EXIT_ERROR;
+  goto cleanup;
+}
+fail:
+  exit_code = cli_fail(cmd, &err);
+cleanup:
+  cli_progress_done(&prog);
+  ipc_encoder_free(enc);
+  ipc_file_writer_free(fw);
+  if (schema.release != NULL) schema.release(&schema);
+  if (f != NULL && !to_stdout && fclose(f) != 0 && exit_code == CLI_EXIT_OK) {
+    fprintf(stderr, "mallard %s: cannot write %s: %m\n", cmd, path);
+    exit_code = CLI_EXIT_ERROR;
+  }
+  if (f != NULL && to_stdout) fflush(stdout);
+  return exit_code;
+}
+
+static int duck_fail(const char *cmd, duckdb_result *res, const char *what) {
+  const char *msg = res != NULL ? duckdb_result_error(res) : NULL;
+  fprintf(stderr, "mallard %s: %s: %s\n", cmd, what, msg != NULL ? msg : "unknown DuckDB error");
+  return CLI_EXIT_ERROR;
+}
+
+/* Pads s to width w in display columns (UTF-8 aware enough for tables: counts code points). */
+static size_t display_width(const char *s) {
+  size_t w = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+    if ((*p & 0xC0) != 0x80) w++;
+  }
+  return w;
+}
+
+static void print_cell(FILE *out, const char *s, size_t w, bool right) {
+  size_t dw = display_width(s);
+  if (right)
+    for (size_t i = dw; i < w; i++) fputc(' ', out);
+  fputs(s, out);
+  if (!right)
+    for (size_t i = dw; i < w; i++) fputc(' ', out);
+}
+
+static bool is_numeric_type(duckdb_type t) {
+  switch (t) {
+  case DUCKDB_TYPE_TINYINT:
+  case DUCKDB_TYPE_SMALLINT:
+  case DUCKDB_TYPE_INTEGER:
+  case DUCKDB_TYPE_BIGINT:
+  case DUCKDB_TYPE_UTINYINT:
+  case DUCKDB_TYPE_USMALLINT:
+  case DUCKDB_TYPE_UINTEGER:
+  case DUCKDB_TYPE_UBIGINT:
+  case DUCKDB_TYPE_HUGEINT:
+  case DUCKDB_TYPE_UHUGEINT:
+  case DUCKDB_TYPE_FLOAT:
+  case DUCKDB_TYPE_DOUBLE:
+  case DUCKDB_TYPE_DECIMAL:
+    return true;
+  default:
+    return false;
+  }
+}
+
+#define CELL_MAX 48
+
+static const char *type_label(duckdb_result *res, idx_t c) {
+  duckdb_logical_type lt = duckdb_column_logical_type(res, c);
+  duckdb_type t = duckdb_get_type_id(lt);
+  duckdb_destroy_logical_type(&lt);
+  switch (t) {
+  case DUCKDB_TYPE_BOOLEAN:
+    return "boolean";
+  case DUCKDB_TYPE_TINYINT:
+    return "int8";
+  case DUCKDB_TYPE_SMALLINT:
+    return "int16";
+  case DUCKDB_TYPE_INTEGER:
+    return "int32";
+  case DUCKDB_TYPE_BIGINT:
+    return "int64";
+  case DUCKDB_TYPE_HUGEINT:
+    return "int128";
+  case DUCKDB_TYPE_UTINYINT:
+    return "uint8";
+  case DUCKDB_TYPE_USMALLINT:
+    return "uint16";
+  case DUCKDB_TYPE_UINTEGER:
+    return "uint32";
+  case DUCKDB_TYPE_UBIGINT:
+    return "uint64";
+  case DUCKDB_TYPE_UHUGEINT:
+    return "uint128";
+  case DUCKDB_TYPE_FLOAT:
+    return "float";
+  case DUCKDB_TYPE_DOUBLE:
+    return "double";
+  case DUCKDB_TYPE_DECIMAL:
+    return "decimal";
+  case DUCKDB_TYPE_VARCHAR:
+    return "varchar";
+  case DUCKDB_TYPE_BLOB:
+    return "blob";
+  case DUCKDB_TYPE_DATE:
+    return "date";
+  case DUCKDB_TYPE_TIME:
+    return "time";
+  case DUCKDB_TYPE_TIMESTAMP:
+    return "timestamp";
+  case DUCKDB_TYPE_TIMESTAMP_TZ:
+    return "timestamptz";
+  case DUCKDB_TYPE_TIMESTAMP_S:
+    return "timestamp_s";
+  case DUCKDB_TYPE_TIMESTAMP_MS:
+    return "timestamp_ms";
+  case DUCKDB_TYPE_TIMESTAMP_NS:
+    return "timestamp_ns";
+  case DUCKDB_TYPE_INTERVAL:
+    return "interval";
+  case DUCKDB_TYPE_UUID:
+    return "uuid";
+  case DUCKDB_TYPE_LIST:
+    return "list";
+  case DUCKDB_TYPE_ARRAY:
+    return "array";
+  case DUCKDB_TYPE_STRUCT:
+    return "struct";
+  case DUCKDB_TYPE_MAP:
+    return "map";
+  case DUCKDB_TYPE_UNION:
+    return "union";
+  case DUCKDB_TYPE_ENUM:
+    return "enum";
+  default:
+    return "";
+  }
+}
+
+/* A readable table of the first max_rows rows (the whole result is loaded into the embedded
+ * DuckDB to count it; this format is for people, not for data movement). */
+static int print_table(const char *cmd, duckdb_connection con, FILE *out, int64_t max_rows,
+                       int64_t *rows_out) {
+  duckdb_result res;
+  int exit_code = CLI_EXIT_OK;
+  if (duckdb_query(con, "CREATE TEMP TABLE mallard_result AS SELECT * FROM mallard_src", &res) ==
+      DuckDBError) {
+    exit_code = duck_fail(cmd, &res, "reading the result");
+    duckdb_destroy_result(&res);
+    return exit_code;
+  }
+  duckdb_destroy_result(&res);
+  duckdb_result cnt;
+  if (duckdb_query(con, "SELECT count(*) FROM mallard_result", &cnt) == DuckDBError) {
+    exit_code = duck_fail(cmd, &cnt, "counting the result");
+    duckdb_destroy_result(&cnt);
+    return exit_code;
+  }
+  int64_t total = duckdb_value_int64(&cnt, 0, 0);
+  duckdb_destroy_result(&cnt);
+  if (rows_out != NULL) *rows_out = total;
+
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT * FROM mallard_result LIMIT %lld", (long long)max_rows);
+  if (duckdb_query(con, sql, &res) == DuckDBError) {
+    exit_code = duck_fail(cmd, &res, "reading the result");
+    duckdb_destroy_result(&res);
+    return exit_code;
+  }
+  idx_t ncol = duckdb_column_count(&res);
+  idx_t nrow = duckdb_row_count(&res);
+  size_t *w = calloc(ncol + 1, sizeof *w);
+  char **cells = calloc((nrow + 1) * (ncol + 1), sizeof *cells);
+  if (w == NULL || cells == NULL) {
+    fprintf(stderr, "mallard %s: out of memory\n", cmd);
+    exit_code = CLI_EXIT_ERROR;
+    goto done;
+  }
+  for (idx_t c = 0; c < ncol; c++) {
+    w[c] = display_width(duckdb_column_name(&res, c));
+    if (strlen(type_label(&res, c)) > w[c]) w[c] = strlen(type_label(&res, c));
+    for (idx_t r = 0; r < nrow; r++) {
+      char *v =
+          duckdb_value_is_null(&res, c, r) ? strdup("NULL") : duckdb_value_varchar(&res, c, r);
+      if (v == NULL) v = strdup("");
+      /* One line per row, bounded width: long values are cut with an ellipsis. */
+      for (char *p = v; *p != '\0'; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+      if (display_width(v) > CELL_MAX) {
+        size_t cps = 0, i = 0;
+        while (v[i] != '\0' && cps < CELL_MAX - 1) {
+          i++;
+          while ((v[i] & 0xC0) == 0x80) i++;
+          cps++;
+        }
+        char *cut = malloc(i + 4);
+        if (cut != NULL) {
+          memcpy(cut, v, i);
+          memcpy(cut + i, "\xE2\x80\xA6", 4);
+        }
+        duckdb_free(v);
+        v = cut != NULL ? cut : strdup("");
+        cells[r * ncol + c] = v;
+      } else {
+        char *copy = strdup(v);
+        duckdb_free(v);
+        cells[r * ncol + c] = copy;
+      }
+      size_t dw = cells[r * ncol + c] ? display_width(cells[r * ncol + c]) : 0;
+      if (dw > w[c]) w[c] = dw;
+    }
+  }
+  /* ┌─┬─┐ style, as DuckDB's own shell. */
+  fputs("\xE2\x94\x8C", out);
+  for (idx_t c = 0; c < ncol; c++) {
+    for (size_t i = 0; i < w[c] + 2; i++) fputs("\xE2\x94\x80", out);
+    fputs(c + 1 < ncol ? "\xE2\x94\xAC" : "\xE2\x94\x90", out);
+  }
+  fputs("\n", out);
+  fputs("\xE2\x94\x82", out);
+  for (idx_t c = 0; c < ncol; c++) {
+    fputc(' ', out);
+    print_cell(out, duckdb_column_name(&res, c), w[c], false);
+    fputs(" \xE2\x94\x82", out);
+  }
+  fputs("\n\xE2\x94\x82", out);
+  for (idx_t c = 0; c < ncol; c++) {
+    fputc(' ', out);
+    const char *tname = type_label(&res, c);
+    print_cell(out, tname, w[c], false);
+    fputs(" \xE2\x94\x82", out);
+  }
+  fputs("\n\xE2\x94\x9C", out);
+  for (idx_t c = 0; c < ncol; c++) {
+    for (size_t i = 0; i < w[c] + 2; i++) fputs("\xE2\x94\x80", out);
+    fputs(c + 1 < ncol ? "\xE2\x94\xBC" : "\xE2\x94\xA4", out);
+  }
+  fputs("\n", out);
+  for (idx_t r = 0; r < nrow; r++) {
+    fputs("\xE2\x94\x82", out);
+    for (idx_t c = 0; c < ncol; c++) {
+      duckdb_logical_type lt = duckdb_column_logical_type(&res, c);
+      bool right = is_numeric_type(duckdb_get_type_id(lt));
+      duckdb_destroy_logical_type(&lt);
+      fputc(' ', out);
+      print_cell(out, cells[r * ncol + c] ? cells[r * ncol + c] : "", w[c], right);
+      fputs(" \xE2\x94\x82", out);
+    }
+    fputs("\n", out);
+  }
+  fputs("\xE2\x94\x94", out);
+  for (idx_t c = 0; c < ncol; c++) {
+    for (size_t i = 0; i < w[c] + 2; i++) fputs("\xE2\x94\x80", out);
+    fputs(c + 1 < ncol ? "\xE2\x94\xB4" : "\xE2\x94\x98", out);
+  }
+  fputs("\n", out);
+  if ((int64_t)nrow < total)
+    fprintf(out, "%lld rows (%lld shown)\n", (long long)total, (long long)nrow);
+  else
+    fprintf(out, "%lld row%s\n", (long long)total, total == 1 ? "" : "s");
+done:
+  if (cells != NULL)
+    for (idx_t i = 0; i < nrow * ncol; i++) free(cells[i]);
+  free(cells);
+  free(w);
+  duckdb_destroy_result(&res);
+  return exit_code;
+}
+
+/* Copies the pipe DuckDB writes into to stdout until DuckDB closes it. */
+static void *copy_to_stdout(void *arg) {
+  int fd = *(int *)arg;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n) break;
+  }
+  fflush(stdout);
+  return NULL;
+}
+
+int cli_write_stream(const char *cmd, mallard_reader **reader, cli_format format, const char *path,
+                     int64_t max_rows, const cli_conn_opts *o, int64_t *rows_out) {
+  /* Wait for the schema first so that a server error (bad SQL) is reported as such. */
+  mallard_error err;
+  memset(&err, 0, sizeof err);
+  struct ArrowSchema schema;
+  memset(&schema, 0, sizeof schema);
+  struct ArrowArrayStream src;
+  memset(&src, 0, sizeof src);
+  mallard_code rc = mallard_reader_schema(*reader, &schema, &err);
+  if (rc == MALLARD_OK) {
+    schema.release(&schema);
+    rc = mallard_reader_export(reader, &src, &err);
+  }
+  if (rc != MALLARD_OK) {
+    mallard_reader_close(reader, NULL);
+    return cli_fail(cmd, &err);
+  }
+  int exit_code = cli_write_arrow_stream(cmd, &src, format, path, max_rows, o, rows_out);
+  src.release(&src);
+  return exit_code;
+}
+
+int cli_write_arrow_stream(const char *cmd, struct ArrowArrayStream *src, cli_format format,
+                           const char *path, int64_t max_rows, const cli_conn_opts *o,
+                           int64_t *rows_out) {
+  if (format == CLI_FORMAT_ARROW) return write_arrow(cmd, src, path, o, rows_out);
+  bool to_stdout = path == NULL || strcmp(path, "-") == 0;
+  if (format == CLI_FORMAT_PARQUET && to_stdout)
+    return cli_usage_error(cmd, "parquet output needs a file: add -o FILE.parquet");
+  int exit_code = CLI_EXIT_OK;
+  duckdb_database db = NULL;
+  duckdb_connection con = NULL;
+  struct ArrowArrayStream counted;
+  memset(&counted, 0, sizeof counted);
+  cli_progress prog;
+  cli_progress_start(&prog, cmd, o->quiet || format == CLI_FORMAT_TABLE);
+  if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) {
+    fprintf(stderr, "mallard %s: cannot start the embedded DuckDB\n", cmd);
+    exit_code = CLI_EXIT_ERROR;
+    goto cleanup;
+  }
+  if (counted_wrap(src, &prog, &counted) != 0) {
+    fprintf(stderr, "mallard %s: out of memory\n", cmd);
+    exit_code = CLI_EXIT_ERROR;
+    goto cleanup;
+  }
+  if (duckdb_arrow_scan(con, "mallard_src", (duckdb_arrow_stream)&counted) == DuckDBError) {
+    const char *e = counted.get_last_error(&counted);
+    fprintf(stderr, "mallard %s: cannot read the stream: %s\n", cmd, e ? e : "DuckDB refused it");
+    exit_code = CLI_EXIT_ERROR;
+    goto cleanup;
+  }
+  if (format == CLI_FORMAT_TABLE) {
+    FILE *out = to_stdout ? stdout : fopen(path, "w");
+    if (out == NULL) {
+      fprintf(stderr, "mallard %s: cannot write %s: %m\n", cmd, path);
+      exit_code = CLI_EXIT_ERROR;
+      goto cleanup;
+    }
+    exit_code = print_table(cmd, con, out, max_rows, rows_out);
+    if (!to_stdout) fclose(out);
+    goto cleanup;
+  }
+  /* DuckDB opens the target path itself. For stdout it gets a pipe that a thread copies to our
+   * stdout: opening /dev/stdout would truncate a file that stdout appends to. */
+  int pipefd[2] = {-1, -1};
+  pthread_t copier;
+  bool copying = false;
+  char fdpath[64];
+  if (to_stdout) {
+    fflush(stdout);
+    if (pipe(pipefd) != 0) {
+      fprintf(stderr, "mallard %s: pipe: %m\n", cmd);
+      exit_code = CLI_EXIT_ERROR;
+      goto cleanup;
+    }
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", pipefd[1]);
+    copying = pthread_create(&copier, NULL, copy_to_stdout, &pipefd[0]) == 0;
+  }
+  char *target = db_quote_literal(to_stdout ? fdpath : path);
+  const char *fmt = format == CLI_FORMAT_CSV    ? "FORMAT csv, HEADER true"
+                    : format == CLI_FORMAT_JSON ? "FORMAT json"
+                                                : "FORMAT parquet";
+  size_t n = target != NULL ? strlen(target) + 128 : 0;
+  char *sql = target != NULL ? malloc(n) : NULL;
+  duckdb_result res;
+  memset(&res, 0, sizeof res);
+  if (sql == NULL) {
+    fprintf(stderr, "mallard %s: out of memory\n", cmd);
+    exit_code = CLI_EXIT_ERROR;
+  } else {
+    snprintf(sql, n, "COPY (SELECT * FROM mallard_src) TO %s (%s)", target, fmt);
+  }
+  free(target);
+  if (sql == NULL) {
+    /* nothing ran */
+  } else if (duckdb_query(con, sql, &res) == DuckDBError) {
+    const char *e = counted.get_last_error(&counted);
+    if (e != NULL && *e != '\0')
+      fprintf(stderr, "mallard %s: %s\n", cmd, e);
+    else
+      duck_fail(cmd, &res, "writing the output");
+    exit_code = CLI_EXIT_ERROR;
+  } else if (rows_out != NULL) {
+    *rows_out = duckdb_value_int64(&res, 0, 0);
+  }
+  duckdb_destroy_result(&res);
+  free(sql);
+  if (to_stdout) {
+    close(pipefd[1]);
+    if (copying) pthread_join(copier, NULL);
+    close(pipefd[0]);
+  }
+cleanup:
+  cli_progress_done(&prog);
+  if (con != NULL) duckdb_disconnect(&con);
+  if (db != NULL) duckdb_close(&db);
+  if (counted.release != NULL) counted.release(&counted);
+  return exit_code;
+}
+
+/* ---------------------------------------------------------------- reading local files */
+
+typedef struct local_db_stream {
+  db_database *db;
+  db_conn *conn;
+  db_query *q;
+  mlr_error err;
+} local_db_stream;
+
+static int ldb_get_schema(struct ArrowArrayStream *s, struct ArrowSchema *out) {
+  local_db_stream *l = s->private_data;
+  return db_query_schema(l->q, out, &l->err) == MALLARD_OK ? 0 : EIO;
+}
+
+static int ldb_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
+  local_db_stream *l = s->private_data;
+  bool eof = false;
+  if (db_query_next(l->q, out, &eof, &l->err) != MALLARD_OK) return EIO;
+  if (eof) out->release = NULL;
+  return 0;
+}
+
+static const char *ldb_last_error(struct ArrowArrayStream *s) {
+  local_db_stream *l = s->private_data;
+  return l->err.message;
+}
+
+static void ldb_release(struct ArrowArrayStream *s) {
+  local_db_stream *l = s->private_data;
+  db_query_free(l->q);
+  db_disconnect(l->conn);
+  db_close(l->db);
+  free(l);
+  s->release = NULL;
+}
+
+typedef struct local_ipc_stream {
+  ipc_stream_reader *sr;
+  ipc_file_reader *fr;
+  arrowc_buf *image;
+  FILE *f;
+  int64_t next;
+  mlr_error err;
+} local_ipc_stream;
+
+static mlr_code read_file(void *ctx, void *data, int64_t size, int64_t *got, mlr_error *err) {
+  FILE *f = ctx;
+  size_t n = fread(data, 1, (size_t)size, f);
+  if (n == 0 && ferror(f)) return mlr_error_set(err, MALLARD_INTERNAL, "read failed");
+  *got = (int64_t)n;
+  return MALLARD_OK;
+}
+
+static int lipc_get_schema(struct ArrowArrayStream *s, struct ArrowSchema *out) {
+  local_ipc_stream *l = s->private_data;
+  mlr_code rc = l->fr != NULL ? ipc_file_reader_schema(l->fr, out, &l->err)
+                              : ipc_stream_reader_schema(l->sr, out, &l->err);
+  return rc == MALLARD_OK ? 0 : EIO;
+}
+
+static int lipc_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
+  local_ipc_stream *l = s->private_data;
+  if (l->fr != NULL) {
+    if (l->next >= ipc_file_reader_num_batches(l->fr)) {
+      out->release = NULL;
+      return 0;
+    }
+    return ipc_file_reader_batch(l->fr, l->next++, out, &l->err) == MALLARD_OK ? 0 : EIO;
+  }
+  bool eof = false;
+  if (ipc_stream_reader_next(l->sr, out, &eof, &l->err) != MALLARD_OK) return EIO;
+  if (eof) out->release = NULL;
+  return 0;
+}
+
+static const char *lipc_last_error(struct ArrowArrayStream *s) {
+  local_ipc_stream *l = s->private_data;
+  return l->err.message;
+}
+
+static void lipc_release(struct ArrowArrayStream *s) {
+  local_ipc_stream *l = s->private_data;
+  ipc_stream_reader_free(l->sr);
+  ipc_file_reader_free(l->fr);
+  arrowc_buf_unref(l->image);
+  if (l->f != NULL) fclose(l->f);
+  free(l);
+  s->release = NULL;
+}
+
+static void free_image(void *p) {
+  free(p);
+}
+
+static int open_arrow_file(const char *cmd, const char *path, struct ArrowArrayStream *out) {
+  local_ipc_stream *l = calloc(1, sizeof *l);
+  if (l == NULL) return CLI_EXIT_ERROR;
+  l->f = fopen(path, "rb");
+  if (l->f == NULL) {
+    fprintf(stderr, "mallard %s: cannot read %s: %m\n", cmd, path);
+    free(l);
+    return CLI_EXIT_ERROR;
+  }
+  char magic[6] = {0};
+  size_t got = fread(magic, 1, 6, l->f);
+  mlr_code rc;
+  if (got == 6 && memcmp(magic, "ARROW1", 6) == 0) {
+    /* The IPC file format: read the image whole (the footer indexes it). */
+    fseek(l->f, 0, SEEK_END);
+    long size = ftell(l->f);
+    fseek(l->f, 0, SEEK_SET);
+    void *data = size > 0 ? malloc((size_t)size) : NULL;
+    if (data == NULL || fread(data, 1, (size_t)size, l->f) != (size_t)size) {
+      free(data);
+      fprintf(stderr, "mallard %s: cannot read %s\n", cmd, path);
+      lipc_release(&(struct ArrowArrayStream){.private_data = l});
+      return CLI_EXIT_ERROR;
+    }
+    l->image = arrowc_buf_wrap(data, size, free_image, data);
+    rc = l->image != NULL ? ipc_file_reader_new(l->image, NULL, &l->fr, &l->err) : MALLARD_INTERNAL;
+  } else {
+    fseek(l->f, 0, SEEK_SET);
+    rc = ipc_stream_reader_new(read_file, l->f, NULL, &l->sr, &l->err);
+  }
+  if (rc != MALLARD_OK) {
+    fprintf(stderr, "mallard %s: %s: %s\n", cmd, path, l->err.message);
+    lipc_release(&(struct ArrowArrayStream){.private_data = l});
+    return CLI_EXIT_ERROR;
+  }
+  out->get_schema = lipc_get_schema;
+  out->get_next = lipc_get_next;
+  out->get_last_error = lipc_last_error;
+  out->release = lipc_release;
+  out->private_data = l;
+  return CLI_EXIT_OK;
+}
+
+int cli_open_local_file(const char *cmd, const char *path, struct ArrowArrayStream *out) {
+  if (access(path, R_OK) != 0) {
+    fprintf(stderr, "mallard %s: cannot read %s: %m\n", cmd, path);
+    return CLI_EXIT_ERROR;
+  }
+  cli_format f = cli_format_from_path(path);
+  if (f == CLI_FORMAT_ARROW) return open_arrow_file(cmd, path, out);
+  const char *reader = f == CLI_FORMAT_PARQUET ? "read_parquet"
+                       : f == CLI_FORMAT_CSV   ? "read_csv_auto"
+                       : f == CLI_FORMAT_JSON  ? "read_json_auto"
+                                               : NULL;
+  if (reader == NULL) {
+    fprintf(stderr,
+            "mallard %s: cannot tell the format of %s: use a .parquet, .csv, .json/.ndjson or "
+            ".arrow/.arrows file\n",
+            cmd, path);
+    return CLI_EXIT_USAGE;
+  }
+  local_db_stream *l = calloc(1, sizeof *l);
+  if (l == NULL) return CLI_EXIT_ERROR;
+  db_options dopts = {0};
+  char *lit = db_quote_literal(path);
+  char sql[4096];
+  mlr_code rc = lit == NULL ? MALLARD_RESOURCE_EXHAUSTED : MALLARD_OK;
+  if (rc == MALLARD_OK && strlen(lit) + 64 > sizeof sql)
+    rc = mlr_error_set(&l->err, MALLARD_INVALID_ARGUMENT, "path too long");
+  if (rc == MALLARD_OK) {
+    snprintf(sql, sizeof sql, "SELECT * FROM %s(%s)", reader, lit);
+    rc = db_open(&dopts, &l->db, &l->err);
+  }
+  free(lit);
+  if (rc == MALLARD_OK) rc = db_connect(l->db, &l->conn, &l->err);
+  if (rc == MALLARD_OK) rc = db_query_start(l->conn, sql, NULL, &l->q, &l->err);
+  if (rc != MALLARD_OK) {
+    fprintf(stderr, "mallard %s: %s: %s\n", cmd, path, l->err.message);
+    db_query_free(l->q);
+    db_disconnect(l->conn);
+    db_close(l->db);
+    free(l);
+    return CLI_EXIT_ERROR;
+  }
+  out->get_schema = ldb_get_schema;
+  out->get_next = ldb_get_next;
+  out->get_last_error = ldb_last_error;
+  out->release = ldb_release;
+  out->private_data = l;
+  return CLI_EXIT_OK;
+}

@@ -1,0 +1,134 @@
+/* `mallard put FILE --table NAME` (a local Parquet/CSV/JSON/Arrow file, read by an embedded
+ * DuckDB, streamed into a table) and `mallard transfer SQL --to URI --table NAME` (a query on one
+ * server into a table on another, streamed through the client). */
+#include "cli/cli.h"
+#include "cli/cli_client.h"
+#include "cli/cli_pump.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const MODES[] = {"create_or_append", "append", "create", "replace", NULL};
+
+static void usage(const char *cmd, FILE *out) {
+  if (strcmp(cmd, "put") == 0)
+    fprintf(out,
+            "usage: mallard put FILE --table NAME [--schema S] [--mode MODE] [options]\n\n"
+            "Streams a local .parquet, .csv, .json/.ndjson or .arrow/.arrows file into a table.\n"
+            "The upload is one transaction: on any error the table is left as it was.\n\n");
+  else
+    fprintf(out,
+            "usage: mallard transfer SQL --to URI --table NAME [--schema S] [--mode MODE]\n"
+            "                        [options]\n\n"
+            "Runs SQL on --server and streams the result into a table on --to: batches are\n"
+            "sent on while the next ones arrive, nothing is held whole. One transaction on the\n"
+            "target: if anything fails, its table is left as it was.\n\n");
+  fprintf(out, "  --table NAME            target table\n"
+               "  --schema S              target schema (default: the database's default)\n"
+               "  --mode MODE             create_or_append (default), append, create, replace\n");
+  if (strcmp(cmd, "transfer") == 0)
+    fprintf(out,
+            "  --to URI                the target server (same credentials and TLS options)\n");
+  fprintf(out, "\n");
+  cli_conn_opts_help(out);
+}
+
+static int run(const char *cmd, int argc, char **argv) {
+  cli_conn_opts o;
+  cli_conn_opts_init(&o);
+  const char *arg = NULL, *table = NULL, *schema = NULL, *mode = "create_or_append", *to = NULL;
+  bool is_put = strcmp(cmd, "put") == 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      usage(cmd, stdout);
+      return CLI_EXIT_OK;
+    }
+    int r = cli_conn_opts_parse(&o, argc, argv, &i);
+    if (r < 0) return CLI_EXIT_USAGE;
+    if (r > 0) continue;
+    if ((strcmp(a, "--table") == 0 || strcmp(a, "-t") == 0) && i + 1 < argc) {
+      table = argv[++i];
+    } else if (strcmp(a, "--schema") == 0 && i + 1 < argc) {
+      schema = argv[++i];
+    } else if (strcmp(a, "--mode") == 0 && i + 1 < argc) {
+      mode = argv[++i];
+    } else if (!is_put && strcmp(a, "--to") == 0 && i + 1 < argc) {
+      to = argv[++i];
+    } else if (a[0] == '-' && a[1] != '\0') {
+      return cli_usage_error(cmd, "unknown option '%s'", a);
+    } else if (arg == NULL) {
+      arg = a;
+    } else {
+      return cli_usage_error(cmd, "unexpected argument '%s'", a);
+    }
+  }
+  if (arg == NULL) return cli_usage_error(cmd, is_put ? "missing FILE" : "missing SQL");
+  if (table == NULL) return cli_usage_error(cmd, "missing --table NAME");
+  if (!is_put && to == NULL) return cli_usage_error(cmd, "missing --to URI");
+  bool mode_ok = false;
+  for (int k = 0; MODES[k] != NULL; k++) mode_ok |= strcmp(mode, MODES[k]) == 0;
+  if (!mode_ok)
+    return cli_usage_error(cmd, "unknown mode '%s' (create_or_append, append, create, replace)",
+                           mode);
+
+  struct ArrowArrayStream src;
+  memset(&src, 0, sizeof src);
+  mallard_client *source = NULL, *target = NULL;
+  int rc = CLI_EXIT_OK;
+  mallard_call_options call = cli_call_options(&o);
+  if (is_put) {
+    rc = cli_open_local_file(cmd, arg, &src);
+    if (rc != CLI_EXIT_OK) return rc;
+  } else {
+    rc = cli_connect(&o, NULL, &source);
+    if (rc != CLI_EXIT_OK) return rc;
+    mallard_error err;
+    memset(&err, 0, sizeof err);
+    mallard_reader *reader = NULL;
+    mallard_code code = mallard_client_do_get(source, &call, arg, strlen(arg), &reader, &err);
+    if (code == MALLARD_OK) {
+      /* Wait for the schema so that a bad query is reported before the target is touched. */
+      struct ArrowSchema s;
+      memset(&s, 0, sizeof s);
+      code = mallard_reader_schema(reader, &s, &err);
+      if (s.release != NULL) s.release(&s);
+    }
+    if (code == MALLARD_OK) code = mallard_reader_export(&reader, &src, &err);
+    if (code != MALLARD_OK) {
+      mallard_reader_close(&reader, NULL);
+      mallard_client_close(&source);
+      return cli_fail(cmd, &err);
+    }
+  }
+  rc = cli_connect(&o, is_put ? NULL : to, &target);
+  if (rc != CLI_EXIT_OK) goto cleanup;
+  char *json = cli_put_command(schema, table, mode);
+  if (json == NULL) {
+    rc = CLI_EXIT_ERROR;
+    goto cleanup;
+  }
+  mallard_descriptor desc = mallard_descriptor_command(json, 0);
+  int64_t rows = 0;
+  double t0 = cli_now();
+  rc = cli_pump_put(cmd, target, &call, &desc, &src, cmd, o.quiet, &rows);
+  double el = cli_now() - t0;
+  free(json);
+  if (rc == CLI_EXIT_OK && !o.quiet)
+    printf("%s %lld rows into %s%s%s in %.2f s (%.0f rows/s)\n", is_put ? "loaded" : "transferred",
+           (long long)rows, schema ? schema : "", schema ? "." : "", table, el,
+           el > 0 ? (double)rows / el : 0.0);
+cleanup:
+  if (src.release != NULL) src.release(&src);
+  mallard_client_close(&target);
+  mallard_client_close(&source);
+  return rc;
+}
+
+int cli_cmd_put(int argc, char **argv) {
+  return run("put", argc, argv);
+}
+
+int cli_cmd_transfer(int argc, char **argv) {
+  return run("transfer", argc, argv);
+}

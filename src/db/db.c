@@ -1,0 +1,643 @@
+/* The DuckDB adapter's core: database and connection lifetimes, statement execution, DuckDB
+ * error -> status mapping, identifier/literal quoting and the table catalog helpers. */
+#include "db/db_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---------------------------------------------------------------- errors */
+
+mlr_code db_map_error_type(duckdb_error_type type, const char *msg) {
+  switch (type) {
+  case DUCKDB_ERROR_CATALOG:
+    if (msg && strstr(msg, "already exists")) return MALLARD_ALREADY_EXISTS;
+    if (msg && (strstr(msg, "does not exist") || strstr(msg, "not found")))
+      return MALLARD_NOT_FOUND;
+    return MALLARD_INVALID_ARGUMENT;
+  case DUCKDB_ERROR_OUT_OF_MEMORY:
+    return MALLARD_RESOURCE_EXHAUSTED;
+  case DUCKDB_ERROR_INTERRUPT:
+    return MALLARD_CANCELLED;
+  /* Errors caused by the statement or its data, not by the server. */
+  case DUCKDB_ERROR_PARSER:
+  case DUCKDB_ERROR_SYNTAX:
+  case DUCKDB_ERROR_BINDER:
+  case DUCKDB_ERROR_CONVERSION:
+  case DUCKDB_ERROR_CONSTRAINT:
+  case DUCKDB_ERROR_OUT_OF_RANGE:
+  case DUCKDB_ERROR_DECIMAL:
+  case DUCKDB_ERROR_MISMATCH_TYPE:
+  case DUCKDB_ERROR_DIVIDE_BY_ZERO:
+  case DUCKDB_ERROR_INVALID_INPUT:
+  case DUCKDB_ERROR_INVALID_TYPE:
+  case DUCKDB_ERROR_UNKNOWN_TYPE:
+  case DUCKDB_ERROR_PARAMETER_NOT_RESOLVED:
+  case DUCKDB_ERROR_PARAMETER_NOT_ALLOWED:
+  case DUCKDB_ERROR_DEPENDENCY:
+    return MALLARD_INVALID_ARGUMENT;
+  default:
+    return MALLARD_INTERNAL;
+  }
+}
+
+/* DuckDB formats errors as "<Type> Error: <message>"; used where only the text is available. */
+static const struct {
+  const char *prefix;
+  duckdb_error_type type;
+} k_error_prefixes[] = {
+    {"Parser Error", DUCKDB_ERROR_PARSER},
+    {"Syntax Error", DUCKDB_ERROR_SYNTAX},
+    {"Binder Error", DUCKDB_ERROR_BINDER},
+    {"Catalog Error", DUCKDB_ERROR_CATALOG},
+    {"Conversion Error", DUCKDB_ERROR_CONVERSION},
+    {"Constraint Error", DUCKDB_ERROR_CONSTRAINT},
+    {"Out of Memory Error", DUCKDB_ERROR_OUT_OF_MEMORY},
+    {"INTERRUPT Error", DUCKDB_ERROR_INTERRUPT},
+    {"Interrupt Error", DUCKDB_ERROR_INTERRUPT},
+    {"Invalid Input Error", DUCKDB_ERROR_INVALID_INPUT},
+    {"Out of Range Error", DUCKDB_ERROR_OUT_OF_RANGE},
+    {"Invalid Error", DUCKDB_ERROR_INVALID},
+    {"Mismatch Type Error", DUCKDB_ERROR_MISMATCH_TYPE},
+    {"Dependency Error", DUCKDB_ERROR_DEPENDENCY},
+    {"Parameter Not Resolved Error", DUCKDB_ERROR_PARAMETER_NOT_RESOLVED},
+    {"Parameter Not Allowed Error", DUCKDB_ERROR_PARAMETER_NOT_ALLOWED},
+};
+
+mlr_code db_map_error_message(const char *msg) {
+  if (!msg) return MALLARD_INTERNAL;
+  for (size_t i = 0; i < sizeof k_error_prefixes / sizeof k_error_prefixes[0]; i++) {
+    size_t n = strlen(k_error_prefixes[i].prefix);
+    if (strncasecmp(msg, k_error_prefixes[i].prefix, n) == 0)
+      return db_map_error_type(k_error_prefixes[i].type, msg);
+  }
+  return MALLARD_INTERNAL;
+}
+
+/* Some DuckDB errors (e.g. from the Arrow conversion functions) carry their message as JSON
+ * ({"exception_type":"...","exception_message":"..."}): keep the message only. */
+static const char *clean_message(const char *msg, char *buf, size_t size) {
+  static const char key[] = "\"exception_message\":\"";
+  const char *p;
+  if (!msg || msg[0] != '{' || !(p = strstr(msg, key))) return msg;
+  p += sizeof key - 1;
+  size_t n = 0;
+  for (; *p && *p != '"' && n + 1 < size; p++) {
+    if (*p == '\\' && p[1]) p++;
+    buf[n++] = *p;
+  }
+  buf[n] = '\0';
+  return buf;
+}
+
+mlr_code db_error_from_result(duckdb_result *res, mlr_error *err) {
+  const char *msg = duckdb_result_error(res);
+  duckdb_error_type t = duckdb_result_error_type(res);
+  mlr_code code = db_map_error_type(t, msg);
+  if (code == MALLARD_INTERNAL && t == DUCKDB_ERROR_INVALID) code = db_map_error_message(msg);
+  return mlr_error_set(err, code, "%s", msg ? msg : "DuckDB error");
+}
+
+mlr_code db_error_from_data(duckdb_error_data ed, mlr_error *err) {
+  char buf[MALLARD_ERROR_MESSAGE_SIZE];
+  const char *msg = clean_message(duckdb_error_data_message(ed), buf, sizeof buf);
+  return mlr_error_set(err, db_map_error_type(duckdb_error_data_error_type(ed), msg), "%s",
+                       msg ? msg : "DuckDB error");
+}
+
+mlr_code db_exec_internal(duckdb_connection con, const char *sql, mlr_error *err) {
+  duckdb_result res;
+  mlr_code rc = MALLARD_OK;
+  if (duckdb_query(con, sql, &res) != DuckDBSuccess) rc = db_error_from_result(&res, err);
+  duckdb_destroy_result(&res);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- database, connections */
+
+mlr_code db_open(const db_options *opts, db_database **out, mlr_error *err) {
+  db_options defaults = {0};
+  if (!opts) opts = &defaults;
+  *out = NULL;
+  mlr_code rc = MALLARD_OK;
+  duckdb_config config = NULL;
+  char *open_err = NULL;
+  char buf[32];
+  db_database *db = calloc(1, sizeof *db);
+  if (!db) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  const char *path = opts->path && opts->path[0] ? opts->path : ":memory:";
+  db->persistent = strcmp(path, ":memory:") != 0 && !opts->read_only;
+  if (duckdb_create_config(&config) != DuckDBSuccess) {
+    rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "cannot create DuckDB config");
+    goto cleanup;
+  }
+  if (opts->threads > 0) {
+    snprintf(buf, sizeof buf, "%d", opts->threads);
+    if (duckdb_set_config(config, "threads", buf) != DuckDBSuccess) {
+      rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "invalid thread count %d", opts->threads);
+      goto cleanup;
+    }
+  }
+  if (opts->memory_limit && opts->memory_limit[0] &&
+      duckdb_set_config(config, "memory_limit", opts->memory_limit) != DuckDBSuccess) {
+    rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "invalid memory limit '%s'",
+                       opts->memory_limit);
+    goto cleanup;
+  }
+  if (opts->read_only && duckdb_set_config(config, "access_mode", "READ_ONLY") != DuckDBSuccess) {
+    rc = mlr_error_set(err, MALLARD_INTERNAL, "cannot set DuckDB access_mode");
+    goto cleanup;
+  }
+  /* Type fidelity through Arrow (see docs/types.md): HUGEINT, UUID, ... keep their DuckDB type
+   * in the Arrow export instead of being turned into another type. */
+  if (duckdb_set_config(config, "arrow_lossless_conversion", "true") != DuckDBSuccess) {
+    rc = mlr_error_set(err, MALLARD_INTERNAL, "cannot set arrow_lossless_conversion");
+    goto cleanup;
+  }
+  if (duckdb_open_ext(path, &db->db, config, &open_err) != DuckDBSuccess) {
+    rc = mlr_error_set(err, MALLARD_UNAVAILABLE, "cannot open database '%s': %s", path,
+                       open_err ? open_err : "unknown error");
+    goto cleanup;
+  }
+  *out = db;
+  db = NULL;
+cleanup:
+  if (open_err) duckdb_free(open_err);
+  if (config) duckdb_destroy_config(&config);
+  free(db);
+  return rc;
+}
+
+void db_close(db_database *db) {
+  if (!db) return;
+  if (db->persistent) {
+    duckdb_connection con;
+    if (duckdb_connect(db->db, &con) == DuckDBSuccess) {
+      (void)db_exec_internal(con, "CHECKPOINT", NULL);
+      duckdb_disconnect(&con);
+    }
+  }
+  duckdb_close(&db->db);
+  free(db);
+}
+
+mlr_code db_connect(db_database *db, db_conn **out, mlr_error *err) {
+  *out = NULL;
+  db_conn *c = calloc(1, sizeof *c);
+  if (!c) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  c->db = db;
+  if (duckdb_connect(db->db, &c->con) != DuckDBSuccess) {
+    free(c);
+    return mlr_error_set(err, MALLARD_UNAVAILABLE, "cannot connect to the DuckDB database");
+  }
+  duckdb_connection_get_arrow_options(c->con, &c->arrow_opts);
+  *out = c;
+  return MALLARD_OK;
+}
+
+void db_disconnect(db_conn *conn) {
+  if (!conn) return;
+  if (conn->in_transaction) (void)db_exec_internal(conn->con, "ROLLBACK", NULL);
+  if (conn->arrow_opts) duckdb_destroy_arrow_options(&conn->arrow_opts);
+  duckdb_disconnect(&conn->con);
+  free(conn);
+}
+
+void db_conn_interrupt(db_conn *conn) {
+  if (conn) duckdb_interrupt(conn->con);
+}
+
+mlr_code db_execute(db_conn *conn, const char *sql, int64_t *rows_changed, mlr_error *err) {
+  conn->epoch++;
+  duckdb_result res;
+  mlr_code rc = MALLARD_OK;
+  if (rows_changed) *rows_changed = 0;
+  if (duckdb_query(conn->con, sql, &res) != DuckDBSuccess) {
+    rc = db_error_from_result(&res, err);
+  } else if (rows_changed) {
+    *rows_changed = (int64_t)duckdb_rows_changed(&res);
+  }
+  duckdb_destroy_result(&res);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- quoting */
+
+static char *quote_with(const char *s, char q) {
+  if (!s) s = "";
+  size_t n = strlen(s), extra = 0;
+  for (size_t i = 0; i < n; i++) extra += s[i] == q;
+  if (n > SIZE_MAX / 2 - 3) return NULL;
+  char *out = malloc(n + extra + 3);
+  if (!out) return NULL;
+  char *p = out;
+  *p++ = q;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == q) *p++ = q;
+    *p++ = s[i];
+  }
+  *p++ = q;
+  *p = '\0';
+  return out;
+}
+
+char *db_quote_identifier(const char *name) {
+  return quote_with(name, '"');
+}
+
+char *db_quote_literal(const char *value) {
+  return quote_with(value, '\'');
+}
+
+char *db_qualified_name(const char *schema, const char *table) {
+  char *qt = db_quote_identifier(table), *qs = NULL, *out = NULL;
+  if (!qt) return NULL;
+  if (!schema || !schema[0]) return qt;
+  qs = db_quote_identifier(schema);
+  if (qs) {
+    size_t n = strlen(qs) + strlen(qt) + 2;
+    out = malloc(n);
+    if (out) snprintf(out, n, "%s.%s", qs, qt);
+  }
+  free(qs);
+  free(qt);
+  return out;
+}
+
+/* ---------------------------------------------------------------- catalog */
+
+static mlr_code prepare(db_conn *conn, const char *sql, duckdb_prepared_statement *st,
+                        mlr_error *err) {
+  if (duckdb_prepare(conn->con, sql, st) != DuckDBSuccess) {
+    const char *m = duckdb_prepare_error(*st);
+    mlr_code rc = mlr_error_set(err, db_map_error_message(m), "%s", m ? m : "prepare failed");
+    duckdb_destroy_prepare(st);
+    return rc;
+  }
+  return MALLARD_OK;
+}
+
+static mlr_code bind_text_or_null(duckdb_prepared_statement st, idx_t i, const char *v,
+                                  mlr_error *err) {
+  duckdb_state s = v ? duckdb_bind_varchar(st, i, v) : duckdb_bind_null(st, i);
+  if (s != DuckDBSuccess)
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "cannot bind parameter %llu",
+                         (unsigned long long)i);
+  return MALLARD_OK;
+}
+
+mlr_code db_table_exists(db_conn *conn, const char *schema, const char *table, bool *exists,
+                         mlr_error *err) {
+  conn->epoch++;
+  duckdb_prepared_statement st = NULL;
+  duckdb_result res;
+  bool have_res = false;
+  *exists = false;
+  /* Identifiers are case-insensitive in DuckDB, hence lower() on both sides. */
+  mlr_code rc = prepare(conn,
+                        "SELECT count(*) FROM duckdb_tables() WHERE database_name = "
+                        "current_database() AND lower(schema_name) = lower(coalesce($1, "
+                        "current_schema())) AND lower(table_name) = lower($2)",
+                        &st, err);
+  if (rc) return rc;
+  if ((rc = bind_text_or_null(st, 1, schema && schema[0] ? schema : NULL, err))) goto cleanup;
+  if ((rc = bind_text_or_null(st, 2, table, err))) goto cleanup;
+  have_res = true;
+  if (duckdb_execute_prepared(st, &res) != DuckDBSuccess) {
+    rc = db_error_from_result(&res, err);
+    goto cleanup;
+  }
+  *exists = duckdb_value_int64(&res, 0, 0) > 0;
+cleanup:
+  if (have_res) duckdb_destroy_result(&res);
+  duckdb_destroy_prepare(&st);
+  return rc;
+}
+
+mlr_code db_table_schema(db_conn *conn, const char *schema, const char *table,
+                         struct ArrowSchema *out, mlr_error *err) {
+  char *q = db_qualified_name(schema, table);
+  if (!q) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  size_t n = strlen(q) + 32;
+  char *sql = malloc(n);
+  mlr_code rc;
+  if (!sql) {
+    free(q);
+    return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  snprintf(sql, n, "SELECT * FROM %s", q);
+  rc = db_query_schema_only(conn, sql, out, err);
+  free(sql);
+  free(q);
+  return rc;
+}
+
+mlr_code db_table_row_count(db_conn *conn, const char *schema, const char *table, int64_t *rows,
+                            mlr_error *err) {
+  conn->epoch++;
+  char *q = db_qualified_name(schema, table);
+  duckdb_result res;
+  mlr_code rc = MALLARD_OK;
+  *rows = 0;
+  if (!q) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  size_t n = strlen(q) + 40;
+  char *sql = malloc(n);
+  if (!sql) {
+    free(q);
+    return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  snprintf(sql, n, "SELECT count(*) FROM %s", q);
+  if (duckdb_query(conn->con, sql, &res) != DuckDBSuccess)
+    rc = db_error_from_result(&res, err);
+  else
+    *rows = duckdb_value_int64(&res, 0, 0);
+  duckdb_destroy_result(&res);
+  free(sql);
+  free(q);
+  return rc;
+}
+
+void db_table_list_free(db_table_list *list) {
+  if (!list) return;
+  for (int64_t i = 0; i < list->count; i++) {
+    free(list->items[i].schema);
+    free(list->items[i].table);
+  }
+  free(list->items);
+  list->items = NULL;
+  list->count = 0;
+}
+
+mlr_code db_list_tables(db_conn *conn, const char *like_pattern, db_table_list *out,
+                        mlr_error *err) {
+  conn->epoch++;
+  duckdb_prepared_statement st = NULL;
+  duckdb_result res;
+  bool have_res = false;
+  out->items = NULL;
+  out->count = 0;
+  mlr_code rc = prepare(conn,
+                        "SELECT schema_name, table_name FROM duckdb_tables() WHERE "
+                        "database_name = current_database() AND NOT temporary AND "
+                        "($1::VARCHAR IS NULL OR table_name LIKE $1) ORDER BY 1, 2",
+                        &st, err);
+  if (rc) return rc;
+  if ((rc = bind_text_or_null(st, 1, like_pattern, err))) goto cleanup;
+  have_res = true;
+  if (duckdb_execute_prepared(st, &res) != DuckDBSuccess) {
+    rc = db_error_from_result(&res, err);
+    goto cleanup;
+  }
+  idx_t n = duckdb_row_count(&res);
+  if (n > 0) {
+    out->items = calloc(n, sizeof *out->items);
+    if (!out->items) {
+      rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+      goto cleanup;
+    }
+  }
+  for (idx_t i = 0; i < n; i++) {
+    char *s = duckdb_value_varchar(&res, 0, i), *t = duckdb_value_varchar(&res, 1, i);
+    db_table_entry *e = &out->items[out->count];
+    e->schema = s ? strdup(s) : NULL;
+    e->table = t ? strdup(t) : NULL;
+    if (s) duckdb_free(s);
+    if (t) duckdb_free(t);
+    out->count++;
+    if (!e->schema || !e->table) {
+      rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+      goto cleanup;
+    }
+    /* Exact count rather than duckdb_tables().estimated_size, which is an estimate. */
+    if ((rc = db_table_row_count(conn, e->schema, e->table, &e->rows, err))) goto cleanup;
+  }
+cleanup:
+  if (rc) db_table_list_free(out);
+  if (have_res) duckdb_destroy_result(&res);
+  duckdb_destroy_prepare(&st);
+  return rc;
+}
+
+mlr_code db_drop_table(db_conn *conn, const char *schema, const char *table, mlr_error *err) {
+  conn->epoch++;
+  char *q = db_qualified_name(schema, table);
+  if (!q) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  size_t n = strlen(q) + 16;
+  char *sql = malloc(n);
+  mlr_code rc;
+  if (!sql) {
+    free(q);
+    return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  snprintf(sql, n, "DROP TABLE %s", q);
+  rc = db_exec_internal(conn->con, sql, err);
+  free(sql);
+  free(q);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- logical type -> SQL */
+
+typedef struct sbuf {
+  char *p;
+  size_t len, cap;
+  bool oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s) {
+  size_t n = strlen(s);
+  if (b->oom) return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 64;
+    while (cap < b->len + n + 1) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+      b->oom = true;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n + 1);
+  b->len += n;
+}
+
+static void sb_add_quoted(sbuf *b, const char *s, char q) {
+  char *x = quote_with(s, q);
+  if (!x) {
+    b->oom = true;
+    return;
+  }
+  sb_add(b, x);
+  free(x);
+}
+
+static bool type_sql(sbuf *b, duckdb_logical_type t) {
+  char tmp[64];
+  duckdb_type id = duckdb_get_type_id(t);
+  switch (id) {
+  case DUCKDB_TYPE_BOOLEAN:
+    sb_add(b, "BOOLEAN");
+    return true;
+  case DUCKDB_TYPE_TINYINT:
+    sb_add(b, "TINYINT");
+    return true;
+  case DUCKDB_TYPE_SMALLINT:
+    sb_add(b, "SMALLINT");
+    return true;
+  case DUCKDB_TYPE_INTEGER:
+    sb_add(b, "INTEGER");
+    return true;
+  case DUCKDB_TYPE_BIGINT:
+    sb_add(b, "BIGINT");
+    return true;
+  case DUCKDB_TYPE_UTINYINT:
+    sb_add(b, "UTINYINT");
+    return true;
+  case DUCKDB_TYPE_USMALLINT:
+    sb_add(b, "USMALLINT");
+    return true;
+  case DUCKDB_TYPE_UINTEGER:
+    sb_add(b, "UINTEGER");
+    return true;
+  case DUCKDB_TYPE_UBIGINT:
+    sb_add(b, "UBIGINT");
+    return true;
+  case DUCKDB_TYPE_HUGEINT:
+    sb_add(b, "HUGEINT");
+    return true;
+  case DUCKDB_TYPE_UHUGEINT:
+    sb_add(b, "UHUGEINT");
+    return true;
+  case DUCKDB_TYPE_FLOAT:
+    sb_add(b, "FLOAT");
+    return true;
+  case DUCKDB_TYPE_DOUBLE:
+    sb_add(b, "DOUBLE");
+    return true;
+  case DUCKDB_TYPE_VARCHAR:
+    sb_add(b, "VARCHAR");
+    return true;
+  case DUCKDB_TYPE_BLOB:
+    sb_add(b, "BLOB");
+    return true;
+  case DUCKDB_TYPE_BIT:
+    sb_add(b, "BIT");
+    return true;
+  case DUCKDB_TYPE_DATE:
+    sb_add(b, "DATE");
+    return true;
+  case DUCKDB_TYPE_TIME:
+    sb_add(b, "TIME");
+    return true;
+  case DUCKDB_TYPE_TIME_TZ:
+    sb_add(b, "TIME WITH TIME ZONE");
+    return true;
+  case DUCKDB_TYPE_TIMESTAMP:
+    sb_add(b, "TIMESTAMP");
+    return true;
+  case DUCKDB_TYPE_TIMESTAMP_S:
+    sb_add(b, "TIMESTAMP_S");
+    return true;
+  case DUCKDB_TYPE_TIMESTAMP_MS:
+    sb_add(b, "TIMESTAMP_MS");
+    return true;
+  case DUCKDB_TYPE_TIMESTAMP_NS:
+    sb_add(b, "TIMESTAMP_NS");
+    return true;
+  case DUCKDB_TYPE_TIMESTAMP_TZ:
+    sb_add(b, "TIMESTAMP WITH TIME ZONE");
+    return true;
+  case DUCKDB_TYPE_INTERVAL:
+    sb_add(b, "INTERVAL");
+    return true;
+  case DUCKDB_TYPE_UUID:
+    sb_add(b, "UUID");
+    return true;
+  case DUCKDB_TYPE_BIGNUM:
+    sb_add(b, "BIGNUM");
+    return true;
+  case DUCKDB_TYPE_TIME_NS:
+    sb_add(b, "TIME_NS");
+    return true;
+  case DUCKDB_TYPE_SQLNULL:
+    sb_add(b, "\"NULL\"");
+    return true;
+  case DUCKDB_TYPE_DECIMAL:
+    snprintf(tmp, sizeof tmp, "DECIMAL(%u,%u)", (unsigned)duckdb_decimal_width(t),
+             (unsigned)duckdb_decimal_scale(t));
+    sb_add(b, tmp);
+    return true;
+  case DUCKDB_TYPE_ENUM: {
+    uint32_t n = duckdb_enum_dictionary_size(t);
+    sb_add(b, "ENUM(");
+    for (uint32_t i = 0; i < n; i++) {
+      char *v = duckdb_enum_dictionary_value(t, i);
+      if (i) sb_add(b, ", ");
+      sb_add_quoted(b, v ? v : "", '\'');
+      if (v) duckdb_free(v);
+    }
+    sb_add(b, ")");
+    return true;
+  }
+  case DUCKDB_TYPE_LIST: {
+    duckdb_logical_type c = duckdb_list_type_child_type(t);
+    bool ok = type_sql(b, c);
+    duckdb_destroy_logical_type(&c);
+    sb_add(b, "[]");
+    return ok;
+  }
+  case DUCKDB_TYPE_ARRAY: {
+    duckdb_logical_type c = duckdb_array_type_child_type(t);
+    bool ok = type_sql(b, c);
+    duckdb_destroy_logical_type(&c);
+    snprintf(tmp, sizeof tmp, "[%llu]", (unsigned long long)duckdb_array_type_array_size(t));
+    sb_add(b, tmp);
+    return ok;
+  }
+  case DUCKDB_TYPE_MAP: {
+    duckdb_logical_type k = duckdb_map_type_key_type(t), v = duckdb_map_type_value_type(t);
+    sb_add(b, "MAP(");
+    bool ok = type_sql(b, k);
+    sb_add(b, ", ");
+    ok = ok && type_sql(b, v);
+    sb_add(b, ")");
+    duckdb_destroy_logical_type(&k);
+    duckdb_destroy_logical_type(&v);
+    return ok;
+  }
+  case DUCKDB_TYPE_STRUCT:
+  case DUCKDB_TYPE_UNION: {
+    bool is_union = id == DUCKDB_TYPE_UNION;
+    idx_t n = is_union ? duckdb_union_type_member_count(t) : duckdb_struct_type_child_count(t);
+    bool ok = true;
+    sb_add(b, is_union ? "UNION(" : "STRUCT(");
+    for (idx_t i = 0; i < n && ok; i++) {
+      char *name =
+          is_union ? duckdb_union_type_member_name(t, i) : duckdb_struct_type_child_name(t, i);
+      duckdb_logical_type c =
+          is_union ? duckdb_union_type_member_type(t, i) : duckdb_struct_type_child_type(t, i);
+      if (i) sb_add(b, ", ");
+      sb_add_quoted(b, name ? name : "", '"');
+      sb_add(b, " ");
+      ok = type_sql(b, c);
+      if (name) duckdb_free(name);
+      duckdb_destroy_logical_type(&c);
+    }
+    sb_add(b, ")");
+    return ok;
+  }
+  default:
+    return false;
+  }
+}
+
+char *db_logical_type_sql(duckdb_logical_type t) {
+  sbuf b = {0};
+  if (!type_sql(&b, t) || b.oom) {
+    free(b.p);
+    return NULL;
+  }
+  return b.p;
+}

@@ -1,0 +1,697 @@
+/* Ingest of Arrow batches (DoPut): one transaction, the mode checks, CREATE TABLE from the
+ * Arrow schema or a check of the stream against the table, then each batch cut into
+ * DuckDB-vector-sized slices (no copy) and appended with an appender. */
+#include "db/db_internal.h"
+#include "db/db_coalesce.h"
+#include "arrow/arrowc_schema.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* DuckDB's data chunks hold at most this many rows (STANDARD_VECTOR_SIZE). */
+#define DB_CHUNK_ROWS 2048
+
+struct db_ingest {
+  db_conn *conn;
+  char *qualified; /* "schema"."table" */
+  char *schema_name, *table;
+  int64_t ncols;
+  char **col_sql; /* stream column types as SQL; dictionary string columns get an ENUM at create */
+  char **col_names;
+  bool *col_dict_string;      /* dictionary-encoded string column */
+  bool *col_copy;             /* holds a union: DuckDB's import ignores offsets there, so copy */
+  bool *col_no_validity;      /* union columns: buffer 0 is not a validity bitmap */
+  struct ArrowSchema *schema; /* a copy of the stream's schema, for the copied columns */
+  bool create_pending;        /* the table is created at the first batch (ENUM dictionaries) */
+  duckdb_arrow_converted_schema conv;
+  duckdb_appender app;
+  int64_t rows;
+};
+
+/* ---------------------------------------------------------------- Arrow -> SQL types */
+
+typedef struct sb {
+  char *p;
+  size_t len, cap;
+  bool oom;
+} sb;
+
+static void sb_add(sb *b, const char *s) {
+  size_t n = strlen(s);
+  if (b->oom) return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 64;
+    while (cap < b->len + n + 1) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+      b->oom = true;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n + 1);
+  b->len += n;
+}
+
+static void sb_add_owned(sb *b, char *s) {
+  if (!s) {
+    b->oom = true;
+    return;
+  }
+  sb_add(b, s);
+  free(s);
+}
+
+static mlr_code refuse(mlr_error *err, const char *col, const char *fmt, const char *why) {
+  return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                       "column '%s': Arrow type '%s' cannot be stored in DuckDB without "
+                       "changing it%s%s",
+                       col, fmt, why ? ": " : "", why ? why : "");
+}
+
+static mlr_code arrow_sql(const struct ArrowSchema *s, const char *col, sb *b, mlr_error *err) {
+  const char *f = s->format ? s->format : "";
+  char ext[64], tmp[96];
+  if (!s->format) return refuse(err, col, "(none)", "no format");
+  if (s->dictionary) return arrow_sql(s->dictionary, col, b, err);
+  if (db_arrow_metadata_get(s->metadata, "ARROW:extension:name", ext, sizeof ext)) {
+    if (!strcmp(ext, "arrow.uuid") && !strcmp(f, "w:16")) return sb_add(b, "UUID"), MALLARD_OK;
+    if (!strcmp(ext, "arrow.bool8") && !strcmp(f, "c")) return sb_add(b, "BOOLEAN"), MALLARD_OK;
+    if (!strcmp(ext, "arrow.json")) return sb_add(b, "JSON"), MALLARD_OK;
+    if (!strcmp(ext, "arrow.opaque")) {
+      /* DuckDB's own types without an Arrow equivalent, as DuckDB exports them. */
+      static const struct {
+        const char *name, *fmt, *sql;
+      } k_opaque[] = {{"\"hugeint\"", "w:16", "HUGEINT"},
+                      {"\"uhugeint\"", "w:16", "UHUGEINT"},
+                      {"\"time_tz\"", "w:8", "TIME WITH TIME ZONE"},
+                      {"\"bit\"", "z", "BIT"},
+                      {"\"bignum\"", "z", "BIGNUM"}};
+      char md[256];
+      if (db_arrow_metadata_get(s->metadata, "ARROW:extension:metadata", md, sizeof md) &&
+          strstr(md, "\"DuckDB\"")) {
+        for (size_t i = 0; i < sizeof k_opaque / sizeof k_opaque[0]; i++)
+          if (strstr(md, k_opaque[i].name) && !strcmp(f, k_opaque[i].fmt))
+            return sb_add(b, k_opaque[i].sql), MALLARD_OK;
+      }
+      return refuse(err, col, "arrow.opaque", "unknown opaque extension type");
+    }
+    /* Other extension types: their storage type, as DuckDB's importer does. */
+  }
+  if (f[0] && !f[1]) {
+    switch (f[0]) {
+    case 'b':
+      sb_add(b, "BOOLEAN");
+      return MALLARD_OK;
+    case 'c':
+      sb_add(b, "TINYINT");
+      return MALLARD_OK;
+    case 's':
+      sb_add(b, "SMALLINT");
+      return MALLARD_OK;
+    case 'i':
+      sb_add(b, "INTEGER");
+      return MALLARD_OK;
+    case 'l':
+      sb_add(b, "BIGINT");
+      return MALLARD_OK;
+    case 'C':
+      sb_add(b, "UTINYINT");
+      return MALLARD_OK;
+    case 'S':
+      sb_add(b, "USMALLINT");
+      return MALLARD_OK;
+    case 'I':
+      sb_add(b, "UINTEGER");
+      return MALLARD_OK;
+    case 'L':
+      sb_add(b, "UBIGINT");
+      return MALLARD_OK;
+    case 'f':
+      sb_add(b, "FLOAT");
+      return MALLARD_OK;
+    case 'g':
+      sb_add(b, "DOUBLE");
+      return MALLARD_OK;
+    case 'u':
+    case 'U':
+      sb_add(b, "VARCHAR");
+      return MALLARD_OK;
+    case 'z':
+    case 'Z':
+      sb_add(b, "BLOB");
+      return MALLARD_OK;
+    case 'n':
+      return refuse(err, col, f, "DuckDB tables have no NULL-typed columns");
+    case 'e':
+      return refuse(err, col, f, "DuckDB has no half-precision float");
+    default:
+      return refuse(err, col, f, "unsupported Arrow type");
+    }
+  }
+  if (!strcmp(f, "vu")) return sb_add(b, "VARCHAR"), MALLARD_OK;
+  if (!strcmp(f, "vz")) return sb_add(b, "BLOB"), MALLARD_OK;
+  if (f[0] == 'd' && f[1] == ':') {
+    int p = 0, sc = 0, bits = 128;
+    if (sscanf(f + 2, "%d,%d,%d", &p, &sc, &bits) < 2 || p < 1 || p > 38 || sc < 0 || sc > p)
+      return refuse(err, col, f, "DuckDB decimals have a precision of 1 to 38");
+    snprintf(tmp, sizeof tmp, "DECIMAL(%d,%d)", p, sc);
+    sb_add(b, tmp);
+    return MALLARD_OK;
+  }
+  if (f[0] == 'w' && f[1] == ':')
+    return refuse(err, col, f, "fixed-size binary would come back as variable-size BLOB");
+  if (!strcmp(f, "tdD")) return sb_add(b, "DATE"), MALLARD_OK;
+  if (!strcmp(f, "tdm")) return refuse(err, col, f, "date64 would come back as date32");
+  if (!strcmp(f, "ttu")) return sb_add(b, "TIME"), MALLARD_OK;
+  if (!strcmp(f, "tts") || !strcmp(f, "ttm") || !strcmp(f, "ttn"))
+    return refuse(err, col, f, "DuckDB's TIME is in microseconds");
+  if (f[0] == 't' && f[1] == 's' && f[2] && f[3] == ':') {
+    bool tz = f[4] != '\0';
+    if (!tz) {
+      const char *t = f[2] == 's'   ? "TIMESTAMP_S"
+                      : f[2] == 'm' ? "TIMESTAMP_MS"
+                      : f[2] == 'u' ? "TIMESTAMP"
+                      : f[2] == 'n' ? "TIMESTAMP_NS"
+                                    : NULL;
+      if (!t) return refuse(err, col, f, "unknown timestamp unit");
+      sb_add(b, t);
+      return MALLARD_OK;
+    }
+    if (f[2] != 'u')
+      return refuse(err, col, f,
+                    "DuckDB's TIMESTAMP WITH TIME ZONE is in microseconds; send timestamp[us, tz]");
+    sb_add(b, "TIMESTAMP WITH TIME ZONE");
+    return MALLARD_OK;
+  }
+  if (!strcmp(f, "tin")) return sb_add(b, "INTERVAL"), MALLARD_OK;
+  if (f[0] == 't' && (f[1] == 'D' || f[1] == 'i'))
+    return refuse(err, col, f, "send month_day_nano intervals");
+  if (!strcmp(f, "+l") || !strcmp(f, "+L") || !strcmp(f, "+vl") || !strcmp(f, "+vL")) {
+    if (s->n_children != 1) return refuse(err, col, f, "a list needs one child");
+    MLR_RETURN_NOT_OK(arrow_sql(s->children[0], col, b, err));
+    sb_add(b, "[]");
+    return MALLARD_OK;
+  }
+  if (!strncmp(f, "+w:", 3)) {
+    long n = strtol(f + 3, NULL, 10);
+    if (s->n_children != 1 || n <= 0) return refuse(err, col, f, "bad fixed-size list");
+    MLR_RETURN_NOT_OK(arrow_sql(s->children[0], col, b, err));
+    snprintf(tmp, sizeof tmp, "[%ld]", n);
+    sb_add(b, tmp);
+    return MALLARD_OK;
+  }
+  if (!strcmp(f, "+m")) {
+    const struct ArrowSchema *e = s->n_children == 1 ? s->children[0] : NULL;
+    if (!e || e->n_children != 2) return refuse(err, col, f, "a map needs key and value");
+    sb_add(b, "MAP(");
+    MLR_RETURN_NOT_OK(arrow_sql(e->children[0], col, b, err));
+    sb_add(b, ", ");
+    MLR_RETURN_NOT_OK(arrow_sql(e->children[1], col, b, err));
+    sb_add(b, ")");
+    return MALLARD_OK;
+  }
+  if (!strcmp(f, "+s") || !strncmp(f, "+us:", 4) || !strncmp(f, "+ud:", 4)) {
+    bool un = f[1] == 'u';
+    if (s->n_children == 0) return refuse(err, col, f, "DuckDB has no empty STRUCT");
+    sb_add(b, un ? "UNION(" : "STRUCT(");
+    for (int64_t i = 0; i < s->n_children; i++) {
+      if (i) sb_add(b, ", ");
+      sb_add_owned(b, db_quote_identifier(s->children[i]->name ? s->children[i]->name : ""));
+      sb_add(b, " ");
+      MLR_RETURN_NOT_OK(arrow_sql(s->children[i], col, b, err));
+    }
+    sb_add(b, ")");
+    return MALLARD_OK;
+  }
+  if (!strcmp(f, "+r")) {
+    if (s->n_children != 2) return refuse(err, col, f, "bad run-end encoded array");
+    return arrow_sql(s->children[1], col, b, err);
+  }
+  return refuse(err, col, f, "unsupported Arrow type");
+}
+
+/* ---------------------------------------------------------------- batch slices */
+
+typedef struct batch_ref {
+  struct ArrowArray batch;
+  atomic_int refs;
+} batch_ref;
+
+static void batch_unref(batch_ref *r) {
+  if (atomic_fetch_sub(&r->refs, 1) == 1) {
+    if (r->batch.release) r->batch.release(&r->batch);
+    free(r);
+  }
+}
+
+typedef struct slice_priv {
+  batch_ref *ref;
+  struct ArrowArray **child_ptrs;
+  struct ArrowArray *children;
+  const void *buffers[1];
+} slice_priv;
+
+static void child_view_release(struct ArrowArray *a) {
+  a->release = NULL; /* the view owns nothing: the batch does */
+}
+
+static void slice_release(struct ArrowArray *a) {
+  slice_priv *p = a->private_data;
+  for (int64_t i = 0; i < a->n_children; i++)
+    if (p->children[i].release) p->children[i].release(&p->children[i]);
+  batch_unref(p->ref);
+  free(p->children);
+  free(p->child_ptrs);
+  free(p);
+  a->release = NULL;
+}
+
+static bool has_union(const struct ArrowSchema *s) {
+  if (s->format && s->format[0] == '+' && s->format[1] == 'u') return true;
+  for (int64_t i = 0; i < s->n_children; i++)
+    if (has_union(s->children[i])) return true;
+  return false;
+}
+
+/* A view of rows [start, start+len) of the batch: the top-level columns get an offset (or, for
+ * the columns in copy[], a copy of the rows). */
+static int make_slice(batch_ref *r, int64_t start, int64_t len, const bool *copy,
+                      const bool *no_validity, const struct ArrowSchema *schema,
+                      struct ArrowArray *out) {
+  const struct ArrowArray *b = &r->batch;
+  slice_priv *p = calloc(1, sizeof *p);
+  if (!p) return -1;
+  p->child_ptrs = calloc((size_t)(b->n_children ? b->n_children : 1), sizeof *p->child_ptrs);
+  p->children = calloc((size_t)(b->n_children ? b->n_children : 1), sizeof *p->children);
+  if (!p->child_ptrs || !p->children) {
+    free(p->child_ptrs);
+    free(p->children);
+    free(p);
+    return -1;
+  }
+  for (int64_t i = 0; i < b->n_children; i++) {
+    const struct ArrowArray *c = b->children[i];
+    p->child_ptrs[i] = &p->children[i];
+    if (copy[i]) {
+      if (db_coalesce_range(schema->children[i], c, b->offset + start, len, &p->children[i],
+                            NULL) != MALLARD_OK) {
+        for (int64_t j = 0; j < i; j++)
+          if (p->children[j].release) p->children[j].release(&p->children[j]);
+        free(p->child_ptrs);
+        free(p->children);
+        free(p);
+        return -1;
+      }
+      continue;
+    }
+    p->children[i] = *c;
+    p->children[i].offset += b->offset + start;
+    p->children[i].length = len;
+    /* DuckDB reads the validity bitmap only when null_count > 0: keep it exact. */
+    if (!no_validity[i] && c->null_count != 0)
+      p->children[i].null_count =
+          c->buffers[0] ? db_count_nulls(c->buffers[0], p->children[i].offset, len) : 0;
+    p->children[i].release = child_view_release;
+  }
+  atomic_fetch_add(&r->refs, 1);
+  p->ref = r;
+  memset(out, 0, sizeof *out);
+  out->length = len;
+  out->n_buffers = 1;
+  out->buffers = p->buffers;
+  out->n_children = b->n_children;
+  out->children = p->child_ptrs;
+  out->release = slice_release;
+  out->private_data = p;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- ingest */
+
+static void ingest_free(db_ingest *ing) {
+  if (!ing) return;
+  if (ing->app) duckdb_appender_destroy(&ing->app);
+  if (ing->conv) duckdb_destroy_arrow_converted_schema(&ing->conv);
+  for (int64_t i = 0; i < ing->ncols; i++) {
+    if (ing->col_sql) free(ing->col_sql[i]);
+    if (ing->col_names) free(ing->col_names[i]);
+  }
+  free(ing->col_sql);
+  free(ing->col_names);
+  free(ing->col_dict_string);
+  free(ing->col_copy);
+  free(ing->col_no_validity);
+  if (ing->schema && ing->schema->release) ing->schema->release(ing->schema);
+  free(ing->schema);
+  free(ing->qualified);
+  free(ing->schema_name);
+  free(ing->table);
+  free(ing);
+}
+
+static void rollback(db_ingest *ing) {
+  ing->conn->epoch++;
+  if (ing->app) duckdb_appender_destroy(&ing->app);
+  if (ing->conn->in_transaction) {
+    (void)db_exec_internal(ing->conn->con, "ROLLBACK", NULL);
+    ing->conn->in_transaction = false;
+  }
+}
+
+/* Compares the stream with the existing table: count, names (case-insensitive), types. */
+static mlr_code check_table(db_ingest *ing, mlr_error *err) {
+  duckdb_prepared_statement st = NULL;
+  mlr_code rc = MALLARD_OK;
+  size_t n = strlen(ing->qualified) + 32;
+  char *sql = malloc(n);
+  if (!sql) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  snprintf(sql, n, "SELECT * FROM %s", ing->qualified);
+  if (duckdb_prepare(ing->conn->con, sql, &st) != DuckDBSuccess) {
+    const char *m = duckdb_prepare_error(st);
+    rc = mlr_error_set(err, db_map_error_message(m), "%s", m ? m : "prepare failed");
+    goto cleanup;
+  }
+  idx_t tn = duckdb_prepared_statement_column_count(st);
+  if ((int64_t)tn != ing->ncols) {
+    rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                       "table %s has %llu columns, the stream has %lld", ing->qualified,
+                       (unsigned long long)tn, (long long)ing->ncols);
+    goto cleanup;
+  }
+  for (idx_t i = 0; i < tn && !rc; i++) {
+    char *name = (char *)duckdb_prepared_statement_column_name(st, i);
+    duckdb_logical_type lt = duckdb_prepared_statement_column_logical_type(st, i);
+    char *tsql = db_logical_type_sql(lt);
+    bool enum_ok = duckdb_get_type_id(lt) == DUCKDB_TYPE_ENUM && ing->col_dict_string[i];
+    if (!name || strcasecmp(name, ing->col_names[i]) != 0) {
+      rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                         "column %llu: table has '%s', stream has '%s'", (unsigned long long)i + 1,
+                         name ? name : "", ing->col_names[i]);
+    } else if (!tsql) {
+      rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                         "column %llu '%s': the table's type is not supported for ingest",
+                         (unsigned long long)i + 1, name);
+    } else if (!enum_ok && strcmp(tsql, ing->col_sql[i]) != 0) {
+      rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                         "column %llu '%s': table has %s, stream has %s", (unsigned long long)i + 1,
+                         name, tsql, ing->col_sql[i]);
+    }
+    free(tsql);
+    if (name) duckdb_free(name);
+    duckdb_destroy_logical_type(&lt);
+  }
+cleanup:
+  if (st) duckdb_destroy_prepare(&st);
+  free(sql);
+  return rc;
+}
+
+/* ENUM('a', 'b', ...) from a dictionary of strings; NULL if it is not one. */
+static char *enum_sql(const struct ArrowArray *dict, const char *fmt) {
+  if (!dict || !fmt || (strcmp(fmt, "u") && strcmp(fmt, "U")) || dict->length == 0 ||
+      dict->null_count > 0)
+    return NULL;
+  sb b = {0};
+  sb_add(&b, "ENUM(");
+  for (int64_t i = 0; i < dict->length; i++) {
+    int64_t s, e;
+    int64_t j = dict->offset + i;
+    if (!strcmp(fmt, "u")) {
+      s = ((const int32_t *)dict->buffers[1])[j];
+      e = ((const int32_t *)dict->buffers[1])[j + 1];
+    } else {
+      s = ((const int64_t *)dict->buffers[1])[j];
+      e = ((const int64_t *)dict->buffers[1])[j + 1];
+    }
+    char *v = strndup((const char *)dict->buffers[2] + s, (size_t)(e - s));
+    if (!v || strlen(v) != (size_t)(e - s)) { /* an embedded NUL: not an ENUM label */
+      free(v);
+      free(b.p);
+      return NULL;
+    }
+    if (i) sb_add(&b, ", ");
+    sb_add_owned(&b, db_quote_literal(v));
+    free(v);
+  }
+  sb_add(&b, ")");
+  if (b.oom) {
+    free(b.p);
+    return NULL;
+  }
+  return b.p;
+}
+
+static mlr_code create_table(db_ingest *ing, const struct ArrowArray *first, mlr_error *err) {
+  sb b = {0};
+  sb_add(&b, "CREATE TABLE ");
+  sb_add(&b, ing->qualified);
+  sb_add(&b, " (");
+  for (int64_t i = 0; i < ing->ncols; i++) {
+    if (i) sb_add(&b, ", ");
+    sb_add_owned(&b, db_quote_identifier(ing->col_names[i]));
+    sb_add(&b, " ");
+    char *e = NULL;
+    if (ing->col_dict_string[i] && first) e = enum_sql(first->children[i]->dictionary, "u");
+    sb_add(&b, e ? e : ing->col_sql[i]);
+    free(e);
+  }
+  sb_add(&b, ")");
+  mlr_code rc = b.oom ? mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory")
+                      : db_exec_internal(ing->conn->con, b.p, err);
+  free(b.p);
+  if (rc) return rc;
+  ing->create_pending = false;
+  return MALLARD_OK;
+}
+
+static mlr_code open_appender(db_ingest *ing, mlr_error *err) {
+  if (duckdb_appender_create_ext(ing->conn->con, NULL, ing->schema_name, ing->table, &ing->app) !=
+      DuckDBSuccess) {
+    duckdb_error_data ed = duckdb_appender_error_data(ing->app);
+    mlr_code rc = db_error_from_data(ed, err);
+    duckdb_destroy_error_data(&ed);
+    duckdb_appender_destroy(&ing->app);
+    return rc;
+  }
+  return MALLARD_OK;
+}
+
+mlr_code db_ingest_begin(db_conn *conn, const char *schema_name, const char *table,
+                         db_put_mode mode, const struct ArrowSchema *schema, db_ingest **out,
+                         mlr_error *err) {
+  conn->epoch++;
+  mlr_code rc = MALLARD_OK;
+  bool exists = false;
+  *out = NULL;
+  if (!table || !table[0])
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "no table name given");
+  if (!schema || !schema->format || strcmp(schema->format, "+s") != 0)
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "the stream's schema is not a struct");
+  if (schema->n_children == 0)
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "the stream's schema has no columns");
+  if (conn->in_transaction)
+    return mlr_error_set(err, MALLARD_FAILED_PRECONDITION,
+                         "an ingest is already running on this connection");
+  db_ingest *ing = calloc(1, sizeof *ing);
+  if (!ing) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  ing->conn = conn;
+  ing->ncols = schema->n_children;
+  ing->qualified = db_qualified_name(schema_name, table);
+  ing->schema_name = schema_name && schema_name[0] ? strdup(schema_name) : NULL;
+  ing->table = strdup(table);
+  ing->col_sql = calloc((size_t)ing->ncols, sizeof *ing->col_sql);
+  ing->col_names = calloc((size_t)ing->ncols, sizeof *ing->col_names);
+  ing->col_dict_string = calloc((size_t)ing->ncols, sizeof *ing->col_dict_string);
+  ing->col_copy = calloc((size_t)ing->ncols, sizeof *ing->col_copy);
+  ing->col_no_validity = calloc((size_t)ing->ncols, sizeof *ing->col_no_validity);
+  if (!ing->qualified || !ing->table || (schema_name && schema_name[0] && !ing->schema_name) ||
+      !ing->col_sql || !ing->col_names || !ing->col_dict_string || !ing->col_copy ||
+      !ing->col_no_validity) {
+    rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+    goto fail;
+  }
+  for (int64_t i = 0; i < ing->ncols; i++) {
+    const struct ArrowSchema *c = schema->children[i];
+    const char *name = c->name ? c->name : "";
+    sb b = {0};
+    ing->col_names[i] = strdup(name);
+    if (!ing->col_names[i]) {
+      rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+      goto fail;
+    }
+    rc = arrow_sql(c, name, &b, err);
+    if (!rc && b.oom) rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+    if (rc) {
+      free(b.p);
+      goto fail;
+    }
+    ing->col_sql[i] = b.p;
+    ing->col_dict_string[i] =
+        c->dictionary && c->dictionary->format && !strcmp(c->dictionary->format, "u");
+    ing->col_no_validity[i] = c->format[0] == '+' && c->format[1] == 'u';
+    ing->col_copy[i] = has_union(c);
+    if (ing->col_copy[i] && !db_coalesce_supported(c)) {
+      rc = refuse(err, name, c->format, "this union layout is not supported");
+      goto fail;
+    }
+  }
+  ing->schema = calloc(1, sizeof *ing->schema);
+  if (!ing->schema) {
+    rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+    goto fail;
+  }
+  if ((rc = arrowc_schema_deep_copy(schema, ing->schema, err))) goto fail;
+  {
+    duckdb_error_data ed =
+        duckdb_schema_from_arrow(conn->con, (struct ArrowSchema *)schema, &ing->conv);
+    if (ed && duckdb_error_data_has_error(ed)) {
+      rc = db_error_from_data(ed, err);
+      rc = rc == MALLARD_INTERNAL ? MALLARD_INVALID_ARGUMENT : rc;
+      duckdb_destroy_error_data(&ed);
+      goto fail;
+    }
+    if (ed) duckdb_destroy_error_data(&ed);
+  }
+
+  if ((rc = db_exec_internal(conn->con, "BEGIN TRANSACTION", err))) goto fail;
+  conn->in_transaction = true;
+  if ((rc = db_table_exists(conn, schema_name, table, &exists, err))) goto fail;
+  switch (mode) {
+  case DB_PUT_APPEND:
+    if (!exists) {
+      rc = mlr_error_set(err, MALLARD_NOT_FOUND, "table %s does not exist", ing->qualified);
+      goto fail;
+    }
+    break;
+  case DB_PUT_CREATE:
+    if (exists) {
+      rc = mlr_error_set(err, MALLARD_ALREADY_EXISTS, "table %s already exists", ing->qualified);
+      goto fail;
+    }
+    break;
+  case DB_PUT_REPLACE:
+    if (exists && (rc = db_drop_table(conn, schema_name, table, err))) goto fail;
+    exists = false;
+    break;
+  case DB_PUT_CREATE_OR_APPEND:
+    break;
+  default:
+    rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "unknown put mode %d", (int)mode);
+    goto fail;
+  }
+  if (exists) {
+    if ((rc = check_table(ing, err))) goto fail;
+    if ((rc = open_appender(ing, err))) goto fail;
+  } else {
+    bool has_dict = false;
+    for (int64_t i = 0; i < ing->ncols; i++) has_dict |= ing->col_dict_string[i];
+    if (has_dict) {
+      ing->create_pending = true; /* ENUM labels come with the first batch */
+    } else {
+      if ((rc = create_table(ing, NULL, err))) goto fail;
+      if ((rc = open_appender(ing, err))) goto fail;
+    }
+  }
+  *out = ing;
+  return MALLARD_OK;
+fail:
+  rollback(ing);
+  ingest_free(ing);
+  return rc;
+}
+
+mlr_code db_ingest_append(db_ingest *ing, struct ArrowArray *batch, mlr_error *err) {
+  ing->conn->epoch++;
+  mlr_code rc = MALLARD_OK;
+  batch_ref *r = NULL;
+  if (!batch || !batch->release)
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "no batch given");
+  if (batch->n_children != ing->ncols) {
+    rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "batch has %lld columns, schema has %lld",
+                       (long long)batch->n_children, (long long)ing->ncols);
+    batch->release(batch);
+    return rc;
+  }
+  for (int64_t i = 0; i < ing->ncols; i++) {
+    if (batch->children[i]->length < batch->offset + batch->length) {
+      batch->release(batch);
+      return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "column %lld is shorter than the batch",
+                           (long long)i + 1);
+    }
+  }
+  if (ing->create_pending) {
+    if ((rc = create_table(ing, batch, err)) || (rc = open_appender(ing, err))) {
+      batch->release(batch);
+      return rc;
+    }
+  }
+  r = malloc(sizeof *r);
+  if (!r) {
+    batch->release(batch);
+    return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  r->batch = *batch;
+  batch->release = NULL; /* moved */
+  atomic_init(&r->refs, 1);
+  for (int64_t start = 0; start < r->batch.length && !rc; start += DB_CHUNK_ROWS) {
+    int64_t len = r->batch.length - start < DB_CHUNK_ROWS ? r->batch.length - start : DB_CHUNK_ROWS;
+    struct ArrowArray sl;
+    duckdb_data_chunk chunk = NULL;
+    if (make_slice(r, start, len, ing->col_copy, ing->col_no_validity, ing->schema, &sl) != 0) {
+      rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+      break;
+    }
+    duckdb_error_data ed = duckdb_data_chunk_from_arrow(ing->conn->con, &sl, ing->conv, &chunk);
+    if (ed && duckdb_error_data_has_error(ed)) {
+      rc = db_error_from_data(ed, err);
+      if (rc == MALLARD_INTERNAL) rc = MALLARD_INVALID_ARGUMENT;
+    }
+    if (ed) duckdb_destroy_error_data(&ed);
+    if (!rc && duckdb_append_data_chunk(ing->app, chunk) != DuckDBSuccess) {
+      duckdb_error_data ae = duckdb_appender_error_data(ing->app);
+      rc = db_error_from_data(ae, err);
+      duckdb_destroy_error_data(&ae);
+    }
+    if (chunk) duckdb_destroy_data_chunk(&chunk);
+    if (sl.release) sl.release(&sl); /* DuckDB did not take it */
+    if (!rc) ing->rows += len;
+  }
+  batch_unref(r);
+  return rc;
+}
+
+mlr_code db_ingest_commit(db_ingest *ing, int64_t *rows, mlr_error *err) {
+  ing->conn->epoch++;
+  mlr_code rc = MALLARD_OK;
+  if (rows) *rows = 0;
+  if (ing->create_pending) {
+    if ((rc = create_table(ing, NULL, err))) goto done;
+  }
+  if (ing->app) {
+    if (duckdb_appender_close(ing->app) != DuckDBSuccess) {
+      duckdb_error_data ed = duckdb_appender_error_data(ing->app);
+      rc = db_error_from_data(ed, err);
+      duckdb_destroy_error_data(&ed);
+      goto done;
+    }
+    duckdb_appender_destroy(&ing->app);
+  }
+  if ((rc = db_exec_internal(ing->conn->con, "COMMIT", err))) goto done;
+  ing->conn->in_transaction = false;
+  if (rows) *rows = ing->rows;
+done:
+  if (rc) rollback(ing);
+  ingest_free(ing);
+  return rc;
+}
+
+void db_ingest_abort(db_ingest *ing) {
+  if (!ing) return;
+  rollback(ing);
+  ingest_free(ing);
+}

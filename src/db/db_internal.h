@@ -1,0 +1,57 @@
+/* Private to src/db: the structs behind db.h's handles, shared by the adapter's files, and the
+ * DuckDB error -> mlr_code mapping. */
+#ifndef DB_INTERNAL_H
+#define DB_INTERNAL_H
+
+#include "mallard/arrow_c.h" /* Arrow structs before duckdb.h */
+
+#include "db/db.h"
+
+#include <duckdb.h>
+
+struct db_database {
+  duckdb_database db;
+  bool persistent;
+};
+
+struct db_conn {
+  db_database *db;
+  duckdb_connection con;
+  duckdb_arrow_options arrow_opts;
+  bool in_transaction; /* an ingest's transaction is open */
+  /* Bumped by every statement run on the connection: DuckDB closes a streaming result when the
+   * connection runs anything else, so a query remembers the epoch it started in and reports
+   * the closure instead of a silently truncated stream. */
+  uint64_t epoch;
+};
+
+struct db_prepared {
+  db_conn *conn;
+  duckdb_prepared_statement stmt;
+  char **param_names; /* [nparams]; NULL entries for positional parameters */
+  int64_t nparams;
+};
+
+/* Maps a DuckDB error type (and, for catalog errors, the message) to a status. */
+mlr_code db_map_error_type(duckdb_error_type type, const char *msg);
+/* Maps an error known only by its message ("Parser Error: ..."), e.g. from duckdb_prepare_error. */
+mlr_code db_map_error_message(const char *msg);
+/* Fills err from a failed result / error data (which is not destroyed). */
+mlr_code db_error_from_result(duckdb_result *res, mlr_error *err);
+mlr_code db_error_from_data(duckdb_error_data ed, mlr_error *err);
+
+/* Runs sql and discards the result; on failure fills err. */
+mlr_code db_exec_internal(duckdb_connection con, const char *sql, mlr_error *err);
+
+/* Builds a query over an already prepared and bound statement (not owned). */
+mlr_code db_query_from_stmt(db_conn *conn, duckdb_prepared_statement stmt, bool owns_stmt,
+                            const db_query_options *opts, db_query **out, mlr_error *err);
+
+/* Renders a DuckDB logical type as SQL ("DECIMAL(18,3)", "STRUCT(\"a\" INTEGER)").
+ * Returns NULL if out of memory or unsupported; caller frees. */
+char *db_logical_type_sql(duckdb_logical_type t);
+
+/* "schema"."table" (schema may be NULL): caller frees; NULL if out of memory. */
+char *db_qualified_name(const char *schema, const char *table);
+
+#endif /* DB_INTERNAL_H */

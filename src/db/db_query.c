@@ -1,0 +1,429 @@
+/* Queries as streams of Arrow batches: DuckDB's streaming result is pulled chunk by chunk,
+ * each chunk is exported with duckdb_data_chunk_to_arrow, and the chunks are coalesced into
+ * batches of about batch_rows rows. Also the prepared statements with named parameters. */
+#include "db/db_internal.h"
+#include "db/db_coalesce.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DB_DEFAULT_BATCH_ROWS 65536
+
+struct db_query {
+  db_conn *conn;
+  duckdb_prepared_statement stmt; /* owned when owns_stmt */
+  bool owns_stmt;
+  duckdb_result result;
+  bool have_result;
+  bool done;
+  bool coalesce;  /* false when the schema has a layout db_coalesce does not handle */
+  bool has_bool8; /* every batch goes through db_coalesce, which unpacks arrow.bool8 */
+  uint64_t epoch; /* conn->epoch when the query started */
+  int64_t batch_rows;
+  idx_t ncols;
+  struct ArrowSchema schema; /* kept for coalescing; copies handed out are rebuilt */
+  duckdb_logical_type *types;
+  char **names;
+  struct ArrowArray **pending; /* chunks waiting to be coalesced */
+  int64_t npending, cap_pending;
+};
+
+static mlr_code make_schema(db_conn *conn, duckdb_logical_type *types, char **names, idx_t n,
+                            struct ArrowSchema *out, mlr_error *err) {
+  memset(out, 0, sizeof *out);
+  duckdb_error_data ed =
+      duckdb_to_arrow_schema(conn->arrow_opts, types, (const char **)names, n, out);
+  mlr_code rc = MALLARD_OK;
+  if (ed && duckdb_error_data_has_error(ed)) {
+    rc = db_error_from_data(ed, err);
+    /* Name the column whose type has no Arrow export (e.g. TIME_NS). */
+    for (idx_t i = 0; i < n; i++) {
+      struct ArrowSchema one;
+      memset(&one, 0, sizeof one);
+      duckdb_error_data e1 =
+          duckdb_to_arrow_schema(conn->arrow_opts, &types[i], (const char **)&names[i], 1, &one);
+      bool bad = e1 && duckdb_error_data_has_error(e1);
+      if (e1) duckdb_destroy_error_data(&e1);
+      if (one.release) one.release(&one);
+      if (bad) {
+        char *t = db_logical_type_sql(types[i]);
+        char msg[MALLARD_ERROR_MESSAGE_SIZE];
+        snprintf(msg, sizeof msg, "%s", err ? err->message : "");
+        rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                           "column %llu '%s': DuckDB type %s cannot be sent as Arrow (%s)",
+                           (unsigned long long)i + 1, names[i], t ? t : "?", msg);
+        free(t);
+        break;
+      }
+    }
+  }
+  if (ed) duckdb_destroy_error_data(&ed);
+  return rc;
+}
+
+static void free_pending(db_query *q) {
+  for (int64_t i = 0; i < q->npending; i++) {
+    if (q->pending[i]->release) q->pending[i]->release(q->pending[i]);
+    free(q->pending[i]);
+  }
+  q->npending = 0;
+}
+
+void db_query_free(db_query *q) {
+  if (!q) return;
+  free_pending(q);
+  free(q->pending);
+  if (q->have_result) duckdb_destroy_result(&q->result);
+  if (q->schema.release) q->schema.release(&q->schema);
+  for (idx_t i = 0; i < q->ncols; i++) {
+    if (q->types && q->types[i]) duckdb_destroy_logical_type(&q->types[i]);
+    if (q->names) free(q->names[i]);
+  }
+  free(q->types);
+  free(q->names);
+  if (q->owns_stmt && q->stmt) duckdb_destroy_prepare(&q->stmt);
+  free(q);
+}
+
+static mlr_code prepare_stmt(db_conn *conn, const char *sql, duckdb_prepared_statement *st,
+                             mlr_error *err) {
+  if (duckdb_prepare(conn->con, sql, st) != DuckDBSuccess) {
+    const char *m = duckdb_prepare_error(*st);
+    mlr_code rc = mlr_error_set(err, db_map_error_message(m), "%s", m ? m : "prepare failed");
+    duckdb_destroy_prepare(st);
+    *st = NULL;
+    return rc;
+  }
+  return MALLARD_OK;
+}
+
+/* Only top-level columns carry arrow.bool8 bytes (see db_coalesce.c). */
+static bool schema_has_bool8(const struct ArrowSchema *s) {
+  for (int64_t i = 0; i < s->n_children; i++)
+    if (db_arrow_is_bool8(s->children[i])) return true;
+  return false;
+}
+
+mlr_code db_query_from_stmt(db_conn *conn, duckdb_prepared_statement stmt, bool owns_stmt,
+                            const db_query_options *opts, db_query **out, mlr_error *err) {
+  conn->epoch++;
+  mlr_code rc = MALLARD_OK;
+  duckdb_pending_result pending = NULL;
+  *out = NULL;
+  db_query *q = calloc(1, sizeof *q);
+  if (!q) {
+    if (owns_stmt) duckdb_destroy_prepare(&stmt);
+    return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  q->conn = conn;
+  q->stmt = stmt;
+  q->owns_stmt = owns_stmt;
+  q->batch_rows = opts && opts->batch_rows > 0 ? opts->batch_rows : DB_DEFAULT_BATCH_ROWS;
+
+  if (duckdb_pending_prepared_streaming(stmt, &pending) != DuckDBSuccess) {
+    const char *m = duckdb_pending_error(pending);
+    rc = mlr_error_set(err, db_map_error_message(m), "%s", m ? m : "query failed");
+    goto cleanup;
+  }
+  q->have_result = true;
+  if (duckdb_execute_pending(pending, &q->result) != DuckDBSuccess) {
+    rc = db_error_from_result(&q->result, err);
+    goto cleanup;
+  }
+  q->ncols = duckdb_column_count(&q->result);
+  q->types = calloc(q->ncols ? q->ncols : 1, sizeof *q->types);
+  q->names = calloc(q->ncols ? q->ncols : 1, sizeof *q->names);
+  if (!q->types || !q->names) {
+    rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+    goto cleanup;
+  }
+  for (idx_t i = 0; i < q->ncols; i++) {
+    const char *nm = duckdb_column_name(&q->result, i);
+    q->types[i] = duckdb_column_logical_type(&q->result, i);
+    q->names[i] = strdup(nm ? nm : "");
+    if (!q->names[i]) {
+      rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+      goto cleanup;
+    }
+  }
+  if ((rc = make_schema(conn, q->types, q->names, q->ncols, &q->schema, err))) goto cleanup;
+  q->coalesce = db_coalesce_supported(&q->schema);
+  q->has_bool8 = q->coalesce && schema_has_bool8(&q->schema);
+  q->epoch = conn->epoch;
+  *out = q;
+  q = NULL;
+cleanup:
+  if (pending) duckdb_destroy_pending(&pending);
+  if (q) db_query_free(q);
+  return rc;
+}
+
+mlr_code db_query_start(db_conn *conn, const char *sql, const db_query_options *opts,
+                        db_query **out, mlr_error *err) {
+  duckdb_prepared_statement st = NULL;
+  *out = NULL;
+  MLR_RETURN_NOT_OK(prepare_stmt(conn, sql, &st, err));
+  return db_query_from_stmt(conn, st, true, opts, out, err);
+}
+
+mlr_code db_query_schema(db_query *q, struct ArrowSchema *out, mlr_error *err) {
+  MLR_RETURN_NOT_OK(make_schema(q->conn, q->types, q->names, q->ncols, out, err));
+  if (q->coalesce) db_arrow_schema_unbool8(out);
+  return MALLARD_OK;
+}
+
+/* Pulls one chunk and exports it; *got = false at the end of the result. */
+static mlr_code fetch_one(db_query *q, struct ArrowArray **arr, bool *got, mlr_error *err) {
+  *got = false;
+  *arr = NULL;
+  duckdb_data_chunk chunk = duckdb_fetch_chunk(q->result);
+  if (!chunk) {
+    const char *m = duckdb_result_error(&q->result);
+    if (m && m[0]) return db_error_from_result(&q->result, err);
+    return MALLARD_OK;
+  }
+  mlr_code rc = MALLARD_OK;
+  struct ArrowArray *a = calloc(1, sizeof *a);
+  if (!a) {
+    rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+    goto cleanup;
+  }
+  duckdb_error_data ed = duckdb_data_chunk_to_arrow(q->conn->arrow_opts, chunk, a);
+  if (ed && duckdb_error_data_has_error(ed)) {
+    rc = db_error_from_data(ed, err);
+    duckdb_destroy_error_data(&ed);
+    free(a);
+    a = NULL;
+    goto cleanup;
+  }
+  if (ed) duckdb_destroy_error_data(&ed);
+  *arr = a;
+  *got = true;
+cleanup:
+  duckdb_destroy_data_chunk(&chunk);
+  return rc;
+}
+
+mlr_code db_query_next(db_query *q, struct ArrowArray *batch, bool *eof, mlr_error *err) {
+  mlr_code rc = MALLARD_OK;
+  int64_t rows = 0;
+  *eof = false;
+  if (q->done) {
+    *eof = true;
+    return MALLARD_OK;
+  }
+  if (q->conn->epoch != q->epoch) {
+    q->done = true;
+    return mlr_error_set(err, MALLARD_FAILED_PRECONDITION,
+                         "the query's result was closed: its connection ran another statement");
+  }
+  for (;;) {
+    struct ArrowArray *a;
+    bool got;
+    if ((rc = fetch_one(q, &a, &got, err))) {
+      q->done = true;
+      free_pending(q);
+      return rc;
+    }
+    if (!got) {
+      q->done = true;
+      break;
+    }
+    if (a->length == 0) { /* DuckDB may hand out empty chunks; they carry nothing */
+      a->release(a);
+      free(a);
+      continue;
+    }
+    if (!q->coalesce) {
+      *batch = *a;
+      free(a);
+      return MALLARD_OK;
+    }
+    if (q->npending == q->cap_pending) {
+      int64_t cap = q->cap_pending ? q->cap_pending * 2 : 64;
+      struct ArrowArray **p = realloc(q->pending, sizeof *p * (size_t)cap);
+      if (!p) {
+        a->release(a);
+        free(a);
+        return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+      }
+      q->pending = p;
+      q->cap_pending = cap;
+    }
+    q->pending[q->npending++] = a;
+    rows += a->length;
+    if (rows >= q->batch_rows) break;
+  }
+  if (q->npending == 0) {
+    *eof = true;
+    return MALLARD_OK;
+  }
+  if (q->npending == 1 &&
+      !q->has_bool8) { /* nothing to concatenate: hand the chunk over as it is */
+    *batch = *q->pending[0];
+    free(q->pending[0]);
+    q->npending = 0;
+    return MALLARD_OK;
+  }
+  rc = db_coalesce(&q->schema, q->pending, q->npending, batch, err);
+  free_pending(q);
+  if (rc) q->done = true; /* rows are missing: the stream cannot go on */
+  return rc;
+}
+
+mlr_code db_query_schema_only(db_conn *conn, const char *sql, struct ArrowSchema *out,
+                              mlr_error *err) {
+  conn->epoch++;
+  db_prepared p = {conn, NULL, NULL, 0};
+  MLR_RETURN_NOT_OK(prepare_stmt(conn, sql, &p.stmt, err));
+  mlr_code rc = db_prepared_schema(&p, out, err);
+  duckdb_destroy_prepare(&p.stmt);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- prepared statements */
+
+mlr_code db_prepare(db_conn *conn, const char *sql, db_prepared **out, mlr_error *err) {
+  conn->epoch++;
+  *out = NULL;
+  db_prepared *p = calloc(1, sizeof *p);
+  if (!p) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  p->conn = conn;
+  mlr_code rc = prepare_stmt(conn, sql, &p->stmt, err);
+  if (rc) {
+    free(p);
+    return rc;
+  }
+  p->nparams = (int64_t)duckdb_nparams(p->stmt);
+  if (p->nparams > 0) {
+    p->param_names = calloc((size_t)p->nparams, sizeof *p->param_names);
+    if (!p->param_names) {
+      db_prepared_free(p);
+      return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+    }
+  }
+  for (int64_t i = 0; i < p->nparams; i++) {
+    char *n = (char *)duckdb_parameter_name(p->stmt, (idx_t)i + 1);
+    const char *c = n;
+    while (c && *c >= '0' && *c <= '9') c++;
+    /* DuckDB names positional parameters "1", "2", ...: those are not names. */
+    if (n && *c != '\0') p->param_names[i] = strdup(n);
+    if (n) duckdb_free(n);
+  }
+  *out = p;
+  return MALLARD_OK;
+}
+
+void db_prepared_free(db_prepared *p) {
+  if (!p) return;
+  if (p->stmt) duckdb_destroy_prepare(&p->stmt);
+  for (int64_t i = 0; i < p->nparams && p->param_names; i++) free(p->param_names[i]);
+  free(p->param_names);
+  free(p);
+}
+
+int64_t db_prepared_param_count(db_prepared *p) {
+  return (int64_t)duckdb_nparams(p->stmt);
+}
+
+const char *db_prepared_param_name(db_prepared *p, int64_t i) {
+  if (i < 0 || i >= p->nparams) return NULL;
+  return p->param_names[i];
+}
+
+static mlr_code param_index(db_prepared *p, const char *name, idx_t *idx, mlr_error *err) {
+  if (!name || duckdb_bind_parameter_index(p->stmt, idx, name) != DuckDBSuccess)
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "unknown parameter '%s'",
+                         name ? name : "(null)");
+  return MALLARD_OK;
+}
+
+static mlr_code bind_done(duckdb_state s, const char *name, mlr_error *err) {
+  if (s != DuckDBSuccess)
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "cannot bind parameter '%s'", name);
+  return MALLARD_OK;
+}
+
+mlr_code db_prepared_bind_null(db_prepared *p, const char *name, mlr_error *err) {
+  idx_t i;
+  MLR_RETURN_NOT_OK(param_index(p, name, &i, err));
+  return bind_done(duckdb_bind_null(p->stmt, i), name, err);
+}
+
+mlr_code db_prepared_bind_bool(db_prepared *p, const char *name, bool v, mlr_error *err) {
+  idx_t i;
+  MLR_RETURN_NOT_OK(param_index(p, name, &i, err));
+  return bind_done(duckdb_bind_boolean(p->stmt, i, v), name, err);
+}
+
+mlr_code db_prepared_bind_int64(db_prepared *p, const char *name, int64_t v, mlr_error *err) {
+  idx_t i;
+  MLR_RETURN_NOT_OK(param_index(p, name, &i, err));
+  return bind_done(duckdb_bind_int64(p->stmt, i, v), name, err);
+}
+
+mlr_code db_prepared_bind_double(db_prepared *p, const char *name, double v, mlr_error *err) {
+  idx_t i;
+  MLR_RETURN_NOT_OK(param_index(p, name, &i, err));
+  return bind_done(duckdb_bind_double(p->stmt, i, v), name, err);
+}
+
+mlr_code db_prepared_bind_varchar(db_prepared *p, const char *name, const char *v, mlr_error *err) {
+  idx_t i;
+  MLR_RETURN_NOT_OK(param_index(p, name, &i, err));
+  return bind_done(v ? duckdb_bind_varchar(p->stmt, i, v) : duckdb_bind_null(p->stmt, i), name,
+                   err);
+}
+
+mlr_code db_prepared_schema(db_prepared *p, struct ArrowSchema *out, mlr_error *err) {
+  idx_t n = duckdb_prepared_statement_column_count(p->stmt);
+  mlr_code rc = MALLARD_OK;
+  duckdb_logical_type *types = calloc(n ? n : 1, sizeof *types);
+  char **names = calloc(n ? n : 1, sizeof *names);
+  if (!types || !names) {
+    rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+    goto cleanup;
+  }
+  for (idx_t i = 0; i < n; i++) {
+    types[i] = duckdb_prepared_statement_column_logical_type(p->stmt, i);
+    names[i] = (char *)duckdb_prepared_statement_column_name(p->stmt, i);
+  }
+  for (idx_t i = 0; i < n; i++) {
+    if (duckdb_get_type_id(types[i]) == DUCKDB_TYPE_INVALID &&
+        duckdb_prepared_statement_type(p->stmt) == DUCKDB_STATEMENT_TYPE_SELECT) {
+      /* DuckDB binds statements whose shape depends on parameter values (range($n)) only
+       * when they run: start the (streaming, read-only) query with the bound values and take
+       * its schema. */
+      db_query *q = NULL;
+      if ((rc = db_query_from_stmt(p->conn, p->stmt, false, NULL, &q, err))) goto cleanup;
+      rc = db_query_schema(q, out, err);
+      db_query_free(q);
+      goto cleanup;
+    }
+    if (duckdb_get_type_id(types[i]) == DUCKDB_TYPE_INVALID) {
+      rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                         "column %llu '%s': its type depends on a parameter; cast the parameter "
+                         "($name::TYPE)",
+                         (unsigned long long)i + 1, names[i] ? names[i] : "");
+      goto cleanup;
+    }
+  }
+  rc = make_schema(p->conn, types, names, n, out, err);
+  /* The same rewrite db_query_schema does, so both describe the batches actually sent. */
+  if (!rc && db_coalesce_supported(out)) db_arrow_schema_unbool8(out);
+cleanup:
+  for (idx_t i = 0; i < n && types && names; i++) {
+    if (types[i]) duckdb_destroy_logical_type(&types[i]);
+    if (names[i]) duckdb_free(names[i]);
+  }
+  free(types);
+  free(names);
+  return rc;
+}
+
+mlr_code db_prepared_query(db_prepared *p, const db_query_options *opts, db_query **out,
+                           mlr_error *err) {
+  return db_query_from_stmt(p->conn, p->stmt, false, opts, out, err);
+}

@@ -1,0 +1,129 @@
+"""Roles: a reader may read (DoGet, GetFlightInfo, GetSchema, ListFlights, DoExchange, the
+read-only actions); every write answers PERMISSION_DENIED and changes nothing."""
+import json
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from conftest import PASSWORDS, login
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def action(client, opts, name, body=b""):
+    if isinstance(body, str):
+        body = body.encode()
+    return [r.body.to_pybytes() for r in client.do_action(flight.Action(name, body), options=opts)]
+
+
+def snapshot(client, opts):
+    tables = json.loads(action(client, opts, "list_tables")[0])
+    names = sorted((t.get("schema"), t["table"], t.get("rows")) for t in tables)
+    rows = client.do_get(flight.Ticket(b"SELECT sum(x), count(*) FROM t"),
+                         options=opts).read_all().to_pylist()
+    ex = json.loads(action(client, opts, "list_exchangers")[0])
+    return names, rows, sorted(e["name"] for e in ex)
+
+
+@pytest.fixture(scope="module")
+def setup(shared_server):
+    admin, aopts, _ = login(shared_server, "alice", PASSWORDS["alice"])
+    action(admin, aopts, "execute", "CREATE TABLE t AS SELECT range AS x FROM range(10)")
+    action(admin, aopts, "register_exchanger",
+           json.dumps({"name": "double_x", "sql": "SELECT x * 2 AS x FROM input"}))
+    reader, ropts, _ = login(shared_server, "bob", PASSWORDS["bob"])
+    return admin, aopts, reader, ropts
+
+
+def test_reader_reads(setup):
+    admin, aopts, reader, ropts = setup
+    t = reader.do_get(flight.Ticket(b"SELECT * FROM t ORDER BY x"), options=ropts).read_all()
+    assert t.column("x").to_pylist() == list(range(10))
+    info = reader.get_flight_info(flight.FlightDescriptor.for_path("t"), options=ropts)
+    assert info.schema.names == ["x"]
+    schema = reader.get_schema(flight.FlightDescriptor.for_command(b"SELECT * FROM t"),
+                               options=ropts)
+    assert schema.schema.names == ["x"]
+    assert any(f.descriptor.path == [b"t"] or f.descriptor.path == ["t"]
+               for f in reader.list_flights(options=ropts))
+    assert json.loads(action(reader, ropts, "ping")[0])["ok"] is True
+    action(reader, ropts, "list_tables")
+    action(reader, ropts, "list_exchangers")
+    assert len(list(reader.list_actions(options=ropts))) >= 8
+    data = pa.table({"x": pa.array([1, 2, 3], pa.int64())})
+    w, r = reader.do_exchange(flight.FlightDescriptor.for_command(b"echo"), options=ropts)
+    w.begin(data.schema)
+    w.write_table(data)
+    w.done_writing()
+    assert r.read_all().column("x").to_pylist() == [1, 2, 3]
+    w.close()
+
+
+def test_reader_writes_refused(setup):
+    admin, aopts, reader, ropts = setup
+    before = snapshot(admin, aopts)
+    data = pa.table({"x": pa.array([100, 200], pa.int64())})
+
+    def put(descriptor):
+        w, _ = reader.do_put(descriptor, data.schema, options=ropts)
+        w.write_table(data)
+        w.close()
+
+    writes = [
+        ("DoPut append", lambda: put(flight.FlightDescriptor.for_path("t"))),
+        ("DoPut new table", lambda: put(flight.FlightDescriptor.for_path("reader_table"))),
+        ("DoPut cmd replace", lambda: put(flight.FlightDescriptor.for_command(
+            json.dumps({"table": "t", "mode": "replace"}).encode()))),
+        ("execute insert", lambda: action(reader, ropts, "execute", "INSERT INTO t VALUES (99)")),
+        ("execute drop", lambda: action(reader, ropts, "execute", "DROP TABLE t")),
+        ("execute select", lambda: action(reader, ropts, "execute", "SELECT 1")),
+        ("drop_table", lambda: action(reader, ropts, "drop_table", "t")),
+        ("register_exchanger", lambda: action(reader, ropts, "register_exchanger", json.dumps(
+            {"name": "evil", "sql": "SELECT * FROM input"}))),
+        ("register_exchanger replace", lambda: action(
+            reader, ropts, "register_exchanger",
+            json.dumps({"name": "double_x", "sql": "SELECT 0 AS x FROM input",
+                        "replace": True}))),
+        ("unregister_exchanger", lambda: action(reader, ropts, "unregister_exchanger",
+                                                "double_x")),
+        ("unknown action", lambda: action(reader, ropts, "some_future_write")),
+    ]
+    for name, fn in writes:
+        with pytest.raises(flight.FlightUnauthorizedError) as ei:
+            fn()
+        assert "admin" in str(ei.value), name
+    assert snapshot(admin, aopts) == before
+
+
+def test_reader_sql_writes_through_read_rpcs_refused(setup):
+    """A ticket or command is SQL: a reader must not write through DoGet/GetFlightInfo/
+    GetSchema either."""
+    admin, aopts, reader, ropts = setup
+    before = snapshot(admin, aopts)
+    for sql in (b"DROP TABLE t", b"INSERT INTO t VALUES (42)",
+                b"CREATE TABLE reader_made AS SELECT 1 AS y", b"DELETE FROM t",
+                b"SELECT 1; DROP TABLE t"):
+        with pytest.raises(flight.FlightError):
+            reader.do_get(flight.Ticket(sql), options=ropts).read_all()
+        # GetFlightInfo/GetSchema may describe the statement, but must not run it
+        for call in (lambda: reader.get_flight_info(flight.FlightDescriptor.for_command(sql),
+                                                    options=ropts),
+                     lambda: reader.get_schema(flight.FlightDescriptor.for_command(sql),
+                                               options=ropts)):
+            try:
+                call()
+            except (flight.FlightError, OSError):
+                pass
+        assert snapshot(admin, aopts) == before, sql
+    assert snapshot(admin, aopts) == before
+
+
+def test_admin_can_write(setup):
+    admin, aopts, reader, ropts = setup
+    data = pa.table({"y": pa.array([1, 2], pa.int64())})
+    w, _ = admin.do_put(flight.FlightDescriptor.for_path("admin_table"), data.schema,
+                        options=aopts)
+    w.write_table(data)
+    w.close()
+    action(admin, aopts, "drop_table", "admin_table")

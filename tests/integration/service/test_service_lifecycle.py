@@ -1,0 +1,269 @@
+"""`mallard serve` as a process: flags, --help, persistence with --db across restarts, SIGTERM
+(graceful, exit 0; during a DoPut nothing partial is kept), a second signal, --init-sql,
+--read-only, --query-timeout and the JSON call log."""
+import json
+import signal
+import subprocess
+import threading
+import time
+
+import pyarrow as pa
+import pyarrow.flight as fl
+import pytest
+
+from service_helpers import action, expect_status
+
+
+def put(c, o, table, t, mode="create_or_append"):
+    w, r = c.do_put(
+        fl.FlightDescriptor.for_command(json.dumps({"table": table, "mode": mode}).encode()),
+        t.schema, o)
+    w.write_table(t)
+    w.done_writing()
+    buf = r.read()
+    w.close()  # raises the call's error, if any
+    return json.loads(buf.to_pybytes())
+
+
+def get(c, o, sql):
+    return c.do_get(fl.Ticket(sql.encode()), o).read_all()
+
+
+def test_help_documents_every_flag(mallard_bin):
+    out = subprocess.run([mallard_bin, "serve", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for flag in ("--listen", "--db", "--grace", "--threads", "--memory-limit", "--init-sql",
+                 "--read-only", "--query-timeout", "--max-sessions", "--batch-rows",
+                 "--max-message-size", "--log-format", "--users", "--tokens", "--session-idle",
+                 "--session-lifetime", "--insecure-default-user", "--tls-cert", "--tls-key",
+                 "--tls-client-ca", "--exchanger-dir"):
+        assert flag in out.stdout, flag
+
+
+def test_bad_flags(mallard_bin, tmp_path):
+    for args in (["--no-such-flag"], ["--listen"], ["--grace", "x"], ["--log-format", "xml"],
+                 ["--listen", "127.0.0.1:0", "--db", "a", "--db", "b"]):
+        out = subprocess.run([mallard_bin, "serve", *args], capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 2, (args, out.stderr)
+        assert out.stderr.strip()
+    out = subprocess.run([mallard_bin, "serve", "--listen", "127.0.0.1:0", "--init-sql",
+                          str(tmp_path / "missing.sql")], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 1 and "missing.sql" in out.stderr
+
+
+def test_sigterm_exits_zero(start_mallard):
+    m = start_mallard()
+    c, o = m.client(0)
+    action(c, o, "ping")
+    t0 = time.time()
+    assert m.stop(signal.SIGTERM) == 0
+    assert time.time() - t0 < 10
+    m2 = start_mallard()
+    assert m2.stop(signal.SIGINT) == 0
+
+
+def test_persistence_across_restart(start_mallard, tmp_path):
+    db1, db2 = str(tmp_path / "one.duckdb"), str(tmp_path / "two.duckdb")
+    m = start_mallard("--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--db", db1,
+                      "--db", db2)
+    c1, o1 = m.client(0)
+    c2, o2 = m.client(1)
+    t = pa.table({"i": pa.array(range(100000), pa.int64()), "s": [str(i) for i in range(100000)]})
+    assert put(c1, o1, "kept", t) == {"rows": 100000}
+    action(c2, o2, "execute", "CREATE TABLE other AS SELECT 42 AS x")
+    assert m.stop() == 0
+    m = start_mallard("--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--db", db1,
+                      "--db", db2)
+    c1, o1 = m.client(0)
+    c2, o2 = m.client(1)
+    assert get(c1, o1, "SELECT * FROM kept ORDER BY i").equals(t)
+    assert get(c2, o2, "SELECT * FROM other").to_pylist() == [{"x": 42}]
+    names1 = {x["table"] for x in json.loads(action(c1, o1, "list_tables")[0])}
+    assert "kept" in names1 and "other" not in names1
+
+
+def test_sigterm_during_doput(start_mallard, tmp_path):
+    db = str(tmp_path / "p.duckdb")
+    m = start_mallard("--listen", "127.0.0.1:0", "--db", db, "--grace", "1")
+    c, o = m.client(0)
+    committed = pa.table({"id": pa.array(range(1000), pa.int64())})
+    assert put(c, o, "t", committed, mode="create") == {"rows": 1000}
+
+    # A DoPut that is still streaming when SIGTERM arrives: it outlives the grace period and is
+    # cancelled, so none of its rows may be kept.
+    c2, o2 = m.client(0)
+    started = threading.Event()
+    outcome = {}
+
+    def slow_put():
+        try:
+            w, r = c2.do_put(fl.FlightDescriptor.for_command(
+                json.dumps({"table": "t", "mode": "append"}).encode()), committed.schema, o2)
+            for i in range(400):
+                w.write_table(pa.table({"id": pa.array(range(10000 + i * 10, 10010 + i * 10),
+                                                       pa.int64())}))
+                if i == 5:
+                    started.set()
+                time.sleep(0.01)
+            w.done_writing()
+            outcome["result"] = r.read()
+            w.close()
+        except Exception as e:  # noqa: BLE001
+            outcome["error"] = e
+        started.set()
+
+    th = threading.Thread(target=slow_put)
+    th.start()
+    assert started.wait(30)
+    time.sleep(0.2)
+    m.proc.send_signal(signal.SIGTERM)
+    th.join(60)
+    assert m.proc.wait(timeout=30) == 0
+    assert "error" in outcome, "the DoPut should have been cancelled by the shutdown"
+
+    m = start_mallard("--listen", "127.0.0.1:0", "--db", db)
+    c, o = m.client(0)
+    assert get(c, o, "SELECT * FROM t ORDER BY id").equals(committed)
+
+
+def test_grace_lets_running_doput_finish(start_mallard, tmp_path):
+    db = str(tmp_path / "g.duckdb")
+    m = start_mallard("--listen", "127.0.0.1:0", "--db", db, "--grace", "20")
+    c, o = m.client(0)
+    schema = pa.schema([("id", pa.int64())])
+    started = threading.Event()
+    outcome = {}
+
+    def put_during_shutdown():
+        try:
+            w, r = c.do_put(fl.FlightDescriptor.for_path("g"), schema, o)
+            for i in range(100):
+                w.write_table(pa.table({"id": pa.array(range(i * 100, i * 100 + 100), pa.int64())}))
+                if i == 5:
+                    started.set()
+                time.sleep(0.01)
+            w.done_writing()
+            outcome["result"] = json.loads(r.read().to_pybytes())
+            w.close()
+        except Exception as e:  # noqa: BLE001
+            outcome["error"] = e
+        started.set()
+
+    th = threading.Thread(target=put_during_shutdown)
+    th.start()
+    assert started.wait(30)
+    m.proc.send_signal(signal.SIGTERM)
+    th.join(60)
+    assert m.proc.wait(timeout=30) == 0
+    assert outcome.get("result") == {"rows": 10000}, outcome
+    m = start_mallard("--listen", "127.0.0.1:0", "--db", db)
+    c, o = m.client(0)
+    assert get(c, o, "SELECT count(*) AS n FROM g").to_pylist() == [{"n": 10000}]
+
+
+def test_second_signal_exits_at_once(start_mallard):
+    m = start_mallard("--grace", "60", check_exit=False)
+    c, o = m.client(0)
+    # A long-running query keeps the first shutdown waiting for its grace period.
+    def long_get():
+        try:
+            for _ in c.do_get(fl.Ticket(b"SELECT count(*) FROM range(100000000000)"), o):
+                pass
+        except Exception:  # noqa: BLE001
+            pass
+
+    th = threading.Thread(target=long_get, daemon=True)
+    th.start()
+    time.sleep(0.5)
+    m.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert m.proc.poll() is None
+    t0 = time.time()
+    m.proc.send_signal(signal.SIGTERM)
+    rc = m.proc.wait(timeout=10)
+    assert time.time() - t0 < 5
+    assert rc != 0
+
+
+def test_init_sql_and_read_only(start_mallard, tmp_path):
+    init = tmp_path / "init.sql"
+    init.write_text("CREATE TABLE seeded AS SELECT * FROM range(7) t(i);\n"
+                    "CREATE TABLE seeded2 (a INTEGER);\n")
+    m = start_mallard("--init-sql", str(init), "--read-only")
+    for i in (0, 1):
+        c, o = m.client(i)
+        assert get(c, o, "SELECT count(*) AS n FROM seeded").to_pylist() == [{"n": 7}]
+    c, o = m.client(0)
+    with expect_status("PERMISSION_DENIED", "read-only"):
+        put(c, o, "seeded", pa.table({"i": pa.array([1], pa.int64())}))
+    with expect_status("PERMISSION_DENIED", "read-only"):
+        action(c, o, "execute", "DROP TABLE seeded")
+    with expect_status("PERMISSION_DENIED", "read-only"):
+        action(c, o, "drop_table", "seeded")
+    with expect_status("PERMISSION_DENIED", "read-only"):
+        c.do_get(fl.Ticket(b"DELETE FROM seeded"), o).read_all()
+    with expect_status("PERMISSION_DENIED", "read-only"):
+        c.do_get(fl.Ticket(b"SELECT 1; DROP TABLE seeded"), o).read_all()
+    with expect_status("PERMISSION_DENIED", "read-only"):
+        action(c, o, "register_exchanger",
+               json.dumps({"name": "x", "sql": "SELECT * FROM input", "mode": "batch"}))
+    assert get(c, o, "SELECT count(*) AS n FROM seeded").to_pylist() == [{"n": 7}]
+    assert json.loads(action(c, o, "execute", "SELECT 1")[0]) == {"rows_changed": 0}
+
+
+def test_read_only_persistent(start_mallard, tmp_path):
+    db = str(tmp_path / "ro.duckdb")
+    m = start_mallard("--listen", "127.0.0.1:0", "--db", db)
+    c, o = m.client(0)
+    put(c, o, "r", pa.table({"i": pa.array([1, 2], pa.int64())}))
+    assert m.stop() == 0
+    m = start_mallard("--listen", "127.0.0.1:0", "--db", db, "--read-only")
+    c, o = m.client(0)
+    assert get(c, o, "SELECT count(*) AS n FROM r").to_pylist() == [{"n": 2}]
+    with expect_status("PERMISSION_DENIED"):
+        put(c, o, "r", pa.table({"i": pa.array([1], pa.int64())}))
+
+
+def test_query_timeout(start_mallard):
+    m = start_mallard("--query-timeout", "1", n_servers=1)
+    c, o = m.client(0)
+    t0 = time.time()
+    with expect_status("DEADLINE_EXCEEDED", "--query-timeout"):
+        c.do_get(fl.Ticket(b"SELECT count(*) FROM range(10000000000) a(i), range(1000) b(j) "
+                           b"WHERE i * j = -1"), o).read_all()
+    assert time.time() - t0 < 10
+    with expect_status("DEADLINE_EXCEEDED"):
+        action(c, o, "execute", "CREATE TABLE slow AS SELECT count(*) FROM range(10000000000) a(i),"
+                                " range(1000) b(j) WHERE i * j = -1")
+    assert get(c, o, "SELECT 1 AS one").to_pylist() == [{"one": 1}]
+
+
+def test_json_log_format(start_mallard):
+    m = start_mallard("--log-format", "json", n_servers=1)
+    c, o = m.client(0)
+    get(c, o, "SELECT * FROM range(5)")
+    with expect_status("INVALID_ARGUMENT"):
+        get(c, o, "SELEC 1")
+    time.sleep(0.3)
+    records = []
+    for line in m.log_lines:
+        line = line.strip()
+        if line.startswith("{"):
+            records.append(json.loads(line))
+    gets = [r for r in records if r.get("rpc") == "DoGet"]
+    assert len(gets) >= 2
+    ok = [r for r in gets if r["status"] == "OK"][0]
+    assert ok["rows"] == 5 and ok["user"] == "admin" and "peer" in ok and "query" in ok
+    assert ok["bytes"] > 0 and ok["ms"] >= 0
+    bad = [r for r in gets if r["status"] == "INVALID_ARGUMENT"][0]
+    assert "syntax error" in bad["error"]
+
+
+def test_batch_rows_flag(start_mallard):
+    m = start_mallard("--batch-rows", "1000", n_servers=1)
+    c, o = m.client(0)
+    sizes = [chunk.data.num_rows for chunk in c.do_get(fl.Ticket(b"SELECT * FROM range(10000)"), o)]
+    assert sum(sizes) == 10000
+    assert max(sizes) <= 2048 and len(sizes) >= 5

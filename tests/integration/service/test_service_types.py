@@ -1,0 +1,178 @@
+"""Type fidelity (issue 5, item 4): every DuckDB type goes out with DoGet, back in with DoPut
+(creating a table from the stream's schema) and out again with DoGet, unchanged; or the DoPut is
+refused with an INVALID_ARGUMENT that names the column. Also pyarrow-native tables."""
+import datetime
+import decimal
+import json
+import math
+
+import pyarrow as pa
+import pyarrow.flight as fl
+import pytest
+
+from service_helpers import expect_status
+
+# name -> SQL producing one column `v` (values, edge cases and NULLs).
+CASES = {
+    "tinyint": "SELECT * FROM (VALUES ((-128)::TINYINT), (127::TINYINT), (NULL)) t(v)",
+    "smallint": "SELECT * FROM (VALUES ((-32768)::SMALLINT), (32767::SMALLINT), (NULL)) t(v)",
+    "integer": "SELECT * FROM (VALUES ((-2147483648)::INTEGER), (2147483647::INTEGER), (NULL)) t(v)",
+    "bigint": "SELECT * FROM (VALUES ((-9223372036854775808)::BIGINT), (9223372036854775807::BIGINT),"
+              " (NULL)) t(v)",
+    "utinyint": "SELECT * FROM (VALUES (0::UTINYINT), (255::UTINYINT), (NULL)) t(v)",
+    "usmallint": "SELECT * FROM (VALUES (0::USMALLINT), (65535::USMALLINT), (NULL)) t(v)",
+    "uinteger": "SELECT * FROM (VALUES (0::UINTEGER), (4294967295::UINTEGER), (NULL)) t(v)",
+    "ubigint": "SELECT * FROM (VALUES (0::UBIGINT), (18446744073709551615::UBIGINT), (NULL)) t(v)",
+    "hugeint": "SELECT * FROM (VALUES (-170141183460469231731687303715884105727::HUGEINT),"
+               " (170141183460469231731687303715884105727::HUGEINT), (NULL)) t(v)",
+    "uhugeint": "SELECT * FROM (VALUES (0::UHUGEINT),"
+                " (340282366920938463463374607431768211455::UHUGEINT), (NULL)) t(v)",
+    "decimal_4_1": "SELECT * FROM (VALUES (-999.9::DECIMAL(4,1)), (999.9::DECIMAL(4,1)), (NULL)) t(v)",
+    "decimal_9_2": "SELECT * FROM (VALUES (-9999999.99::DECIMAL(9,2)), (0.01::DECIMAL(9,2)),"
+                   " (NULL)) t(v)",
+    "decimal_18_3": "SELECT * FROM (VALUES (-999999999999999.999::DECIMAL(18,3)),"
+                    " (1.5::DECIMAL(18,3)), (NULL)) t(v)",
+    "decimal_38_10": "SELECT * FROM (VALUES ('-9999999999999999999999999999.9999999999'::DECIMAL(38,10)),"
+                     " (1::DECIMAL(38,10)), (NULL)) t(v)",
+    "float": "SELECT * FROM (VALUES ('nan'::FLOAT), ('inf'::FLOAT), ('-inf'::FLOAT), (-0.0::FLOAT),"
+             " (3.25::FLOAT), (NULL)) t(v)",
+    "double": "SELECT * FROM (VALUES ('nan'::DOUBLE), ('inf'::DOUBLE), ('-inf'::DOUBLE),"
+              " (-0.0::DOUBLE), (1e308::DOUBLE), (NULL)) t(v)",
+    "varchar": "SELECT * FROM (VALUES (''), (repeat('long', 50000)), ('héllo ☃ 🦆 日本'), (NULL)) t(v)",
+    "blob": "SELECT * FROM (VALUES (''::BLOB), ('\\x00\\xFFab'::BLOB), (NULL)) t(v)",
+    "boolean": "SELECT * FROM (VALUES (true), (false), (NULL)) t(v)",
+    "date": "SELECT * FROM (VALUES ('1970-01-01'::DATE), ('2024-02-29'::DATE), ('0001-01-01'::DATE),"
+            " (NULL)) t(v)",
+    "time": "SELECT * FROM (VALUES ('00:00:00'::TIME), ('23:59:59.999999'::TIME), (NULL)) t(v)",
+    "timestamp": "SELECT * FROM (VALUES ('2024-01-02 03:04:05.123456'::TIMESTAMP), (NULL)) t(v)",
+    "timestamp_s": "SELECT * FROM (VALUES ('2024-01-02 03:04:05'::TIMESTAMP_S), (NULL)) t(v)",
+    "timestamp_ms": "SELECT * FROM (VALUES ('2024-01-02 03:04:05.123'::TIMESTAMP_MS), (NULL)) t(v)",
+    "timestamp_ns": "SELECT * FROM (VALUES ('2024-01-02 03:04:05.123456789'::TIMESTAMP_NS),"
+                    " (NULL)) t(v)",
+    "timestamptz": "SELECT * FROM (VALUES ('2024-01-02 03:04:05.123456+00'::TIMESTAMPTZ), (NULL)) t(v)",
+    "interval": "SELECT * FROM (VALUES (INTERVAL '1 year 2 months 3 days 04:05:06.789'),"
+                " (INTERVAL '-1 day'), (NULL)) t(v)",
+    "uuid": "SELECT * FROM (VALUES ('5b8e9c2e-1f4a-4a67-9a0b-3c2d1e0f9a8b'::UUID), (NULL)) t(v)",
+    "enum": "SELECT * FROM (VALUES ('b'::ENUM('a', 'b', 'c')), ('a'), (NULL)) t(v)",
+    "list": "SELECT * FROM (VALUES ([1, 2, NULL]::INTEGER[]), ([]::INTEGER[]), (NULL)) t(v)",
+    "array": "SELECT * FROM (VALUES ([1, 2, 3]::INTEGER[3]), ([4, NULL, 6]::INTEGER[3]), (NULL)) t(v)",
+    "struct": "SELECT * FROM (VALUES ({'a': 1, 'b': 'x'}), ({'a': NULL, 'b': NULL}), (NULL)) t(v)",
+    "map": "SELECT * FROM (VALUES (MAP {'k': 1, 'l': NULL}), (MAP {}::MAP(VARCHAR, INTEGER)),"
+           " (NULL)) t(v)",
+    "union": "SELECT * FROM (VALUES (union_value(num := 2)::UNION(num INTEGER, str VARCHAR)),"
+             " (union_value(str := 'x')::UNION(num INTEGER, str VARCHAR)), (NULL)) t(v)",
+    "nested_nulls": "SELECT * FROM (VALUES ([{'a': [1, NULL], 'b': {'c': NULL}}, NULL]),"
+                    " ([NULL]), (NULL)) t(v)",
+}
+
+
+def same_values(a, b):
+    """Equality that treats NaN as equal to NaN and -0.0 as distinct from 0.0."""
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) and math.isnan(b):
+            return True
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_values(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_values(a[k], b[k]) for k in a)
+    return a == b
+
+
+def same_column(a, b):
+    """Column equality: values (NaN-aware) where Python can hold them, else Arrow's equals."""
+    try:
+        return same_values(a.to_pylist(), b.to_pylist())
+    except (ValueError, OverflowError):
+        return a.equals(b)
+
+
+def put_create(c, o, table, data):
+    d = fl.FlightDescriptor.for_command(json.dumps({"table": table, "mode": "create"}).encode())
+    w, r = c.do_put(d, data.schema, o)
+    w.write_table(data)
+    w.done_writing()
+    buf = r.read()
+    w.close()
+    return json.loads(buf.to_pybytes())
+
+
+def round_trip(c, o, table, data):
+    """DoPut then DoGet. Returns the table read back, or the refusal's message."""
+    try:
+        assert put_create(c, o, table, data) == {"rows": data.num_rows}
+    except (fl.FlightError, pa.ArrowException) as e:
+        return None, str(e)
+    return c.do_get(fl.Ticket(f'SELECT * FROM "{table}"'.encode()), o).read_all(), None
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_duckdb_type_round_trip(client, name):
+    c, o = client
+    data = c.do_get(fl.Ticket(CASES[name].encode()), o).read_all()
+    assert data.num_rows >= 2
+    back, refused = round_trip(c, o, f"types_{name}", data)
+    if refused is not None:
+        # A refusal must be INVALID_ARGUMENT and say which column and type.
+        assert "invalid argument" in refused.lower(), refused
+        assert "v" in refused and ("type" in refused.lower()), refused
+        pytest.skip(f"{name}: refused with a clear error: {refused.splitlines()[0][:200]}")
+    assert back.schema == data.schema, f"{name}: {data.schema} came back as {back.schema}"
+    assert same_column(back.column("v"), data.column("v"))
+
+
+PYARROW_CASES = {
+    "int8": pa.array([-128, 127, None], pa.int8()),
+    "uint64": pa.array([0, 2**64 - 1, None], pa.uint64()),
+    "float16_refused_or_kept": pa.array([1.5, None], pa.float16()),
+    "float32": pa.array([float("nan"), float("inf"), -0.0, None], pa.float32()),
+    "large_string": pa.array(["", "x" * 100000, "日本", None], pa.large_string()),
+    "binary": pa.array([b"", b"\x00\xff", None], pa.binary()),
+    "large_binary": pa.array([b"ab", None], pa.large_binary()),
+    "bool": pa.array([True, False, None]),
+    "date32": pa.array([datetime.date(2024, 2, 29), None], pa.date32()),
+    "time64us": pa.array([datetime.time(23, 59, 59, 999999), None], pa.time64("us")),
+    "timestamp_us_tz": pa.array([datetime.datetime(2024, 1, 2, 3, 4, 5,
+                                                   tzinfo=datetime.timezone.utc), None],
+                                pa.timestamp("us", tz="UTC")),
+    "timestamp_ns": pa.array([1, None], pa.timestamp("ns")),
+    "timestamp_s": pa.array([1, None], pa.timestamp("s")),
+    "decimal128": pa.array([decimal.Decimal("123.45"), None], pa.decimal128(10, 2)),
+    "list_int": pa.array([[1, None], [], None], pa.list_(pa.int32())),
+    "struct": pa.array([{"a": 1, "b": "x"}, None], pa.struct([("a", pa.int64()), ("b", pa.string())])),
+    "dictionary": pa.array(["a", "b", "a", None]).dictionary_encode(),
+    "fixed_size_list": pa.array([[1, 2], None], pa.list_(pa.int32(), 2)),
+    "map": pa.array([[("k", 1)], None], pa.map_(pa.string(), pa.int32())),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PYARROW_CASES))
+def test_pyarrow_type_round_trip(client, name):
+    c, o = client
+    data = pa.table({"v": PYARROW_CASES[name]})
+    back, refused = round_trip(c, o, f"pa_types_{name}", data)
+    if refused is not None:
+        assert "invalid argument" in refused.lower(), refused
+        pytest.skip(f"{name}: refused with a clear error: {refused.splitlines()[0][:200]}")
+    # DuckDB has its own type system: values must survive; some Arrow types come back as their
+    # DuckDB equivalent (e.g. large_string -> string, dictionary -> its values).
+    got, want = back.column("v"), data.column("v")
+    if got.type != want.type and not pa.types.is_dictionary(want.type):
+        try:
+            got = got.cast(want.type)
+        except pa.ArrowException:
+            pass
+    if pa.types.is_dictionary(want.type):
+        want = want.cast(want.type.value_type)
+    assert same_column(got, want), f"{name}: {want} came back as {got}"
+
+
+def test_type_refusal_is_clear(client):
+    """An Arrow type DuckDB cannot store is refused before any row is written."""
+    c, o = client
+    data = pa.table({"ok": [1], "dur": pa.array([1], pa.duration("s"))})
+    back, refused = round_trip(c, o, "pa_types_duration", data)
+    if refused is None:
+        assert back.num_rows == 1
+        return
+    assert "invalid argument" in refused.lower() and "dur" in refused
