@@ -7,7 +7,10 @@ Phases, on the flights data scaled xN (default 8, ~24M rows):
   TRANSFER  server1 -> server2 (the client streams the DoGet into a DoPut, batch by batch)
 Each phase is repeated (default 3x) and the median reported: rows/s, MB/s (Arrow bytes of the
 data), and the server process's peak RSS during the phase (VmHWM, reset before each phase with
-/proc/PID/clear_refs). Both systems run two servers in one process.
+/proc/PID/clear_refs), also as the growth over the RSS at the phase's start (the tables a server
+already holds are in both). Both systems run two servers in one process; both run side by side
+and each phase runs on one and then the other (alternating the order), so that load from other
+work on the machine hits both alike.
 
 usage: .venv/bin/python bench/service/run.py [--scale 8] [--repeat 3] [--mallard-bin build/mallard]
 """
@@ -120,31 +123,32 @@ def drop(srv, i, table):
     list(c.do_action(fl.Action("drop_table", table.encode()), o))
 
 
-def run_system(srv, data, repeat):
+def run_phase(srv, phase, data, rep):
+    """One timed phase on one system; returns its figures."""
     n, nbytes = data.num_rows, data.nbytes
-    results = {"PUT": [], "GET": [], "TRANSFER": []}
+    table, target = f"bench_{rep}", f"xfer_{rep}"
     pid = srv.proc.pid
-    idle = proc_status(pid, "VmRSS")
-    for rep in range(repeat):
-        table, target = f"bench_{rep}", f"xfer_{rep}"
-        for phase in ("PUT", "GET", "TRANSFER"):
-            reset_peak(pid)
-            t0 = time.perf_counter()
-            if phase == "PUT":
-                rows = phase_put(srv, data, table)
-            elif phase == "GET":
-                rows = phase_get(srv, table)
-            else:
-                rows = phase_transfer(srv, table, target)
-            dt = time.perf_counter() - t0
-            assert rows == n, f"{srv.name} {phase}: {rows} rows, expected {n}"
-            results[phase].append({"seconds": dt, "rows_per_s": n / dt, "mb_per_s": nbytes / dt / 1e6,
-                                   "peak_rss": proc_status(pid, "VmHWM")})
-            print(f"  {srv.name:9s} rep {rep + 1} {phase:8s} {dt:7.2f} s {n / dt / 1e6:8.2f} M rows/s "
-                  f"{nbytes / dt / 1e6:8.1f} MB/s  peak RSS {proc_status(pid, 'VmHWM') / 2**20:8.0f} MiB",
-                  flush=True)
-        drop(srv, 0, table)
-        drop(srv, 1, target)
+    before = proc_status(pid, "VmRSS")
+    reset_peak(pid)
+    t0 = time.perf_counter()
+    if phase == "PUT":
+        rows = phase_put(srv, data, table)
+    elif phase == "GET":
+        rows = phase_get(srv, table)
+    else:
+        rows = phase_transfer(srv, table, target)
+    dt = time.perf_counter() - t0
+    assert rows == n, f"{srv.name} {phase}: {rows} rows, expected {n}"
+    peak = proc_status(pid, "VmHWM")
+    r = {"seconds": dt, "rows_per_s": n / dt, "mb_per_s": nbytes / dt / 1e6, "peak_rss": peak,
+         "peak_above_start": peak - before}
+    print(f"  {srv.name:9s} rep {rep + 1} {phase:8s} {dt:7.2f} s {n / dt / 1e6:8.2f} M rows/s "
+          f"{nbytes / dt / 1e6:8.1f} MB/s  peak RSS {peak / 2**20:6.0f} MiB "
+          f"(+{(peak - before) / 2**20:.0f} MiB over the phase's start)", flush=True)
+    return r
+
+
+def summarize(results, idle):
     summary = {"idle_rss": idle}
     for phase, rs in results.items():
         summary[phase] = {
@@ -152,9 +156,27 @@ def run_system(srv, data, repeat):
             "rows_per_s": statistics.median(r["rows_per_s"] for r in rs),
             "mb_per_s": statistics.median(r["mb_per_s"] for r in rs),
             "peak_rss": max(r["peak_rss"] for r in rs),
+            "peak_above_start": max(r["peak_above_start"] for r in rs),
         }
     summary["peak_rss"] = max(summary[p]["peak_rss"] for p in results)
     return summary
+
+
+def run_interleaved(servers, data, repeat):
+    """Both systems run side by side; each phase runs on one then the other (the order alternates
+    per repetition) so that load from the shared machine hits both alike."""
+    results = {name: {"PUT": [], "GET": [], "TRANSFER": []} for name in servers}
+    idle = {name: proc_status(srv.proc.pid, "VmRSS") for name, srv in servers.items()}
+    names = list(servers)
+    for rep in range(repeat):
+        order = names if rep % 2 == 0 else names[::-1]
+        for phase in ("PUT", "GET", "TRANSFER"):
+            for name in order:
+                results[name][phase].append(run_phase(servers[name], phase, data, rep))
+        for name in names:
+            drop(servers[name], 0, f"bench_{rep}")
+            drop(servers[name], 1, f"xfer_{rep}")
+    return {name: summarize(results[name], idle[name]) for name in names}
 
 
 def main():
@@ -180,13 +202,15 @@ def main():
     out = {"rows": data.num_rows, "bytes": data.nbytes, "scale": args.scale, "repeat": args.repeat,
            "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus",
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "systems": {}}
-    for name, cmd in systems.items():
-        if args.only and name != args.only:
-            continue
-        srv = Servers(name, cmd)
-        try:
-            out["systems"][name] = run_system(srv, data, args.repeat)
-        finally:
+    servers = {}
+    try:
+        for name, cmd in systems.items():
+            if args.only and name != args.only:
+                continue
+            servers[name] = Servers(name, cmd)
+        out["systems"] = run_interleaved(servers, data, args.repeat)
+    finally:
+        for srv in servers.values():
             srv.stop()
 
     if len(out["systems"]) == 2:
@@ -200,6 +224,9 @@ def main():
                   f"{mp['rows_per_s'] / rp['rows_per_s']:6.2f} {mp['mb_per_s']:13.1f} {rp['mb_per_s']:9.1f} "
                   f"{mp['peak_rss'] / 2**20:9.0f} MiB {rp['peak_rss'] / 2**20:5.0f} MiB "
                   f"{mp['peak_rss'] / rp['peak_rss']:9.2f}")
+        print("peak RSS above the phase's start: " + ", ".join(
+            f"{p} mallard {m[p]['peak_above_start'] / 2**20:.0f} MiB / reference "
+            f"{r[p]['peak_above_start'] / 2**20:.0f} MiB" for p in ("PUT", "GET", "TRANSFER")))
         print(f"idle RSS: mallard {m['idle_rss'] / 2**20:.0f} MiB, reference {r['idle_rss'] / 2**20:.0f} MiB; "
               f"overall peak: mallard {m['peak_rss'] / 2**20:.0f} MiB, reference {r['peak_rss'] / 2**20:.0f} MiB "
               f"(ratio {m['peak_rss'] / r['peak_rss']:.2f})")

@@ -221,6 +221,12 @@ static void describe(strbuf *sb, const struct ArrowSchema *s, int depth) {
       name = "large_list";
     else if (strncmp(f, "+w:", 3) == 0)
       name = "fixed_size_list";
+    else if (strcmp(f, "+vl") == 0)
+      name = "list_view";
+    else if (strcmp(f, "+vL") == 0)
+      name = "large_list_view";
+    else if (strcmp(f, "+r") == 0)
+      name = "run_end_encoded";
     else if (strcmp(f, "+m") == 0)
       name = "map";
     else if (strncmp(f, "+ud:", 4) == 0)

@@ -265,7 +265,8 @@ mlr_code xchg_sql_open(xchg_instance *inst, const char *params_json, mlr_error *
   /* The address is unique among live exchanges of the process, hence of the database. */
   snprintf(inst->attach_name, sizeof inst->attach_name, "mallard_xchg_%llx",
            (unsigned long long)(uintptr_t)inst);
-  rc = execf(inst->conn, err, "ATTACH ':memory:' AS %s", inst->attach_name);
+  /* READ_WRITE: also on a read-only server, whose database the exchange never writes. */
+  rc = execf(inst->conn, err, "ATTACH ':memory:' AS %s (READ_WRITE)", inst->attach_name);
   if (rc != MALLARD_OK) goto cleanup;
   inst->attached = true;
   rc = execf(inst->conn, err, "USE %s", inst->attach_name);

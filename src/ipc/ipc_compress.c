@@ -3,6 +3,8 @@
 #include "ipc/ipc_encode_int.h"
 
 #include <lz4frame.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -40,26 +42,27 @@ void ipc_compressor_release(ipc_compressor *c) {
   memset(c, 0, sizeof *c);
 }
 
-mlr_code ipc_compress_buffer(ipc_compressor *c, const uint8_t *src, int64_t size, uint8_t **out,
-                             int64_t *out_size, mlr_error *err) {
-  *out = NULL;
+int64_t ipc_compress_bound(const ipc_compressor *c, int64_t size) {
+  if (c->codec == IPC_COMPRESSION_ZSTD) return (int64_t)ZSTD_compressBound((size_t)size);
+  LZ4F_preferences_t prefs;
+  memset(&prefs, 0, sizeof prefs);
+  prefs.frameInfo.contentSize = (unsigned long long)size;
+  return (int64_t)LZ4F_compressFrameBound((size_t)size, &prefs);
+}
+
+mlr_code ipc_compress_into(ipc_compressor *c, const uint8_t *src, int64_t size, uint8_t *dst,
+                           int64_t dst_cap, int64_t *out_size, mlr_error *err) {
   *out_size = 0;
   if (size < 0 || (uint64_t)size > (uint64_t)INT32_MAX * 2)
     return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
                          "buffer of %lld bytes is too large to compress", (long long)size);
+  size_t bound = (size_t)dst_cap;
   if (c->codec == IPC_COMPRESSION_ZSTD) {
-    size_t bound = ZSTD_compressBound((size_t)size);
-    uint8_t *dst = malloc(bound);
-    if (dst == NULL)
-      return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory compressing");
     size_t n = ZSTD_compressCCtx(c->zstd_cctx, dst, bound, src, (size_t)size,
                                  c->level != 0 ? c->level : IPC_ZSTD_DEFAULT_LEVEL);
-    if (ZSTD_isError(n)) {
-      free(dst);
+    if (ZSTD_isError(n))
       return mlr_error_set(err, MALLARD_INTERNAL, "ZSTD compression failed: %s",
                            ZSTD_getErrorName(n));
-    }
-    *out = dst;
     *out_size = (int64_t)n;
     return MALLARD_OK;
   }
@@ -67,10 +70,6 @@ mlr_code ipc_compress_buffer(ipc_compressor *c, const uint8_t *src, int64_t size
     LZ4F_preferences_t prefs;
     memset(&prefs, 0, sizeof prefs);
     prefs.frameInfo.contentSize = (unsigned long long)size;
-    size_t bound = LZ4F_compressFrameBound((size_t)size, &prefs);
-    uint8_t *dst = malloc(bound);
-    if (dst == NULL)
-      return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory compressing");
     size_t n = LZ4F_compressBegin(c->lz4_cctx, dst, bound, &prefs);
     size_t total = 0;
     if (!LZ4F_isError(n)) {
@@ -85,15 +84,81 @@ mlr_code ipc_compress_buffer(ipc_compressor *c, const uint8_t *src, int64_t size
       total += n;
       n = LZ4F_compressEnd(c->lz4_cctx, dst + total, bound - total, NULL);
     }
-    if (LZ4F_isError(n)) {
-      free(dst);
+    if (LZ4F_isError(n))
       return mlr_error_set(err, MALLARD_INTERNAL, "LZ4 compression failed: %s",
                            LZ4F_getErrorName(n));
-    }
-    n += total;
-    *out = dst;
-    *out_size = (int64_t)n;
+    *out_size = (int64_t)(total + n);
     return MALLARD_OK;
   }
   return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "no compression codec configured");
+}
+
+/* ---- output block cache ------------------------------------------------------------------ */
+
+#define IPC_POOL_MAX_BLOCKS 32
+#define IPC_POOL_MAX_BYTES ((int64_t)64 << 20)
+
+typedef struct pool_block {
+  void *ptr;
+  int64_t cap;
+} pool_block;
+
+struct ipc_bufpool {
+  atomic_int refs;
+  pthread_mutex_t lock;
+  pool_block blocks[IPC_POOL_MAX_BLOCKS];
+  int n;
+  int64_t bytes;
+};
+
+ipc_bufpool *ipc_bufpool_new(void) {
+  ipc_bufpool *p = calloc(1, sizeof *p);
+  if (p == NULL) return NULL;
+  if (pthread_mutex_init(&p->lock, NULL) != 0) {
+    free(p);
+    return NULL;
+  }
+  atomic_init(&p->refs, 1);
+  return p;
+}
+
+void ipc_bufpool_ref(ipc_bufpool *p) {
+  atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+}
+
+void ipc_bufpool_unref(ipc_bufpool *p) {
+  if (p == NULL || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
+  for (int i = 0; i < p->n; i++) free(p->blocks[i].ptr);
+  pthread_mutex_destroy(&p->lock);
+  free(p);
+}
+
+void *ipc_bufpool_get(ipc_bufpool *p, int64_t size, int64_t *cap) {
+  int best = -1;
+  pthread_mutex_lock(&p->lock);
+  for (int i = 0; i < p->n; i++)
+    if (p->blocks[i].cap >= size && (best < 0 || p->blocks[i].cap < p->blocks[best].cap)) best = i;
+  void *ptr = NULL;
+  if (best >= 0) {
+    ptr = p->blocks[best].ptr;
+    *cap = p->blocks[best].cap;
+    p->bytes -= *cap;
+    p->blocks[best] = p->blocks[--p->n];
+  }
+  pthread_mutex_unlock(&p->lock);
+  if (ptr != NULL) return ptr;
+  *cap = size;
+  return malloc(size > 0 ? (size_t)size : 1);
+}
+
+void ipc_bufpool_put(ipc_bufpool *p, void *block, int64_t cap) {
+  if (block == NULL) return;
+  pthread_mutex_lock(&p->lock);
+  if (p->n < IPC_POOL_MAX_BLOCKS && p->bytes + cap <= IPC_POOL_MAX_BYTES) {
+    p->blocks[p->n++] = (pool_block){block, cap};
+    p->bytes += cap;
+    block = NULL;
+  }
+  pthread_mutex_unlock(&p->lock);
+  free(block);
 }

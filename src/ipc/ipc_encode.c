@@ -4,8 +4,9 @@
  * not start on a byte boundary, offsets of slices that do not start at 0, and dense union
  * offsets of slices. Dictionaries are sent when first seen, as a delta when a later batch's
  * dictionary extends the one sent, and as a replacement otherwise (refused in IPC files).
- * Not supported (INVALID_ARGUMENT naming the column): run-end encoded arrays, list views and
- * dictionaries whose index type is not an integer. */
+ * Beyond issue 3's list, run-end encoded arrays and list views are encoded too. Extension types
+ * travel as their storage type with their ARROW:extension:* field metadata. Refused with
+ * INVALID_ARGUMENT naming the column: unknown formats and non-integer dictionary indices. */
 #include "ipc/ipc_encode_int.h"
 
 #include <inttypes.h>
@@ -95,6 +96,7 @@ struct ipc_encoder {
   enc_field root;
   ipc_write_options opts;
   ipc_compressor comp;
+  ipc_bufpool *pool;
   bool file_mode;
   int64_t n_dicts;
   enc_dict_state *dicts;
@@ -110,6 +112,10 @@ typedef struct msg_priv {
   enc_shared *src;
   void **scratch;
   int64_t n_scratch;
+  ipc_bufpool *pool; /* compressed buffers, given back to the pool on release */
+  void **pooled;
+  int64_t *pooled_cap;
+  int64_t n_pooled;
 } msg_priv;
 
 typedef struct enc_buf {
@@ -496,8 +502,7 @@ static mlr_code field_from_schema(enc_field *f, const struct ArrowSchema *s, int
   if (f->fb_type == T_REE) {
     const enc_field *re = &f->children[0];
     if (re->fb_type != T_INT || re->is_dict || !re->p2 || re->p1 < 16)
-      return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
-                           "run ends must be int16, int32 or int64");
+      return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "run ends must be int16, int32 or int64");
   }
   if (f->fb_type == T_MAP) {
     const enc_field *e = &f->children[0];
@@ -684,6 +689,13 @@ mlr_code ipc_encoder_new(const struct ArrowSchema *schema, const ipc_write_optio
   if (opts != NULL) enc->opts = *opts;
   mlr_code rc = ipc_compressor_init(&enc->comp, enc->opts.compression, enc->opts.zstd_level, err);
   if (rc != MALLARD_OK) goto cleanup;
+  if (enc->opts.compression != IPC_COMPRESSION_NONE) {
+    enc->pool = ipc_bufpool_new();
+    if (enc->pool == NULL) {
+      rc = oom(err);
+      goto cleanup;
+    }
+  }
   enc->root.name = dup_str("");
   if (enc->root.name == NULL) {
     rc = oom(err);
@@ -746,6 +758,7 @@ void ipc_encoder_free(ipc_encoder *enc) {
   for (int64_t i = 0; i < enc->n_dicts; i++) free(enc->dicts[i].fp);
   free(enc->dicts);
   ipc_compressor_release(&enc->comp);
+  ipc_bufpool_unref(enc->pool);
   free(enc);
 }
 
@@ -871,6 +884,11 @@ static int expected_buffers(const enc_field *f) {
     return 1;
   case L_DUNION:
     return 2;
+  case L_REE:
+    return 0;
+  case L_LISTVIEW32:
+  case L_LISTVIEW64:
+    return 3;
   }
   return -1;
 }
@@ -925,8 +943,8 @@ static int64_t run_end_at(const void *p, int w, int64_t i) {
 }
 
 /* Run-end encoded logical range [P, P+N): the runs that cover it, run ends rebased to it. */
-static mlr_code walk_ree(enc_batch *eb, const enc_field *f, const struct ArrowArray *a,
-                         int64_t P, int64_t N, int depth, mlr_error *err) {
+static mlr_code walk_ree(enc_batch *eb, const enc_field *f, const struct ArrowArray *a, int64_t P,
+                         int64_t N, int depth, mlr_error *err) {
   const struct ArrowArray *re = a->children[0], *vals = a->children[1];
   if (re == NULL || vals == NULL || re->release == NULL || vals->release == NULL)
     return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "run-end encoded array lacks children");
@@ -944,15 +962,19 @@ static mlr_code walk_ree(enc_batch *eb, const enc_field *f, const struct ArrowAr
   int64_t lo = 0, hi = re->length;
   while (lo < hi) {
     int64_t mid = lo + (hi - lo) / 2;
-    if (run_end_at(base, w, mid) <= P) lo = mid + 1;
-    else hi = mid;
+    if (run_end_at(base, w, mid) <= P)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   int64_t first = lo;
   hi = re->length;
   while (lo < hi) {
     int64_t mid = lo + (hi - lo) / 2;
-    if (run_end_at(base, w, mid) < P + N) lo = mid + 1;
-    else hi = mid;
+    if (run_end_at(base, w, mid) < P + N)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   int64_t count = N == 0 ? 0 : lo - first + 1;
   if (N > 0 && lo >= re->length)
@@ -967,9 +989,12 @@ static mlr_code walk_ree(enc_batch *eb, const enc_field *f, const struct ArrowAr
     int64_t e = run_end_at(base, w, first + i);
     if (e > P + N) e = P + N;
     e -= P;
-    if (w == 2) ((int16_t *)out)[i] = (int16_t)e;
-    else if (w == 4) ((int32_t *)out)[i] = (int32_t)e;
-    else ((int64_t *)out)[i] = e;
+    if (w == 2)
+      ((int16_t *)out)[i] = (int16_t)e;
+    else if (w == 4)
+      ((int32_t *)out)[i] = (int32_t)e;
+    else
+      ((int64_t *)out)[i] = e;
   }
   if (!push_buf(eb, out, (int64_t)w * count, 0)) return oom(err);
   return walk_child(eb, f, a, 1, first, count, depth, err);
@@ -995,8 +1020,8 @@ static mlr_code walk(enc_batch *eb, const enc_field *f, const struct ArrowArray 
                          "array of length %" PRId64 " is shorter than its parent needs", a->length);
   /* null count: the producer's when this is the whole array, else counted */
   int64_t nc = 0;
-  bool has_validity = f->layout != L_NULL && f->layout != L_SUNION && f->layout != L_DUNION &&
-                      f->layout != L_REE;
+  bool has_validity =
+      f->layout != L_NULL && f->layout != L_SUNION && f->layout != L_DUNION && f->layout != L_REE;
   if (f->layout == L_NULL) {
     nc = N;
   } else if (has_validity) {
@@ -1094,7 +1119,8 @@ static mlr_code walk(enc_batch *eb, const enc_field *f, const struct ArrowArray 
     }
     return walk_child(eb, f, a, 0, 0, a->children[0] ? a->children[0]->length : 0, depth, err);
   }
-  case L_REE: return walk_ree(eb, f, a, P, N, depth, err);
+  case L_REE:
+    return walk_ree(eb, f, a, P, N, depth, err);
   case L_SUNION:
   case L_DUNION: {
     const int8_t *types = a->buffers[0];
@@ -1168,6 +1194,11 @@ void ipc_message_release(ipc_message *msg) {
   if (p != NULL) {
     for (int64_t i = 0; i < p->n_scratch; i++) free(p->scratch[i]);
     free(p->scratch);
+    for (int64_t i = 0; i < p->n_pooled; i++)
+      ipc_bufpool_put(p->pool, p->pooled[i], p->pooled_cap[i]);
+    free(p->pooled);
+    free(p->pooled_cap);
+    ipc_bufpool_unref(p->pool);
     shared_unref(p->src);
     free(p);
   }
@@ -1200,10 +1231,14 @@ static mlr_code build_batch_message(ipc_encoder *enc, enc_batch *eb, int64_t len
   out->private_data = priv;
   if (compress) {
     prefix = scratch_alloc(eb, 8 * (nbufs > 0 ? nbufs : 1));
-    if (prefix == NULL) {
+    priv->pooled = calloc((size_t)(nbufs > 0 ? nbufs : 1), sizeof *priv->pooled);
+    priv->pooled_cap = calloc((size_t)(nbufs > 0 ? nbufs : 1), sizeof *priv->pooled_cap);
+    if (prefix == NULL || priv->pooled == NULL || priv->pooled_cap == NULL) {
       rc = oom(err);
       goto cleanup;
     }
+    ipc_bufpool_ref(enc->pool);
+    priv->pool = enc->pool;
   }
   int64_t pos = 0, nseg = 0;
   for (int64_t i = 0; i < nbufs; i++) {
@@ -1221,22 +1256,24 @@ static mlr_code build_batch_message(ipc_encoder *enc, enc_batch *eb, int64_t len
       int64_t plen = len;
       prefix[i] = -1;
       if (len >= enc->opts.compression_min_size) {
-        uint8_t *c = NULL;
-        int64_t clen = 0;
-        rc = ipc_compress_buffer(&enc->comp, bf->data, len, &c, &clen, err);
+        int64_t cap = 0, clen = 0;
+        uint8_t *c = ipc_bufpool_get(priv->pool, ipc_compress_bound(&enc->comp, len), &cap);
+        if (c == NULL) {
+          rc = oom(err);
+          goto cleanup;
+        }
+        /* owned by the message from here on, also if compression fails */
+        priv->pooled[priv->n_pooled] = c;
+        priv->pooled_cap[priv->n_pooled++] = cap;
+        rc = ipc_compress_into(&enc->comp, bf->data, len, c, cap, &clen, err);
         if (rc != MALLARD_OK) goto cleanup;
         if (clen < len) {
-          if (!grow((void **)&eb->scratch, &eb->cap_scratch, eb->n_scratch + 1, sizeof(void *))) {
-            free(c);
-            rc = oom(err);
-            goto cleanup;
-          }
-          eb->scratch[eb->n_scratch++] = c;
           payload = c;
           plen = clen;
           prefix[i] = len;
-        } else {
-          free(c);
+        } else { /* did not shrink: send it raw, give the block back at once */
+          priv->n_pooled--;
+          ipc_bufpool_put(priv->pool, c, cap);
         }
       }
       out->segments[nseg++] = (ipc_segment){(const uint8_t *)&prefix[i], 8};

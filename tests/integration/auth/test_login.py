@@ -110,24 +110,26 @@ def test_missing_malformed_tampered_tokens(shared_server):
 
 
 def test_idle_expiry(serve, users_file):
-    with serve("--users", users_file, "--session-idle", "1s") as s:
+    with serve("--users", users_file, "--session-idle", "2s") as s:
         client, opts, _ = login(s, "alice", PASSWORDS["alice"])
         ping(client, opts)
-        time.sleep(0.5)
+        time.sleep(1.2)
         ping(client, opts)  # use restarts the idle clock
-        time.sleep(1.5)
+        time.sleep(1.2)
+        ping(client, opts)  # 2.4 s after login, 1.2 s after the last use
+        time.sleep(3.0)
         with pytest.raises(flight.FlightUnauthenticatedError):
             ping(client, opts)
 
 
 def test_absolute_lifetime(serve, users_file):
-    with serve("--users", users_file, "--session-lifetime", "2s") as s:
+    with serve("--users", users_file, "--session-lifetime", "3s") as s:
         client, opts, _ = login(s, "alice", PASSWORDS["alice"])
         t0 = time.time()
         while time.time() - t0 < 1.5:
             ping(client, opts)
             time.sleep(0.3)
-        time.sleep(1.0)
+        time.sleep(2.0)  # used all along, yet over the absolute lifetime
         with pytest.raises(flight.FlightUnauthenticatedError):
             ping(client, opts)
 

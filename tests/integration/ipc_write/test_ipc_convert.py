@@ -83,6 +83,12 @@ def all_types_table():
             pa.array([3, 9] * 3 + [3], pa.int8()), pa.array([0, 0, 1, 1, 2, 2, 3], pa.int32()),
             [pa.array([1, 2, 3, 4], pa.int64()), pa.array(["a", "b", "c"])], ["i", "s"], [3, 9]),
         "deep": pa.array([[[[i]]] for i in ints], pa.list_(pa.list_(pa.list_(pa.int32())))),
+        "ree": pa.RunEndEncodedArray.from_arrays(pa.array([3, 4, 7], pa.int32()),
+                                                 pa.array(["r", None, "s"])),
+        "list_view": pa.array(nulls([[i, i] for i in ints]), pa.list_view(pa.int16())),
+        # extension types travel as storage + ARROW:extension:* field metadata
+        "uuid": pa.array(nulls([bytes([i]) * 16 for i in ints]), pa.uuid()),
+        "json": pa.array(nulls(['{"a": %d}' % i for i in ints]), pa.json_()),
     }
     schema = pa.schema([pa.field(k, v.type, metadata={"col": k}) for k, v in cols.items()],
                        metadata={"writer": "pyarrow", "k2": ""})
@@ -123,6 +129,8 @@ def assert_tables_equal(got, exp):
             assert g.to_pylist() == e.to_pylist(), name
         elif pa.types.is_list(e.type) and pa.types.is_dictionary(e.type.value_type):
             assert g.to_pylist() == e.to_pylist(), name
+        elif pa.types.is_run_end_encoded(e.type) or pa.types.is_list_view(e.type):
+            assert g.type == e.type and g.to_pylist() == e.to_pylist(), name
         else:
             assert g.equals(e), f"{name}: {g} != {e}"
 

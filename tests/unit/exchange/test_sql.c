@@ -455,6 +455,19 @@ static void test_persistence(void) {
   tu_sink_release(&sink);
   xchg_registry_free(reg);
   db_close(db);
+
+  /* A read-only database (--read-only --db): loaded, and SQL exchangers still run. */
+  db_options ro_opts = {.path = path, .read_only = true};
+  REQUIRE_OK(db_open(&ro_opts, &db, &err));
+  xchg_registry_options roo2 = {.db = db, .persist = true, .read_only = true};
+  REQUIRE_OK(xchg_registry_new(&roo2, &reg, &err));
+  mlr_code rc = run(reg, NULL, "keep", "{\"k\": 1}", 2, 5, &sink, NULL, &err);
+  CHECK_EQ_INT(rc, MALLARD_OK);
+  if (rc != MALLARD_OK) fprintf(stderr, "%s\n", err.message);
+  CHECK_EQ_INT(sink.rows, 10);
+  tu_sink_release(&sink);
+  xchg_registry_free(reg);
+  db_close(db);
   unlink(path);
   char wal[sizeof path + 8];
   snprintf(wal, sizeof wal, "%s.wal", path);

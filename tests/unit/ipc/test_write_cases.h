@@ -476,7 +476,8 @@ static void c_run_end_encoded(twc_out *o) {
   static const char *const v[3] = {"a", "", "c"};
   struct ArrowArray *ends = tw_a(3, 0, 0, 2, 0, NULL, TW_BUF(int32_t, 2, 3, 6));
   struct ArrowArray *vals = tw_str_array("u", 3, v, "101", 1);
-  tw_one(o, tw_s("+r", "v", ARROW_FLAG_NULLABLE, 2, tw_s("i", "run_ends", 0, 0), TW_F("u", "values")),
+  tw_one(o,
+         tw_s("+r", "v", ARROW_FLAG_NULLABLE, 2, tw_s("i", "run_ends", 0, 0), TW_F("u", "values")),
          tw_a(6, 0, 0, 0, 2, ends, vals));
 }
 /* list_view<int32> over [1,2,3,4,5]: [[4,5], None, [1], [2,3,4]] */
@@ -710,8 +711,12 @@ static const twc_case twc_cases[] = {
     TWC(multi_batch),
     TWC(long_strings),
     TWC(deep_nesting),
-    TWC(metadata),       TWC(run_end_encoded), TWC(list_view),  TWC(large_list_view),
-    TWC(sliced_ree),     TWC(sliced_list_view),
+    TWC(metadata),
+    TWC(run_end_encoded),
+    TWC(list_view),
+    TWC(large_list_view),
+    TWC(sliced_ree),
+    TWC(sliced_list_view),
 };
 #define TWC_N_CASES (sizeof twc_cases / sizeof twc_cases[0])
 

@@ -235,6 +235,9 @@ static void test_metadata_of_every_type(void) {
       {"map", 17, 0, -99, -99},
       {"sparse_union", 14, 0, -99, -99},
       {"dense_union", 14, 1, -99, -99},
+      {"run_end_encoded", 22, -99, -99, -99},
+      {"list_view", 25, -99, -99, -99},
+      {"large_list_view", 26, -99, -99, -99},
   };
   for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
     membuf m = {0};
@@ -315,7 +318,7 @@ static void test_metadata_details(void) {
 }
 
 static void test_unsupported_type_names_column(void) {
-  const char *bad[] = {"+r", "+vl", "vx", "d:1", "w:x", "tsx:", "+ud:1,1"};
+  const char *bad[] = {"+z", "+vq", "vx", "d:1", "w:x", "tsx:", "+ud:1,1", "+w:-2"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     struct ArrowSchema s;
     struct ArrowSchema *child = tw_s(bad[i], "weird", ARROW_FLAG_NULLABLE, 0);
