@@ -41,5 +41,7 @@ int cli_cmd_unregister(int argc, char **argv);
 int cli_cmd_execute(int argc, char **argv);
 int cli_cmd_drop(int argc, char **argv);
 int cli_cmd_ping(int argc, char **argv);
+int cli_cmd_demo(int argc, char **argv);
+int cli_cmd_bench(int argc, char **argv);
 
 #endif /* CLI_H */

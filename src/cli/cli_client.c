@@ -2,6 +2,7 @@
  * shared by the client subcommands (see cli_client.h). */
 #include "cli/cli_client.h"
 
+#include "arrow/arrowc_schema.h"
 #include "cli/cli.h"
 
 #include <stdarg.h>
@@ -96,12 +97,29 @@ int cli_exit_code(mallard_code code) {
   return CLI_EXIT_ERROR;
 }
 
+char *cli_one_line(char *msg) {
+  /* DuckDB's messages put the cause first and hints after a blank line: keep the cause. */
+  char *blank = strstr(msg, "\n\n");
+  if (blank != NULL) *blank = '\0';
+  size_t n = strlen(msg);
+  while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
+  for (char *p = msg; *p != '\0'; p++)
+    if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+  return msg;
+}
+
+void cli_print_error(const char *cmd, const char *what, const char *msg) {
+  char buf[2048];
+  snprintf(buf, sizeof buf, "%s", msg != NULL && *msg != '\0' ? msg : "unknown error");
+  fprintf(stderr, "mallard %s: %s%s%s\n", cmd, what ? what : "", what ? ": " : "",
+          cli_one_line(buf));
+}
+
 int cli_fail(const char *cmd, const mallard_error *err) {
-  const char *msg = err->message[0] != '\0' ? err->message : "(no message)";
   /* One line: newlines in server messages would break scripts that read stderr by line. */
-  fprintf(stderr, "mallard %s: %s: ", cmd, mallard_code_name(err->code));
-  for (const char *p = msg; *p != '\0'; p++) fputc(*p == '\n' ? ' ' : *p, stderr);
-  fputc('\n', stderr);
+  char msg[sizeof err->message];
+  snprintf(msg, sizeof msg, "%s", err->message[0] != '\0' ? err->message : "(no message)");
+  fprintf(stderr, "mallard %s: %s: %s\n", cmd, mallard_code_name(err->code), cli_one_line(msg));
   return cli_exit_code(err->code);
 }
 
@@ -199,21 +217,119 @@ int cli_connect(const cli_conn_opts *o, const char *uri, mallard_client **out) {
   return CLI_EXIT_OK;
 }
 
+int cli_connect_wait(const cli_conn_opts *o, const char *uri, double wait_s, mallard_client **out) {
+  double deadline = cli_now() + wait_s;
+  mallard_client_options copts;
+  mallard_client_options_init(&copts);
+  copts.tls_root_certs_file = o->tls_ca;
+  copts.tls_cert_chain_file = o->tls_cert;
+  copts.tls_private_key_file = o->tls_key;
+  copts.tls_override_hostname = o->tls_name;
+  copts.max_receive_message_size = -1;
+  for (;;) {
+    mallard_error err;
+    memset(&err, 0, sizeof err);
+    mallard_client *c = NULL;
+    mallard_code rc = mallard_client_connect(uri, &copts, &c, &err);
+    if (rc != MALLARD_OK) return cli_fail("connect", &err);
+    mallard_call_options call;
+    memset(&call, 0, sizeof call);
+    call.timeout_ms = 2000;
+    mallard_result_list res = {0};
+    rc = mallard_client_do_action(c, &call, "ping", NULL, 0, &res, &err);
+    mallard_result_list_release(&res);
+    mallard_client_close(&c);
+    /* A server that answers (even UNAUTHENTICATED to an anonymous ping) is up. */
+    if (rc != MALLARD_UNAVAILABLE && rc != MALLARD_DEADLINE_EXCEEDED) break;
+    if (cli_now() >= deadline) {
+      fprintf(stderr,
+              "mallard: %s did not answer within %.0f s (is `mallard serve` running?): %s\n", uri,
+              wait_s, err.message);
+      return CLI_EXIT_CONNECT;
+    }
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  return cli_connect(o, uri, out);
+}
+
 double cli_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Bytes of one buffer of n values of `bits` bits starting at offset. */
+static int64_t span_bytes(int64_t offset, int64_t length, int64_t bits) {
+  return ((offset + length) * bits + 7) / 8;
+}
+
+/* Last offset of a (large) offsets buffer: the byte count of the data buffer. */
+static int64_t last_offset(const struct ArrowArray *a, bool large) {
+  if (a->n_buffers < 2 || a->buffers[1] == NULL || a->length == 0) return 0;
+  int64_t end = a->offset + a->length;
+  return large ? ((const int64_t *)a->buffers[1])[end] : ((const int32_t *)a->buffers[1])[end];
+}
+
+int64_t cli_array_bytes_schema(const struct ArrowSchema *s, const struct ArrowArray *a) {
+  if (a == NULL || a->release == NULL) return 0;
+  if (s == NULL || s->format == NULL) return cli_array_bytes(a);
+  arrowc_format f;
+  if (arrowc_format_parse(s->format, &f, NULL) != MALLARD_OK) return cli_array_bytes(a);
+  int64_t n = a->length, off = a->offset, total = 0;
+  if (a->n_buffers > 0 && a->buffers[0] != NULL && f.type != ARROWC_TYPE_SPARSE_UNION &&
+      f.type != ARROWC_TYPE_DENSE_UNION)
+    total += span_bytes(off, n, 1);
+  switch (f.type) {
+  case ARROWC_TYPE_STRING:
+  case ARROWC_TYPE_BINARY:
+    total += span_bytes(off, n + 1, 32) + last_offset(a, false);
+    break;
+  case ARROWC_TYPE_LARGE_STRING:
+  case ARROWC_TYPE_LARGE_BINARY:
+    total += span_bytes(off, n + 1, 64) + last_offset(a, true);
+    break;
+  case ARROWC_TYPE_STRING_VIEW:
+  case ARROWC_TYPE_BINARY_VIEW:
+    total += span_bytes(off, n, 128);
+    /* Variadic buffer sizes are in the last buffer (int64 each). */
+    if (a->n_buffers > 3 && a->buffers[a->n_buffers - 1] != NULL) {
+      const int64_t *sizes = a->buffers[a->n_buffers - 1];
+      for (int64_t k = 0; k < a->n_buffers - 3; k++) total += sizes[k];
+    }
+    break;
+  case ARROWC_TYPE_FIXED_SIZE_BINARY:
+    total += (off + n) * (int64_t)f.fixed_size;
+    break;
+  case ARROWC_TYPE_LIST:
+  case ARROWC_TYPE_MAP:
+    total += span_bytes(off, n + 1, 32);
+    break;
+  case ARROWC_TYPE_LARGE_LIST:
+    total += span_bytes(off, n + 1, 64);
+    break;
+  case ARROWC_TYPE_DENSE_UNION:
+    total += span_bytes(off, n, 8) + span_bytes(off, n, 32);
+    break;
+  case ARROWC_TYPE_SPARSE_UNION:
+    total += span_bytes(off, n, 8);
+    break;
+  default:
+    if (f.bit_width > 0) total += span_bytes(off, n, f.bit_width);
+    break;
+  }
+  for (int64_t i = 0; i < a->n_children && i < s->n_children; i++)
+    total += cli_array_bytes_schema(s->children[i], a->children[i]);
+  if (a->dictionary != NULL && s->dictionary != NULL)
+    total += cli_array_bytes_schema(s->dictionary, a->dictionary);
+  return total;
+}
+
 int64_t cli_array_bytes(const struct ArrowArray *a) {
   if (a == NULL || a->release == NULL) return 0;
-  /* An estimate without walking format strings: row count times child count times 8, plus
-   * children; exact byte accounting needs the schema and is not worth it for a progress line. */
-  int64_t total = 0;
-  for (int64_t i = 0; i < a->n_children; i++) {
-    const struct ArrowArray *c = a->children[i];
-    total += c->length * 8 + cli_array_bytes(c) / 2;
-  }
+  /* Without a schema only the row count is known: 8 bytes per value is the fallback. */
+  int64_t total = a->n_children == 0 ? a->length * 8 : 0;
+  for (int64_t i = 0; i < a->n_children; i++) total += cli_array_bytes(a->children[i]);
   return total;
 }
 
@@ -237,7 +353,7 @@ static void progress_draw(cli_progress *p, bool final) {
 void cli_progress_add(cli_progress *p, const struct ArrowArray *batch) {
   if (batch == NULL || batch->release == NULL) return;
   p->rows += batch->length;
-  p->bytes += cli_array_bytes(batch);
+  p->bytes += cli_array_bytes_schema(p->schema, batch);
   if (!p->enabled) return;
   double now = cli_now();
   if (now - p->last_draw < 0.2) return;

@@ -39,8 +39,16 @@ void cli_conn_opts_help(FILE *out);
  * line naming the cause and returns the exit code (3 for connection errors, 1 otherwise). */
 int cli_connect(const cli_conn_opts *o, const char *uri, mallard_client **out);
 
+/* cli_connect after waiting up to wait_s seconds for the server to answer at all (for a server
+ * that is still starting); if it never does, prints one line saying so and returns 3. */
+int cli_connect_wait(const cli_conn_opts *o, const char *uri, double wait_s, mallard_client **out);
+
 /* Prints "mallard <cmd>: <message>" for err and returns the exit code for its status. */
 int cli_fail(const char *cmd, const mallard_error *err);
+/* Makes msg one line in place (newlines to spaces, hints after a blank line cut); returns it. */
+char *cli_one_line(char *msg);
+/* Prints "mallard <cmd>: [<what>: ]<msg as one line>" on stderr. */
+void cli_print_error(const char *cmd, const char *what, const char *msg);
 /* Exit code for a status: 0 ok, 3 UNAVAILABLE (connection), 1 anything else. */
 int cli_exit_code(mallard_code code);
 /* Prints a usage error and returns 2. */
@@ -57,13 +65,16 @@ typedef struct cli_progress {
   int64_t bytes;
   double start;
   double last_draw;
+  const struct ArrowSchema *schema; /* borrowed, may be NULL: makes the byte count exact */
 } cli_progress;
 void cli_progress_start(cli_progress *p, const char *label, bool quiet);
 void cli_progress_add(cli_progress *p, const struct ArrowArray *batch);
 void cli_progress_done(cli_progress *p);
 double cli_now(void);
 
-/* Bytes held by an array's buffers (for MB and MB/s figures). */
+/* Bytes of an array's buffers (for MB and MB/s figures): exact for the part the array covers
+ * when the schema is known (format strings say each buffer's width), else 8 bytes a value. */
+int64_t cli_array_bytes_schema(const struct ArrowSchema *s, const struct ArrowArray *a);
 int64_t cli_array_bytes(const struct ArrowArray *a);
 
 /* ---------------------------------------------------------------- local files */
@@ -97,5 +108,13 @@ int cli_write_arrow_stream(const char *cmd, struct ArrowArrayStream *src, cli_fo
 /* A local file (Parquet, CSV, JSON, Arrow IPC file or stream) as an Arrow stream: the caller
  * releases *out. Prints the error itself and returns the exit code (0 ok). */
 int cli_open_local_file(const char *cmd, const char *path, struct ArrowArrayStream *out);
+
+/* The result of SQL run on a fresh embedded (in-memory) DuckDB, as an Arrow stream (same
+ * contract as cli_open_local_file). */
+int cli_open_local_sql(const char *cmd, const char *sql, struct ArrowArrayStream *out);
+
+/* SQL reading a Parquet/CSV/JSON file `scale` times over, at most limit rows (-1 = all);
+ * malloc'd, NULL for another format. */
+char *cli_local_source_sql(const char *path, int scale, int64_t limit);
 
 #endif /* CLI_CLIENT_H */

@@ -4,6 +4,7 @@
 #include "cli/cli_client.h"
 
 #include "cli/cli.h"
+#include "common/mlr_json.h"
 #include "db/db.h"
 #include "ipc/ipc.h"
 
@@ -51,11 +52,16 @@ cli_format cli_format_from_path(const char *path) {
 typedef struct counted_stream {
   struct ArrowArrayStream *inner; /* borrowed */
   cli_progress *progress;
+  struct ArrowSchema schema; /* own copy, for exact byte counts */
 } counted_stream;
 
 static int counted_get_schema(struct ArrowArrayStream *s, struct ArrowSchema *out) {
   counted_stream *c = s->private_data;
-  return c->inner->get_schema(c->inner, out);
+  int rc = c->inner->get_schema(c->inner, out);
+  if (rc == 0 && c->schema.release == NULL && c->inner->get_schema(c->inner, &c->schema) == 0 &&
+      c->schema.release != NULL)
+    c->progress->schema = &c->schema;
+  return rc;
 }
 
 static int counted_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
@@ -72,6 +78,8 @@ static const char *counted_last_error(struct ArrowArrayStream *s) {
 
 static void counted_release(struct ArrowArrayStream *s) {
   counted_stream *c = s->private_data;
+  if (c->progress->schema == &c->schema) c->progress->schema = NULL;
+  if (c->schema.release != NULL) c->schema.release(&c->schema);
   free(c);
   s->release = NULL;
 }
@@ -167,7 +175,7 @@ static int write_arrow(const char *cmd, struct ArrowArrayStream *src, const char
   goto cleanup;
 src_fail : {
   const char *e = src->get_last_error(src);
-  fprintf(stderr, "mallard %s: %s\n", cmd, e != NULL && *e ? e : "reading the stream failed");
+  cli_print_error(cmd, NULL, e != NULL && *e ? e : "reading the stream failed");
   exit_code = CLI_EXIT_ERROR;
   goto cleanup;
 }
@@ -188,7 +196,7 @@ cleanup:
 
 static int duck_fail(const char *cmd, duckdb_result *res, const char *what) {
   const char *msg = res != NULL ? duckdb_result_error(res) : NULL;
-  fprintf(stderr, "mallard %s: %s: %s\n", cmd, what, msg != NULL ? msg : "unknown DuckDB error");
+  cli_print_error(cmd, what, msg != NULL ? msg : "unknown DuckDB error");
   return CLI_EXIT_ERROR;
 }
 
@@ -498,7 +506,7 @@ int cli_write_arrow_stream(const char *cmd, struct ArrowArrayStream *src, cli_fo
   }
   if (duckdb_arrow_scan(con, "mallard_src", (duckdb_arrow_stream)&counted) == DuckDBError) {
     const char *e = counted.get_last_error(&counted);
-    fprintf(stderr, "mallard %s: cannot read the stream: %s\n", cmd, e ? e : "DuckDB refused it");
+    cli_print_error(cmd, "cannot read the stream", e ? e : "DuckDB refused it");
     exit_code = CLI_EXIT_ERROR;
     goto cleanup;
   }
@@ -549,7 +557,7 @@ int cli_write_arrow_stream(const char *cmd, struct ArrowArrayStream *src, cli_fo
   } else if (duckdb_query(con, sql, &res) == DuckDBError) {
     const char *e = counted.get_last_error(&counted);
     if (e != NULL && *e != '\0')
-      fprintf(stderr, "mallard %s: %s\n", cmd, e);
+      cli_print_error(cmd, NULL, e);
     else
       duck_fail(cmd, &res, "writing the output");
     exit_code = CLI_EXIT_ERROR;
@@ -696,7 +704,7 @@ static int open_arrow_file(const char *cmd, const char *path, struct ArrowArrayS
     rc = ipc_stream_reader_new(read_file, l->f, NULL, &l->sr, &l->err);
   }
   if (rc != MALLARD_OK) {
-    fprintf(stderr, "mallard %s: %s: %s\n", cmd, path, l->err.message);
+    cli_print_error(cmd, path, l->err.message);
     lipc_release(&(struct ArrowArrayStream){.private_data = l});
     return CLI_EXIT_ERROR;
   }
@@ -708,41 +716,43 @@ static int open_arrow_file(const char *cmd, const char *path, struct ArrowArrayS
   return CLI_EXIT_OK;
 }
 
-int cli_open_local_file(const char *cmd, const char *path, struct ArrowArrayStream *out) {
-  if (access(path, R_OK) != 0) {
-    fprintf(stderr, "mallard %s: cannot read %s: %m\n", cmd, path);
-    return CLI_EXIT_ERROR;
-  }
+char *cli_local_source_sql(const char *path, int scale, int64_t limit) {
   cli_format f = cli_format_from_path(path);
-  if (f == CLI_FORMAT_ARROW) return open_arrow_file(cmd, path, out);
   const char *reader = f == CLI_FORMAT_PARQUET ? "read_parquet"
                        : f == CLI_FORMAT_CSV   ? "read_csv_auto"
                        : f == CLI_FORMAT_JSON  ? "read_json_auto"
                                                : NULL;
-  if (reader == NULL) {
-    fprintf(stderr,
-            "mallard %s: cannot tell the format of %s: use a .parquet, .csv, .json/.ndjson or "
-            ".arrow/.arrows file\n",
-            cmd, path);
-    return CLI_EXIT_USAGE;
+  if (reader == NULL || scale < 1 || scale > 1000) return NULL;
+  char *lit = db_quote_literal(path);
+  if (lit == NULL) return NULL;
+  mlr_strbuf b = {0};
+  mlr_strbuf_append(&b, "SELECT * FROM ", 14);
+  mlr_strbuf_append(&b, reader, strlen(reader));
+  /* Scaling lists the file `scale` times: DuckDB reads them in order, streaming. */
+  mlr_strbuf_append(&b, "([", 2);
+  for (int k = 0; k < scale; k++) {
+    if (k > 0) mlr_strbuf_append(&b, ", ", 2);
+    mlr_strbuf_append(&b, lit, strlen(lit));
   }
+  mlr_strbuf_append(&b, "])", 2);
+  free(lit);
+  if (limit >= 0) {
+    char lim[48];
+    int n = snprintf(lim, sizeof lim, " LIMIT %lld", (long long)limit);
+    mlr_strbuf_append(&b, lim, (size_t)n);
+  }
+  return mlr_strbuf_take(&b, NULL);
+}
+
+int cli_open_local_sql(const char *cmd, const char *sql, struct ArrowArrayStream *out) {
   local_db_stream *l = calloc(1, sizeof *l);
   if (l == NULL) return CLI_EXIT_ERROR;
   db_options dopts = {0};
-  char *lit = db_quote_literal(path);
-  char sql[4096];
-  mlr_code rc = lit == NULL ? MALLARD_RESOURCE_EXHAUSTED : MALLARD_OK;
-  if (rc == MALLARD_OK && strlen(lit) + 64 > sizeof sql)
-    rc = mlr_error_set(&l->err, MALLARD_INVALID_ARGUMENT, "path too long");
-  if (rc == MALLARD_OK) {
-    snprintf(sql, sizeof sql, "SELECT * FROM %s(%s)", reader, lit);
-    rc = db_open(&dopts, &l->db, &l->err);
-  }
-  free(lit);
+  mlr_code rc = db_open(&dopts, &l->db, &l->err);
   if (rc == MALLARD_OK) rc = db_connect(l->db, &l->conn, &l->err);
   if (rc == MALLARD_OK) rc = db_query_start(l->conn, sql, NULL, &l->q, &l->err);
   if (rc != MALLARD_OK) {
-    fprintf(stderr, "mallard %s: %s: %s\n", cmd, path, l->err.message);
+    fprintf(stderr, "mallard %s: %s\n", cmd, cli_one_line(l->err.message));
     db_query_free(l->q);
     db_disconnect(l->conn);
     db_close(l->db);
@@ -755,4 +765,24 @@ int cli_open_local_file(const char *cmd, const char *path, struct ArrowArrayStre
   out->release = ldb_release;
   out->private_data = l;
   return CLI_EXIT_OK;
+}
+
+int cli_open_local_file(const char *cmd, const char *path, struct ArrowArrayStream *out) {
+  if (access(path, R_OK) != 0) {
+    fprintf(stderr, "mallard %s: cannot read %s: %m\n", cmd, path);
+    return CLI_EXIT_ERROR;
+  }
+  cli_format f = cli_format_from_path(path);
+  if (f == CLI_FORMAT_ARROW) return open_arrow_file(cmd, path, out);
+  char *sql = cli_local_source_sql(path, 1, -1);
+  if (sql == NULL) {
+    fprintf(stderr,
+            "mallard %s: cannot tell the format of %s: use a .parquet, .csv, .json/.ndjson or "
+            ".arrow/.arrows file\n",
+            cmd, path);
+    return CLI_EXIT_USAGE;
+  }
+  int rc = cli_open_local_sql(cmd, sql, out);
+  free(sql);
+  return rc;
 }

@@ -3,9 +3,11 @@
  * while the calling thread sends them, so memory stays bounded by the queue depth. */
 #include "cli/cli_pump.h"
 
+#include "arrow/arrowc_schema.h"
 #include "cli/cli.h"
 #include "common/mlr_json.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,22 +59,21 @@ static void *producer(void *arg) {
 
 int cli_pump_put(const char *cmd, mallard_client *client, const mallard_call_options *call,
                  const mallard_descriptor *desc, struct ArrowArrayStream *src,
-                 const char *progress_label, bool quiet, int64_t *rows_out) {
+                 const char *progress_label, bool quiet, int64_t *rows_out, int64_t *bytes_out) {
   mallard_error err;
   memset(&err, 0, sizeof err);
   struct ArrowSchema schema;
   memset(&schema, 0, sizeof schema);
   if (src->get_schema(src, &schema) != 0) {
     const char *e = src->get_last_error(src);
-    fprintf(stderr, "mallard %s: %s\n", cmd,
-            e != NULL && *e ? e : "cannot read the source's schema");
+    cli_print_error(cmd, NULL, e != NULL && *e ? e : "cannot read the source's schema");
     return CLI_EXIT_ERROR;
   }
   mallard_writer *w = NULL;
   mallard_code rc = mallard_client_do_put(client, call, desc, &w, &err);
   if (rc == MALLARD_OK) rc = mallard_writer_begin(w, &schema, &err);
-  schema.release(&schema);
   if (rc != MALLARD_OK) {
+    schema.release(&schema);
     mallard_writer_close(&w, NULL);
     return cli_fail(cmd, &err);
   }
@@ -86,6 +87,7 @@ int cli_pump_put(const char *cmd, mallard_client *client, const mallard_call_opt
   pthread_create(&th, NULL, producer, &p);
   cli_progress prog;
   cli_progress_start(&prog, progress_label, quiet);
+  prog.schema = &schema;
   int exit_code = CLI_EXIT_OK;
   for (;;) {
     pthread_mutex_lock(&p.mu);
@@ -125,7 +127,7 @@ int cli_pump_put(const char *cmd, mallard_client *client, const mallard_call_opt
     /* The source failed: cancel so that the server rolls the whole upload back. */
     mallard_writer_cancel(w);
     mallard_writer_close(&w, NULL);
-    fprintf(stderr, "mallard %s: %s (nothing was written)\n", cmd, p.src_msg);
+    fprintf(stderr, "mallard %s: %s (nothing was written)\n", cmd, cli_one_line(p.src_msg));
     exit_code = CLI_EXIT_ERROR;
   } else {
     int64_t rows = -1;
@@ -159,6 +161,8 @@ int cli_pump_put(const char *cmd, mallard_client *client, const mallard_call_opt
       *rows_out = rows >= 0 ? rows : prog.rows;
     }
   }
+  if (bytes_out != NULL) *bytes_out = prog.bytes;
+  schema.release(&schema);
   pthread_mutex_destroy(&p.mu);
   pthread_cond_destroy(&p.cv);
   return exit_code;
@@ -176,4 +180,194 @@ char *cli_put_command(const char *schema, const char *table, const char *mode) {
   mlr_strbuf_append_json_string(&b, mode, strlen(mode));
   mlr_strbuf_append(&b, "}", 1);
   return mlr_strbuf_take(&b, NULL);
+}
+
+mallard_code cli_drain_get(mallard_client *client, const mallard_call_options *call,
+                           const char *sql, int64_t *rows_out, int64_t *bytes_out,
+                           cli_batches *keep, mallard_error *err) {
+  mallard_reader *r = NULL;
+  struct ArrowSchema schema;
+  memset(&schema, 0, sizeof schema);
+  int64_t rows = 0, bytes = 0;
+  mallard_code rc = mallard_client_do_get(client, call, sql, strlen(sql), &r, err);
+  if (rc == MALLARD_OK) rc = mallard_reader_schema(r, &schema, err);
+  while (rc == MALLARD_OK) {
+    struct ArrowArray b;
+    memset(&b, 0, sizeof b);
+    bool eof = false;
+    rc = mallard_reader_next(r, &b, NULL, &eof, err);
+    if (rc != MALLARD_OK || eof) break;
+    if (b.release == NULL) continue;
+    rows += b.length;
+    bytes += cli_array_bytes_schema(&schema, &b);
+    if (keep != NULL && cli_batches_push(keep, &b) != 0) {
+      rc = mlr_error_set((mlr_error *)err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+      break;
+    }
+    if (b.release != NULL) b.release(&b);
+  }
+  mallard_code crc = mallard_reader_close(&r, rc == MALLARD_OK ? err : NULL);
+  if (rc == MALLARD_OK) rc = crc;
+  if (keep != NULL && rc == MALLARD_OK && keep->schema.release == NULL) {
+    keep->schema = schema;
+    memset(&schema, 0, sizeof schema);
+  }
+  if (schema.release != NULL) schema.release(&schema);
+  if (rows_out != NULL) *rows_out = rows;
+  if (bytes_out != NULL) *bytes_out = bytes;
+  return rc;
+}
+
+int cli_batches_push(cli_batches *l, struct ArrowArray *b) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    struct ArrowArray *a = realloc(l->a, cap * sizeof *a);
+    if (a == NULL) return -1;
+    l->a = a;
+    l->cap = cap;
+  }
+  l->a[l->n++] = *b;
+  b->release = NULL;
+  return 0;
+}
+
+void cli_batches_free(cli_batches *l) {
+  for (size_t i = l->pos; i < l->n; i++)
+    if (l->a[i].release != NULL) l->a[i].release(&l->a[i]);
+  free(l->a);
+  if (l->schema.release != NULL) l->schema.release(&l->schema);
+  memset(l, 0, sizeof *l);
+}
+
+/* A cli_batches as a stream that lends its batches: each get_next gives a shallow copy whose
+ * release does nothing, so the list can be sent again (bench repeats). */
+static void noop_release(struct ArrowArray *a) {
+  a->release = NULL;
+}
+static int lent_schema(struct ArrowArrayStream *s, struct ArrowSchema *out) {
+  cli_batches *l = s->private_data;
+  return arrowc_schema_deep_copy(&l->schema, out, NULL) == MALLARD_OK ? 0 : EIO;
+}
+static int lent_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
+  cli_batches *l = s->private_data;
+  memset(out, 0, sizeof *out);
+  if (l->pos >= l->n) return 0;
+  *out = l->a[l->pos++];
+  out->release = noop_release;
+  return 0;
+}
+static const char *lent_error(struct ArrowArrayStream *s) {
+  (void)s;
+  return "";
+}
+static void lent_release(struct ArrowArrayStream *s) {
+  s->release = NULL;
+}
+
+void cli_batches_stream(cli_batches *l, struct ArrowArrayStream *out) {
+  l->pos = 0;
+  out->get_schema = lent_schema;
+  out->get_next = lent_next;
+  out->get_last_error = lent_error;
+  out->release = lent_release;
+  out->private_data = l;
+}
+
+typedef struct xfeed {
+  mallard_writer *w;
+  struct ArrowArrayStream *src;
+  mallard_error err;
+  mallard_code rc;
+  char src_msg[512];
+} xfeed;
+
+static void *xfeed_run(void *arg) {
+  xfeed *f = arg;
+  for (;;) {
+    struct ArrowArray b;
+    memset(&b, 0, sizeof b);
+    if (f->src->get_next(f->src, &b) != 0) {
+      const char *e = f->src->get_last_error(f->src);
+      snprintf(f->src_msg, sizeof f->src_msg, "%s",
+               e != NULL && *e ? e : "reading the input failed");
+      mallard_writer_cancel(f->w);
+      f->rc = MALLARD_CANCELLED;
+      return NULL;
+    }
+    if (b.release == NULL) break;
+    f->rc = mallard_writer_write(f->w, &b, NULL, 0, &f->err);
+    if (f->rc != MALLARD_OK) return NULL;
+  }
+  f->rc = mallard_writer_done_writing(f->w, &f->err);
+  return NULL;
+}
+
+mallard_code cli_exchange_stream(mallard_client *client, const mallard_call_options *call,
+                                 const char *desc, struct ArrowArrayStream *src, int64_t *rows_out,
+                                 int64_t *bytes_out, cli_batches *keep,
+                                 struct ArrowSchema *schema_out, mallard_error *err) {
+  struct ArrowSchema in_schema, out_schema;
+  memset(&in_schema, 0, sizeof in_schema);
+  memset(&out_schema, 0, sizeof out_schema);
+  int64_t rows = 0, bytes = 0;
+  mallard_writer *w = NULL;
+  if (src->get_schema(src, &in_schema) != 0) {
+    const char *e = src->get_last_error(src);
+    return mlr_error_set((mlr_error *)err, MALLARD_INTERNAL, "%s",
+                         e != NULL && *e ? e : "cannot read the input's schema");
+  }
+  mallard_descriptor d = mallard_descriptor_command(desc, 0);
+  mallard_code rc = mallard_client_do_exchange(client, call, &d, &w, err);
+  if (rc == MALLARD_OK) rc = mallard_writer_begin(w, &in_schema, err);
+  in_schema.release(&in_schema);
+  if (rc != MALLARD_OK) {
+    mallard_writer_close(&w, NULL);
+    return rc;
+  }
+  xfeed f;
+  memset(&f, 0, sizeof f);
+  f.w = w;
+  f.src = src;
+  pthread_t th;
+  pthread_create(&th, NULL, xfeed_run, &f);
+  mallard_reader *r = mallard_writer_reader(w);
+  rc = mallard_reader_schema(r, &out_schema, err);
+  while (rc == MALLARD_OK) {
+    struct ArrowArray b;
+    memset(&b, 0, sizeof b);
+    bool eof = false;
+    rc = mallard_reader_next(r, &b, NULL, &eof, err);
+    if (rc != MALLARD_OK || eof) break;
+    if (b.release == NULL) continue;
+    rows += b.length;
+    bytes += cli_array_bytes_schema(&out_schema, &b);
+    if (keep != NULL && cli_batches_push(keep, &b) != 0) rc = MALLARD_RESOURCE_EXHAUSTED;
+    if (b.release != NULL) b.release(&b);
+  }
+  if (rc != MALLARD_OK) mallard_writer_cancel(w);
+  pthread_join(th, NULL);
+  mallard_error cerr;
+  memset(&cerr, 0, sizeof cerr);
+  mallard_code crc = mallard_writer_close(&w, &cerr);
+  if (rc == MALLARD_OK && f.src_msg[0] != '\0') {
+    rc = mlr_error_set((mlr_error *)err, MALLARD_INTERNAL, "%s", f.src_msg);
+  } else if (rc == MALLARD_OK && crc != MALLARD_OK) {
+    rc = crc;
+    *err = cerr;
+  } else if (rc == MALLARD_OK && f.rc != MALLARD_OK) {
+    rc = f.rc;
+    *err = f.err;
+  }
+  if (keep != NULL && rc == MALLARD_OK && keep->schema.release == NULL) {
+    keep->schema = out_schema;
+    memset(&out_schema, 0, sizeof out_schema);
+  }
+  if (schema_out != NULL && rc == MALLARD_OK && out_schema.release != NULL) {
+    *schema_out = out_schema;
+    memset(&out_schema, 0, sizeof out_schema);
+  }
+  if (out_schema.release != NULL) out_schema.release(&out_schema);
+  if (rows_out != NULL) *rows_out = rows;
+  if (bytes_out != NULL) *bytes_out = bytes;
+  return rc;
 }

@@ -167,7 +167,7 @@ int cli_cmd_exchange(int argc, char **argv) {
   memset(&schema, 0, sizeof schema);
   if (src.get_schema(&src, &schema) != 0) {
     const char *e = src.get_last_error(&src);
-    fprintf(stderr, "mallard %s: %s\n", cmd, e != NULL && *e ? e : "cannot read the input");
+    cli_print_error(cmd, NULL, e != NULL && *e ? e : "cannot read the input");
     rc = CLI_EXIT_ERROR;
     goto cleanup;
   }
@@ -199,6 +199,17 @@ int cli_cmd_exchange(int argc, char **argv) {
   oc.reader = mallard_writer_reader(w);
   struct ArrowArrayStream out = {out_schema, out_next, out_error, out_release, &oc};
   int64_t rows = 0;
+  /* The answer's schema first: an exchange refused at once (unknown exchanger, bad params) is
+   * then reported with the server's status and exit code. */
+  struct ArrowSchema answer;
+  memset(&answer, 0, sizeof answer);
+  if (mallard_reader_schema(oc.reader, &answer, &oc.err) != MALLARD_OK) {
+    mallard_writer_cancel(w);
+    pthread_join(th, NULL);
+    rc = cli_fail(cmd, &oc.err);
+    goto cleanup;
+  }
+  answer.release(&answer);
   rc = cli_write_arrow_stream(cmd, &out, format, out_path, 40, &o, &rows);
   if (rc != CLI_EXIT_OK) mallard_writer_cancel(w);
   pthread_join(th, NULL);
@@ -206,7 +217,7 @@ int cli_cmd_exchange(int argc, char **argv) {
   memset(&cerr, 0, sizeof cerr);
   code = mallard_writer_close(&w, &cerr);
   if (rc == CLI_EXIT_OK && f.src_msg[0] != '\0') {
-    fprintf(stderr, "mallard %s: %s\n", cmd, f.src_msg);
+    cli_print_error(cmd, NULL, f.src_msg);
     rc = CLI_EXIT_ERROR;
   } else if (rc == CLI_EXIT_OK && code != MALLARD_OK) {
     rc = cli_fail(cmd, &cerr);

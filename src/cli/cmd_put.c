@@ -111,7 +111,7 @@ static int run(const char *cmd, int argc, char **argv) {
   mallard_descriptor desc = mallard_descriptor_command(json, 0);
   int64_t rows = 0;
   double t0 = cli_now();
-  rc = cli_pump_put(cmd, target, &call, &desc, &src, cmd, o.quiet, &rows);
+  rc = cli_pump_put(cmd, target, &call, &desc, &src, cmd, o.quiet, &rows, NULL);
   double el = cli_now() - t0;
   free(json);
   if (rc == CLI_EXIT_OK && !o.quiet)

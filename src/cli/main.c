@@ -20,6 +20,8 @@ const cli_command cli_commands[] = {
     {"unregister", "remove a SQL exchanger", cli_cmd_unregister},
     {"actions", "list a server's actions", cli_cmd_actions},
     {"ping", "check that a server answers", cli_cmd_ping},
+    {"demo", "the walkthrough against two running servers", cli_cmd_demo},
+    {"bench", "benchmark GET, PUT, EXCHANGE and TRANSFER between two servers", cli_cmd_bench},
     {"serve", "start Flight servers backed by DuckDB", cli_serve},
     {"passwd", "print a users-file line (name:hash:role) for a new password", cli_cmd_passwd},
     {"token", "make a pre-issued bearer token and its tokens-file line", cli_cmd_token},

@@ -28,9 +28,9 @@ struct mlr_json {
   int64_t integer;
   char *string; /* STRING: value (NUL-terminated, may contain \0 escapes: see string_len) */
   size_t string_len;
-  char *key;        /* set on members of an OBJECT */
-  mlr_json *child;  /* first element / member */
-  mlr_json *next;   /* next sibling */
+  char *key;       /* set on members of an OBJECT */
+  mlr_json *child; /* first element / member */
+  mlr_json *next;  /* next sibling */
   size_t n_children;
 };
 

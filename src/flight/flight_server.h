@@ -71,8 +71,7 @@ typedef struct flight_service {
   mlr_code (*do_put)(void *ctx, flight_call *call, mlr_error *err);
   mlr_code (*do_exchange)(void *ctx, flight_call *call, mlr_error *err);
   /* Write zero or more Results with flight_call_write_result. */
-  mlr_code (*do_action)(void *ctx, flight_call *call, const flight_action *action,
-                        mlr_error *err);
+  mlr_code (*do_action)(void *ctx, flight_call *call, const flight_action *action, mlr_error *err);
   /* Write ActionTypes with flight_call_write_action_type. */
   mlr_code (*list_actions)(void *ctx, flight_call *call, mlr_error *err);
 } flight_service;
@@ -81,11 +80,11 @@ typedef struct flight_server_options {
   /* Listen addresses "host:port" (port 0 = pick one). */
   const char *const *listen;
   int n_listen;
-  int64_t max_message_size;     /* receive and send limit; default 128 MiB when 0 */
-  int64_t max_metadata_size;    /* request headers; default 1 MiB when 0 */
-  int max_concurrent_calls;     /* default 256 when 0 */
-  int64_t max_bytes_in_flight;  /* per call, default 32 MiB when 0 */
-  int cq_threads;               /* completion-queue threads, default 2 when 0 */
+  int64_t max_message_size;    /* receive and send limit; default 128 MiB when 0 */
+  int64_t max_metadata_size;   /* request headers; default 1 MiB when 0 */
+  int max_concurrent_calls;    /* default 256 when 0 */
+  int64_t max_bytes_in_flight; /* per call, default 32 MiB when 0 */
+  int cq_threads;              /* completion-queue threads, default 2 when 0 */
   /* TLS (all NULL = plaintext). PEM contents, not paths. With tls_client_ca, clients must
    * present a certificate signed by it. */
   const char *tls_cert_pem;
@@ -116,8 +115,7 @@ const char *flight_call_peer(const flight_call *call);
 /* Request headers (lowercase names). Returns the number of headers named `name` and points
  * *value and *len at the first one (NULL/0 when none). Binary ("-bin") headers are already
  * base64-decoded by gRPC. */
-int flight_call_header(const flight_call *call, const char *name, const char **value,
-                       size_t *len);
+int flight_call_header(const flight_call *call, const char *name, const char **value, size_t *len);
 /* Iterates over all request headers: i in [0, flight_call_header_count). */
 size_t flight_call_header_count(const flight_call *call);
 void flight_call_header_at(const flight_call *call, size_t i, const char **name, size_t *name_len,
@@ -125,10 +123,10 @@ void flight_call_header_at(const flight_call *call, size_t i, const char **name,
 
 /* Adds a response header (sent with the first response message or with the status) or trailer.
  * Copies key and value. Header must be added before the first write. */
-mlr_code flight_call_add_header(flight_call *call, const char *key, const char *value,
-                                size_t len, mlr_error *err);
-mlr_code flight_call_add_trailer(flight_call *call, const char *key, const char *value,
-                                 size_t len, mlr_error *err);
+mlr_code flight_call_add_header(flight_call *call, const char *key, const char *value, size_t len,
+                                mlr_error *err);
+mlr_code flight_call_add_trailer(flight_call *call, const char *key, const char *value, size_t len,
+                                 mlr_error *err);
 
 void flight_call_set_user_data(flight_call *call, void *data);
 void *flight_call_user_data(const flight_call *call);
@@ -156,9 +154,8 @@ mlr_code flight_call_read_schema(flight_call *call, struct ArrowSchema *schema, 
 /* Next record batch (dictionary batches are absorbed); *eof at end of stream. app_metadata of
  * the message (may be empty; a message with only app_metadata and no IPC data is returned with
  * batch->release == NULL) is returned in *app_metadata (caller frees with free()). */
-mlr_code flight_call_read_batch(flight_call *call, struct ArrowArray *batch,
-                                uint8_t **app_metadata, size_t *app_metadata_len, bool *eof,
-                                mlr_error *err);
+mlr_code flight_call_read_batch(flight_call *call, struct ArrowArray *batch, uint8_t **app_metadata,
+                                size_t *app_metadata_len, bool *eof, mlr_error *err);
 /* The FlightDescriptor of the first DoPut/DoExchange message (NULL before any read or if none). */
 const flight_descriptor *flight_call_descriptor(const flight_call *call);
 
@@ -173,13 +170,12 @@ mlr_code flight_call_write_batch(flight_call *call, struct ArrowArray *batch,
 /* Typed writers for the streaming RPCs. */
 mlr_code flight_call_write_handshake(flight_call *call, uint64_t protocol_version,
                                      const uint8_t *payload, size_t len, mlr_error *err);
-mlr_code flight_call_write_flight_info(flight_call *call, const flight_info *info,
-                                       mlr_error *err);
+mlr_code flight_call_write_flight_info(flight_call *call, const flight_info *info, mlr_error *err);
 mlr_code flight_call_write_put_result(flight_call *call, const uint8_t *app_metadata, size_t len,
                                       mlr_error *err);
 mlr_code flight_call_write_result(flight_call *call, const uint8_t *body, size_t len,
                                   mlr_error *err);
-mlr_code flight_call_write_action_type(flight_call *call, const char *type,
-                                       const char *description, mlr_error *err);
+mlr_code flight_call_write_action_type(flight_call *call, const char *type, const char *description,
+                                       mlr_error *err);
 
 #endif /* FLIGHT_SERVER_H */

@@ -83,7 +83,7 @@ typedef struct flight_data {
   size_t data_header_len;
   const uint8_t *app_metadata;
   size_t app_metadata_len;
-  arrowc_buf *body; /* NULL when empty; one reference owned by this struct */
+  arrowc_buf *body;    /* NULL when empty; one reference owned by this struct */
   arrowc_buf *backing; /* the received message bytes the views point into */
 } flight_data;
 

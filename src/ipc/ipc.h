@@ -1,5 +1,6 @@
 /* The Arrow IPC codec: Arrow C Data Interface schemas and record batches <-> Arrow IPC
- * messages (https://arrow.apache.org/docs/format/Columnar.html#serialization-and-interprocess-communication-ipc),
+ * messages
+ * (https://arrow.apache.org/docs/format/Columnar.html#serialization-and-interprocess-communication-ipc),
  * with body compression, dictionaries and IPC stream/file framing.
  *
  * The codec does no I/O of its own: messages are byte ranges in and out. Framing helpers for
@@ -155,8 +156,7 @@ mlr_code ipc_schema_from_flight_bytes(const uint8_t *data, int64_t size, struct 
 /* Write callback: writes all `size` bytes or fails. */
 typedef mlr_code (*ipc_write_fn)(void *ctx, const void *data, int64_t size, mlr_error *err);
 /* Read callback: reads up to `size` bytes into data; *got = 0 means end of input. */
-typedef mlr_code (*ipc_read_fn)(void *ctx, void *data, int64_t size, int64_t *got,
-                                mlr_error *err);
+typedef mlr_code (*ipc_read_fn)(void *ctx, void *data, int64_t size, int64_t *got, mlr_error *err);
 
 /* Writes one framed message: 0xFFFFFFFF, int32 metadata length (padded to 8), metadata,
  * padding, body. */
@@ -178,8 +178,7 @@ void ipc_stream_reader_free(ipc_stream_reader *r);
 /* IPC file writer ("ARROW1" magic, stream messages, footer with block index). */
 typedef struct ipc_file_writer ipc_file_writer;
 mlr_code ipc_file_writer_new(const struct ArrowSchema *schema, const ipc_write_options *opts,
-                             ipc_write_fn write, void *ctx, ipc_file_writer **out,
-                             mlr_error *err);
+                             ipc_write_fn write, void *ctx, ipc_file_writer **out, mlr_error *err);
 mlr_code ipc_file_writer_write(ipc_file_writer *w, struct ArrowArray *batch /* moved */,
                                mlr_error *err);
 mlr_code ipc_file_writer_finish(ipc_file_writer *w, mlr_error *err);

@@ -1,0 +1,296 @@
+"""End-to-end benchmark harness: the work of `mallard bench` (GET, PUT, their total, EXCHANGE,
+TRANSFER) run with the same pyarrow client against `mallard serve` and against the Python
+reference (bench/reference/server.py for GET/PUT/TRANSFER, bench/exchange/reference_exchanger.py
+for the `processed` exchanger) in the same run, and the Mallard / reference ratios.
+
+  GET       DoGet of SELECT * FROM the table on server 1, read whole (the prototype's read_all)
+  PUT       that table sent by DoPut into a table on server 2 (mode replace)
+  TOTAL     GET + PUT (the prototype's "Total time")
+  EXCHANGE  the table through the `processed` exchanger (sent from a thread, answer counted)
+  TRANSFER  server 1 -> server 2 streamed through the client, batch by batch
+Each measure runs --repeat times (median and min-max); systems alternate within each repeat so
+that load from other work on the machine hits both alike. Peak RSS = VmHWM of each server
+process at the end. Also runs the C client (`mallard bench --json`) against the Mallard servers
+unless --no-cli.
+
+usage: .venv/bin/python bench/run.py [--rows N | --scale K] [--repeat N] [--mallard-bin build/mallard]
+                                     [--json OUT.json] [--chart OUT.png]
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import pyarrow as pa
+import pyarrow.flight as fl
+import pyarrow.parquet as pq
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LISTEN_RE = re.compile(r"^listening (grpc://\S+)$")
+METRICS = ["get", "put", "total", "exchange", "transfer"]
+PASSWORD = "password123"
+
+
+class Proc:
+    """A server process printing `listening grpc://...` lines."""
+
+    def __init__(self, name, cmd, n):
+        self.name = name
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  text=True, cwd=ROOT)
+        self.uris = []
+        deadline = time.time() + 60
+        while len(self.uris) < n and time.time() < deadline:
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            m = LISTEN_RE.match(line.strip())
+            if m:
+                self.uris.append(m.group(1))
+        if len(self.uris) < n:
+            self.stop()
+            sys.exit(f"bench: {name} did not start ({' '.join(cmd)})")
+
+    def peak_rss(self):
+        try:
+            with open(f"/proc/{self.p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return None
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+def client(uri):
+    c = fl.FlightClient(uri)
+    token = c.authenticate_basic_token("admin", PASSWORD)
+    return c, fl.FlightCallOptions(headers=[token])
+
+
+def put_cmd(table):
+    return fl.FlightDescriptor.for_command(json.dumps({"table": table, "mode": "replace"}).encode())
+
+
+def do_put(c, opts, table, data):
+    w, r = c.do_put(put_cmd(table), data.schema, options=opts)
+    w.write_table(data)
+    w.done_writing()
+    r.read()
+    w.close()
+
+
+def do_get(c, opts, sql):
+    return c.do_get(fl.Ticket(sql.encode()), options=opts).read_all()
+
+
+def do_exchange(c, opts, data):
+    w, r = c.do_exchange(fl.FlightDescriptor.for_command(b"processed"), options=opts)
+    w.begin(data.schema)
+    err = []
+
+    def feed():
+        try:
+            for b in data.to_batches():
+                w.write_batch(b)
+            w.done_writing()
+        except Exception as e:  # reported below
+            err.append(e)
+
+    t = threading.Thread(target=feed)
+    t.start()
+    rows = 0
+    for chunk in r:
+        rows += chunk.data.num_rows
+    t.join()
+    w.close()
+    if err:
+        raise err[0]
+    return rows
+
+
+def transfer(c1, o1, c2, o2, sql, table):
+    reader = c1.do_get(fl.Ticket(sql.encode()), options=o1)
+    w, r = c2.do_put(put_cmd(table), reader.schema, options=o2)
+    for chunk in reader:
+        w.write_batch(chunk.data)
+    w.done_writing()
+    r.read()
+    w.close()
+
+
+class System:
+    def __init__(self, name, s1, s2, xchg):
+        self.name = name
+        self.c1, self.o1 = client(s1)
+        self.c2, self.o2 = client(s2)
+        self.cx, self.ox = client(xchg)
+        self.times = {m: [] for m in METRICS}
+
+    def load(self, data):
+        t = time.perf_counter()
+        do_put(self.c1, self.o1, "bench_flights", data)
+        return time.perf_counter() - t
+
+    def run_once(self, n_rows):
+        t = time.perf_counter()
+        got = do_get(self.c1, self.o1, "SELECT * FROM bench_flights")
+        t_get = time.perf_counter() - t
+        assert got.num_rows == n_rows, (self.name, got.num_rows)
+        t = time.perf_counter()
+        do_put(self.c2, self.o2, "bench_put", got)
+        t_put = time.perf_counter() - t
+        t = time.perf_counter()
+        rows = do_exchange(self.cx, self.ox, got)
+        t_x = time.perf_counter() - t
+        assert rows == n_rows, (self.name, rows)
+        del got
+        t = time.perf_counter()
+        transfer(self.c1, self.o1, self.c2, self.o2, "SELECT * FROM bench_flights",
+                 "bench_transfer")
+        t_tr = time.perf_counter() - t
+        for m, v in zip(METRICS, [t_get, t_put, t_get + t_put, t_x, t_tr]):
+            self.times[m].append(v)
+
+    def summary(self, n_rows, n_bytes):
+        out = {}
+        for m in METRICS:
+            med = statistics.median(self.times[m])
+            out[m] = {"median_s": med, "min_s": min(self.times[m]), "max_s": max(self.times[m]),
+                      "rows_per_s": n_rows / med, "mb_per_s": n_bytes / 1e6 / med}
+        return out
+
+
+def load_data(rows, scale):
+    t = pq.read_table(os.path.join(ROOT, "data", "flights-3m.parquet"))
+    if rows is not None:
+        scale = rows // t.num_rows + 1
+    data = pa.concat_tables([t] * scale)
+    if rows is not None:
+        data = data.slice(0, rows)
+    return data.combine_chunks()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int)
+    ap.add_argument("--scale", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--mallard-bin", default=os.path.join(ROOT, "build", "mallard"))
+    ap.add_argument("--json", default=os.path.join(ROOT, "bench", "out", "e2e.json"))
+    ap.add_argument("--chart", help="also draw the results as a PNG (bench/chart.py)")
+    ap.add_argument("--no-cli", action="store_true", help="skip `mallard bench` (the C client)")
+    args = ap.parse_args()
+
+    data = load_data(args.rows, args.scale)
+    n_rows, n_bytes = data.num_rows, data.nbytes
+    print(f"{n_rows:,} rows, {n_bytes / 1e6:,.0f} MB of Arrow data; repeat {args.repeat}",
+          file=sys.stderr)
+    py = sys.executable
+    procs = {
+        "mallard": Proc("mallard serve", [args.mallard_bin, "serve", "--listen", "127.0.0.1:0",
+                                          "--listen", "127.0.0.1:0"], 2),
+        "reference": Proc("reference server", [py, "bench/reference/server.py", "0", "0"], 2),
+        "reference_exchanger": Proc("reference exchanger",
+                                    [py, "bench/exchange/reference_exchanger.py", "0"], 1),
+    }
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                         f"{platform.platform()}, load {os.getloadavg()[0]:.1f}",
+              "pyarrow": pa.__version__, "rows": n_rows, "bytes": n_bytes,
+              "repeat": args.repeat}
+    try:
+        m, r, rx = procs["mallard"], procs["reference"], procs["reference_exchanger"]
+        systems = [System("mallard", m.uris[0], m.uris[1], m.uris[0]),
+                   System("reference", r.uris[0], r.uris[1], rx.uris[0])]
+        result["load_s"] = {s.name: s.load(data) for s in systems}
+        for k in range(args.repeat):
+            order = systems if k % 2 == 0 else systems[::-1]
+            for s in order:
+                print(f"run {k + 1}/{args.repeat}: {s.name}", file=sys.stderr)
+                s.run_once(n_rows)
+        del data
+        for s in systems:
+            result[s.name] = s.summary(n_rows, n_bytes)
+        result["peak_rss_bytes"] = {"mallard": m.peak_rss(), "reference": r.peak_rss(),
+                                    "reference_exchanger": rx.peak_rss()}
+        if not args.no_cli:
+            for s in systems:  # free the servers' copies first
+                for c, o, t in [(s.c1, s.o1, "bench_flights"), (s.c2, s.o2, "bench_put"),
+                                (s.c2, s.o2, "bench_transfer")]:
+                    list(c.do_action(fl.Action("execute", f"DROP TABLE IF EXISTS {t}".encode()),
+                                     options=o))
+            cli = [args.mallard_bin, "bench", "--server1", m.uris[0], "--server2", m.uris[1],
+                   "--repeat", str(args.repeat), "--json", "--server-pid", str(m.p.pid),
+                   "--rows", str(n_rows)]
+            env = dict(os.environ, MALLARD_PASSWORD=PASSWORD)
+            out = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT, env=env)
+            if out.returncode == 0:
+                result["mallard_cli"] = json.loads(out.stdout)
+            else:
+                print("mallard bench failed: " + out.stderr, file=sys.stderr)
+    finally:
+        for p in procs.values():
+            p.stop()
+
+    report(result)
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"\n(results saved to {os.path.relpath(args.json, ROOT)})")
+    if args.chart:
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "chart.py"), args.json,
+                        args.chart], check=True)
+
+
+NAMES = {"get": "GET", "put": "PUT", "total": "Total (GET+PUT)", "exchange": "EXCHANGE",
+         "transfer": "TRANSFER"}
+
+
+def report(res):
+    mal, ref = res["mallard"], res["reference"]
+    print(f"\n{res['rows']:,} flights rows ({res['bytes'] / 1e6:,.0f} MB of Arrow data), "
+          f"median of {res['repeat']}; {res['machine']}; pyarrow {res['pyarrow']}; {res['date']}\n")
+    print("| Metric | Mallard (s) | Mallard rows/s | Mallard MB/s | reference (s) | "
+          "reference rows/s | Mallard / reference |")
+    print("|---|---|---|---|---|---|---|")
+    for m in METRICS:
+        a, b = mal[m], ref[m]
+        print(f"| {NAMES[m]} | {a['median_s']:.2f} ({a['min_s']:.2f}-{a['max_s']:.2f}) | "
+              f"{a['rows_per_s']:,.0f} | {a['mb_per_s']:,.0f} | {b['median_s']:.2f} | "
+              f"{b['rows_per_s']:,.0f} | **{b['median_s'] / a['median_s']:.2f}x** |")
+    print(f"| TRANSFER vs reference GET-then-PUT | {mal['transfer']['median_s']:.2f} | | | "
+          f"{ref['total']['median_s']:.2f} | | "
+          f"**{ref['total']['median_s'] / mal['transfer']['median_s']:.2f}x** |")
+    rss = res["peak_rss_bytes"]
+    fmt = lambda v: "n/a" if v is None else f"{v / 1e6:,.0f} MB"  # noqa: E731
+    print(f"\npeak RSS: mallard serve (both servers) {fmt(rss['mallard'])}; reference server "
+          f"(both) {fmt(rss['reference'])}; reference exchanger "
+          f"{fmt(rss['reference_exchanger'])}")
+    cli = res.get("mallard_cli")
+    if cli:
+        print("\n`mallard bench` (the C client) on the same Mallard servers:\n")
+        print("| Metric | time (s) | rows/s | MB/s |\n|---|---|---|---|")
+        for m in METRICS:
+            x = cli["results"][m]
+            print(f"| {NAMES[m]} | {x['median_s']:.2f} ({x['min_s']:.2f}-{x['max_s']:.2f}) | "
+                  f"{x['rows_per_s']:,.0f} | {x['mb_per_s']:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""The client subcommands end to end against real servers: results, formats, errors, exit codes."""
+import csv
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+import pytest
+
+CLIENT_COMMANDS = ["query", "get", "put", "transfer", "exchange", "tables", "actions",
+                   "exchangers", "register", "unregister", "execute", "drop", "ping", "demo",
+                   "bench"]
+
+
+def out(r):
+    return r.stdout.decode()
+
+
+def err(r):
+    return r.stderr.decode()
+
+
+def one_line_error(r):
+    lines = [ln for ln in err(r).splitlines() if ln.strip()]
+    assert len(lines) == 1, err(r)
+    return lines[0]
+
+
+def count(cli, uri, table):
+    r = cli("query", f"SELECT count(*) AS n FROM {table}", "-s", uri, "--format", "csv")
+    assert r.returncode == 0, err(r)
+    return int(out(r).splitlines()[1])
+
+
+@pytest.mark.parametrize("cmd", CLIENT_COMMANDS)
+def test_help(cli, cmd):
+    r = cli(cmd, "--help")
+    assert r.returncode == 0
+    assert out(r).startswith("usage: mallard " + cmd)
+    assert "exit codes" in out(r)
+
+
+@pytest.mark.parametrize("args", [
+    ["query"], ["query", "SELECT 1", "--bogus"], ["query", "SELECT 1", "--format", "xml"],
+    ["get", "SELECT 1"], ["put", "x.parquet"], ["transfer", "SELECT 1", "--table", "t"],
+    ["put", "x.parquet", "--table", "t", "--mode", "upsert"], ["exchange", "processed"],
+    ["demo", "--rows", "many"], ["bench", "--repeat", "0"], ["ping", "--timeout", "soon"],
+    ["query", "SELECT 1", "--password", "x"],
+])
+def test_bad_arguments_exit_2(cli, args):
+    r = cli(*args)
+    assert r.returncode == 2, (args, err(r))
+    assert one_line_error(r).startswith("mallard")
+
+
+def test_unreachable_server_exit_3(cli):
+    r = cli("ping", "-s", "grpc://127.0.0.1:1", "--timeout", "5")
+    assert r.returncode == 3
+    assert "127.0.0.1:1" in one_line_error(r)
+
+
+def test_wrong_credentials_exit_1(cli, servers):
+    r = cli("ping", "-s", servers[0], password="wrong")
+    assert r.returncode == 1
+    assert "UNAUTHENTICATED" in one_line_error(r)
+
+
+def test_no_password_off_terminal_is_usage_error(cli, servers):
+    r = cli("ping", "-s", servers[0], password=None)
+    assert r.returncode == 2
+    assert "MALLARD_PASSWORD" in one_line_error(r)
+
+
+def test_query_error_exit_1_with_duckdb_message(cli, servers):
+    r = cli("query", "SELEC 1", "-s", servers[0])
+    assert r.returncode == 1
+    line = one_line_error(r)
+    assert "INVALID_ARGUMENT" in line and "syntax error" in line
+    r = cli("query", "SELECT * FROM no_such_table_xyz", "-s", servers[0])
+    assert r.returncode == 1
+    assert "no_such_table_xyz" in one_line_error(r)
+
+
+def test_ping_actions_exchangers(cli, servers):
+    r = cli("ping", "-s", servers[0])
+    assert r.returncode == 0, err(r)
+    r = cli("actions", "-s", servers[0])
+    assert r.returncode == 0
+    for a in ["ping", "execute", "list_tables", "register_exchanger"]:
+        assert a in out(r)
+    r = cli("exchangers", "-s", servers[0])
+    assert r.returncode == 0
+    assert "processed" in out(r) and "echo" in out(r)
+
+
+SQL = "SELECT i AS id, 'n' || i AS name, i / 4 AS q, NULL::INTEGER AS z FROM range(5000) t(i)"
+
+
+def test_query_csv(cli, servers):
+    r = cli("query", SQL, "-s", servers[0], "--format", "csv")
+    assert r.returncode == 0, err(r)
+    rows = list(csv.DictReader(io.StringIO(out(r))))
+    assert len(rows) == 5000
+    assert rows[7] == {"id": "7", "name": "n7", "q": "1.75", "z": ""}
+
+
+def test_query_json(cli, servers):
+    r = cli("query", SQL, "-s", servers[0], "--format", "json")
+    assert r.returncode == 0, err(r)
+    rows = [json.loads(ln) for ln in out(r).splitlines() if ln.strip()]
+    assert len(rows) == 5000
+    assert rows[7] == {"id": 7, "name": "n7", "q": 1.75, "z": None}
+
+
+def test_query_arrow_stdout(cli, servers):
+    r = cli("query", SQL, "-s", servers[0], "--format", "arrow")
+    assert r.returncode == 0, err(r)
+    t = ipc.open_stream(pa.BufferReader(r.stdout)).read_all()
+    assert t.num_rows == 5000
+    assert t.column_names == ["id", "name", "q", "z"]
+    assert t.column("name")[9].as_py() == "n9"
+
+
+def test_query_table_format(cli, servers):
+    r = cli("query", "SELECT 42 AS answer, 'hi' AS word", "-s", servers[0], "--format", "table")
+    assert r.returncode == 0, err(r)
+    assert "answer" in out(r) and "42" in out(r) and "1 row" in out(r)
+
+
+@pytest.mark.parametrize("ext", ["parquet", "arrow", "csv", "json"])
+def test_get_to_file(cli, servers, tmp_path, ext):
+    path = tmp_path / f"out.{ext}"
+    r = cli("get", SQL, "-o", str(path), "-s", servers[0])
+    assert r.returncode == 0, err(r)
+    if ext == "parquet":
+        t = pq.read_table(path)
+    elif ext == "arrow":
+        with open(path, "rb") as f:
+            data = f.read()
+        t = (ipc.open_file(pa.BufferReader(data)) if data[:6] == b"ARROW1"
+             else ipc.open_stream(pa.BufferReader(data))).read_all()
+    elif ext == "csv":
+        t = pa.table({"id": [int(x["id"]) for x in csv.DictReader(open(path))]})
+    else:
+        t = pa.table({"id": [json.loads(ln)["id"] for ln in open(path) if ln.strip()]})
+    assert t.num_rows == 5000
+    assert sorted(t.column("id").to_pylist()) == list(range(5000))
+
+
+def test_put_modes(cli, servers, tmp_path):
+    uri = servers[0]
+    src = tmp_path / "data.csv"
+    src.write_text("a,b\n" + "".join(f"{i},x{i}\n" for i in range(1000)))
+    cli("drop", "put_modes", "-s", uri)
+    r = cli("put", str(src), "--table", "put_modes", "-s", uri)
+    assert r.returncode == 0, err(r)
+    assert "1000 rows" in out(r)
+    assert count(cli, uri, "put_modes") == 1000
+    r = cli("put", str(src), "--table", "put_modes", "--mode", "create", "-s", uri)
+    assert r.returncode == 1 and "ALREADY_EXISTS" in one_line_error(r)
+    r = cli("put", str(src), "--table", "put_modes", "--mode", "append", "-s", uri)
+    assert r.returncode == 0
+    assert count(cli, uri, "put_modes") == 2000
+    r = cli("put", str(src), "--table", "put_modes", "--mode", "replace", "-s", uri)
+    assert r.returncode == 0
+    assert count(cli, uri, "put_modes") == 1000
+    r = cli("put", str(src), "--table", "no_such_put_table", "--mode", "append", "-s", uri)
+    assert r.returncode == 1 and "NOT_FOUND" in one_line_error(r)
+
+
+def test_put_parquet_and_arrow(cli, servers, tmp_path):
+    uri = servers[0]
+    t = pa.table({"k": pa.array(range(3000), pa.int64()), "s": [f"s{i}" for i in range(3000)]})
+    pq.write_table(t, tmp_path / "t.parquet")
+    with ipc.new_file(tmp_path / "t.arrow", t.schema) as w:
+        w.write_table(t, max_chunksize=700)
+    for name in ["t.parquet", "t.arrow"]:
+        r = cli("put", str(tmp_path / name), "--table", "put_files", "--mode", "replace", "-s", uri)
+        assert r.returncode == 0, err(r)
+        assert count(cli, uri, "put_files") == 3000
+
+
+def test_put_malformed_file_leaves_table_unchanged(cli, servers, tmp_path):
+    uri = servers[0]
+    cli("execute", "CREATE OR REPLACE TABLE put_bad AS SELECT range::BIGINT AS a FROM range(10)",
+        "-s", uri)
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet at all PAR1")
+    r = cli("put", str(bad), "--table", "put_bad", "--mode", "append", "-s", uri)
+    assert r.returncode == 1
+    assert "bad.parquet" in one_line_error(r)
+    assert count(cli, uri, "put_bad") == 10
+    r = cli("put", str(tmp_path / "missing.csv"), "--table", "put_bad", "-s", uri)
+    assert r.returncode == 1 and "missing.csv" in one_line_error(r)
+    # A CSV that goes wrong far into the file: batches were already sent when it fails.
+    late = tmp_path / "late.csv"
+    late.write_text("a\n" + "".join(f"{i}\n" for i in range(300000)) + "not-a-number\n")
+    r = cli("put", str(late), "--table", "put_bad", "--mode", "append", "-s", uri)
+    assert r.returncode == 1
+    assert "not-a-number" in one_line_error(r)
+    assert count(cli, uri, "put_bad") == 10
+
+
+def test_transfer(cli, servers):
+    s1, s2, _ = servers
+    cli("execute", "CREATE OR REPLACE TABLE xfer_src AS SELECT i AS id, 'v' || i AS v "
+        "FROM range(100000) t(i)", "-s", s1)
+    r = cli("transfer", "SELECT * FROM xfer_src", "--to", s2, "--table", "xfer_dst",
+            "--mode", "replace", "-s", s1)
+    assert r.returncode == 0, err(r)
+    assert "100000 rows" in out(r)
+    q = "SELECT count(*) AS n, sum(hash(id, v)) % 1000000007 AS h FROM {}"
+    a = cli("query", q.format("xfer_src"), "-s", s1, "--format", "csv")
+    b = cli("query", q.format("xfer_dst"), "-s", s2, "--format", "csv")
+    assert out(a) == out(b)
+
+
+def test_transfer_target_fails_leaves_target_unchanged(cli, servers):
+    s1, s2, _ = servers
+    cli("execute", "CREATE OR REPLACE TABLE xfer_bad AS SELECT 'keep' AS only_col", "-s", s2)
+    r = cli("transfer", "SELECT i AS id, i * 2 AS twice FROM range(50000) t(i)", "--to", s2,
+            "--table", "xfer_bad", "--mode", "append", "-s", s1)
+    assert r.returncode == 1
+    assert "INVALID_ARGUMENT" in one_line_error(r)
+    assert count(cli, s2, "xfer_bad") == 1
+    # Same schema, but a duplicate primary key arrives after many good batches.
+    cli("execute", "CREATE OR REPLACE TABLE xfer_pk (id BIGINT PRIMARY KEY)", "-s", s2)
+    cli("execute", "INSERT INTO xfer_pk VALUES (1), (2), (3)", "-s", s2)
+    r = cli("transfer", "SELECT i AS id FROM range(10, 400000) t(i) UNION ALL SELECT 2",
+            "--to", s2, "--table", "xfer_pk", "--mode", "append", "-s", s1)
+    assert r.returncode == 1, out(r)
+    one_line_error(r)
+    assert count(cli, s2, "xfer_pk") == 3
+
+
+def test_transfer_bad_query_touches_nothing(cli, servers):
+    s1, s2, _ = servers
+    r = cli("transfer", "SELECT * FROM nowhere_xyz", "--to", s2, "--table", "never_made",
+            "-s", s1)
+    assert r.returncode == 1
+    assert "nowhere_xyz" in one_line_error(r)
+    r = cli("query", "SELECT count(*) FROM never_made", "-s", s2)
+    assert r.returncode == 1
+
+
+def test_transfer_unreachable_target_exit_3(cli, servers):
+    r = cli("transfer", "SELECT 1 AS x", "--to", "grpc://127.0.0.1:1", "--table", "t",
+            "-s", servers[0], "--timeout", "5")
+    assert r.returncode == 3
+
+
+def test_exchange_processed(cli, servers):
+    r = cli("exchange", "processed", "--query", "SELECT i FROM range(3000) t(i)",
+            "--format", "json", "-s", servers[0])
+    assert r.returncode == 0, err(r)
+    rows = [json.loads(ln) for ln in out(r).splitlines() if ln.strip()]
+    assert len(rows) == 3000
+    assert all(x["processed"] is True for x in rows)
+
+
+def test_register_exchange_unregister(cli, servers, tmp_path):
+    uri = servers[0]
+    r = cli("register", "cli_sum", "SELECT sum(i) AS total FROM input", "--mode", "stream_end",
+            "--replace", "-s", uri)
+    assert r.returncode == 0, err(r)
+    r = cli("exchangers", "-s", uri)
+    assert "cli_sum" in out(r)
+    src = tmp_path / "in.csv"
+    src.write_text("i\n" + "".join(f"{i}\n" for i in range(100)))
+    r = cli("exchange", "cli_sum", "--input", str(src), "--format", "csv", "-s", uri)
+    assert r.returncode == 0, err(r)
+    assert list(csv.DictReader(io.StringIO(out(r)))) == [{"total": "4950"}]
+    r = cli("unregister", "cli_sum", "-s", uri)
+    assert r.returncode == 0
+    r = cli("exchange", "cli_sum", "--input", str(src), "-s", uri)
+    assert r.returncode == 1 and "NOT_FOUND" in one_line_error(r)
+
+
+def test_tables_execute_drop(cli, servers):
+    uri = servers[1]
+    r = cli("execute", "CREATE OR REPLACE TABLE cli_t AS SELECT * FROM range(7)", "-s", uri)
+    assert r.returncode == 0, err(r)
+    r = cli("tables", "-s", uri)
+    assert r.returncode == 0
+    line = [ln for ln in out(r).splitlines() if " cli_t " in ln + " "]
+    assert line and line[0].split()[-1] == "7"
+    r = cli("drop", "cli_t", "-s", uri)
+    assert r.returncode == 0
+    assert "cli_t" not in out(cli("tables", "-s", uri)).split()
+    r = cli("drop", "cli_t", "-s", uri)
+    assert r.returncode == 1 and "NOT_FOUND" in one_line_error(r)
