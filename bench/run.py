@@ -87,9 +87,9 @@ def put_cmd(table):
     return fl.FlightDescriptor.for_command(json.dumps({"table": table, "mode": "replace"}).encode())
 
 
-def do_put(c, opts, table, data):
+def do_put(c, opts, table, data, chunk=None):
     w, r = c.do_put(put_cmd(table), data.schema, options=opts)
-    w.write_table(data)
+    w.write_table(data, max_chunksize=chunk)
     w.done_writing()
     r.read()
     w.close()
@@ -144,7 +144,7 @@ class System:
 
     def load(self, data):
         t = time.perf_counter()
-        do_put(self.c1, self.o1, "bench_flights", data)
+        do_put(self.c1, self.o1, "bench_flights", data, chunk=65536)
         return time.perf_counter() - t
 
     def run_once(self, n_rows):
@@ -183,7 +183,7 @@ def load_data(rows, scale):
     data = pa.concat_tables([t] * scale)
     if rows is not None:
         data = data.slice(0, rows)
-    return data.combine_chunks()
+    return data
 
 
 def main():

@@ -55,13 +55,23 @@ typedef struct counted_stream {
   struct ArrowSchema schema; /* own copy, for exact byte counts */
 } counted_stream;
 
+static void counted_schema_release(struct ArrowSchema *s) {
+  s->release = NULL;
+}
+
+/* DuckDB's duckdb_arrow_scan asks for the schema several times and does not release every copy
+ * (LeakSanitizer shows them), so the wrapper keeps the one real schema and lends DuckDB views of
+ * it whose release does nothing; it is freed with the wrapper, after DuckDB is closed. */
 static int counted_get_schema(struct ArrowArrayStream *s, struct ArrowSchema *out) {
   counted_stream *c = s->private_data;
-  int rc = c->inner->get_schema(c->inner, out);
-  if (rc == 0 && c->schema.release == NULL && c->inner->get_schema(c->inner, &c->schema) == 0 &&
-      c->schema.release != NULL)
+  if (c->schema.release == NULL) {
+    int rc = c->inner->get_schema(c->inner, &c->schema);
+    if (rc != 0) return rc;
     c->progress->schema = &c->schema;
-  return rc;
+  }
+  *out = c->schema;
+  out->release = counted_schema_release;
+  return 0;
 }
 
 static int counted_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {

@@ -232,7 +232,7 @@ int cli_batches_push(cli_batches *l, struct ArrowArray *b) {
 }
 
 void cli_batches_free(cli_batches *l) {
-  for (size_t i = l->pos; i < l->n; i++)
+  for (size_t i = 0; i < l->n; i++)
     if (l->a[i].release != NULL) l->a[i].release(&l->a[i]);
   free(l->a);
   if (l->schema.release != NULL) l->schema.release(&l->schema);

@@ -192,8 +192,8 @@ static int run_steps(demo *d) {
   const char *ddl[] = {
       "DROP TABLE IF EXISTS foo",
       "CREATE TABLE foo (id INTEGER, name VARCHAR, value DOUBLE, day DATE)",
-      "INSERT INTO foo SELECT i, 'item ' || i, round(i * 1.5, 1), DATE '2024-01-01' + i::INTEGER "
-      "FROM range(1000) t(i)",
+      ("INSERT INTO foo SELECT i, 'item ' || i, round(i * 1.5, 1), DATE '2024-01-01' + "
+       "i::INTEGER FROM range(1000) t(i)"),
   };
   for (size_t i = 0; i < sizeof ddl / sizeof ddl[0]; i++) {
     if (action(d, d->c1, "execute", ddl[i], &res, &err) != MALLARD_OK) return fail(d, &err);

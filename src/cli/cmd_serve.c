@@ -44,6 +44,9 @@ static void serve_usage(FILE *out) {
       "  --query-timeout SECONDS stop a query (DoGet, execute, GetFlightInfo, DoExchange)\n"
       "                          running longer (DEADLINE_EXCEEDED); default none\n"
       "  --batch-rows N          rows per DoGet record batch (default 65536)\n"
+      "  --arrow-lossless        send HUGEINT/UHUGEINT/UUID/TIMETZ/BIT/BIGNUM as Arrow extension\n"
+      "                          types that DuckDB reads back exactly (default: HUGEINT as\n"
+      "                          decimal128(38,0), UUID as string, as other clients expect)\n"
       "  --max-message-size SIZE largest gRPC message sent or received (default 128MB)\n"
       "  --max-calls N           concurrent calls per server (default 256)\n"
       "  --log-format text|json  the per-call log line on stderr (default text)\n"
@@ -149,10 +152,13 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
       serve_usage(stdout);
       return CLI_EXIT_OK;
     }
-    if (strcmp(name, "--read-only") == 0 || strcmp(name, "--insecure-default-user") == 0) {
+    if (strcmp(name, "--read-only") == 0 || strcmp(name, "--insecure-default-user") == 0 ||
+        strcmp(name, "--arrow-lossless") == 0) {
       if (value != NULL) return usage_error("%s takes no value", name);
       if (strcmp(name, "--read-only") == 0) {
         f->base.read_only = true;
+      } else if (strcmp(name, "--arrow-lossless") == 0) {
+        f->base.arrow_lossless = true;
       } else {
         f->base.insecure_default_user = true;
       }

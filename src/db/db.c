@@ -149,9 +149,9 @@ mlr_code db_open(const db_options *opts, db_database **out, mlr_error *err) {
     rc = mlr_error_set(err, MALLARD_INTERNAL, "cannot set DuckDB access_mode");
     goto cleanup;
   }
-  /* Type fidelity through Arrow (see docs/types.md): HUGEINT, UUID, ... keep their DuckDB type
-   * in the Arrow export instead of being turned into another type. */
-  if (duckdb_set_config(config, "arrow_lossless_conversion", "true") != DuckDBSuccess) {
+  /* Type fidelity through Arrow (see docs/types.md and db_options.arrow_lossless). */
+  if (duckdb_set_config(config, "arrow_lossless_conversion",
+                        opts->arrow_lossless ? "true" : "false") != DuckDBSuccess) {
     rc = mlr_error_set(err, MALLARD_INTERNAL, "cannot set arrow_lossless_conversion");
     goto cleanup;
   }

@@ -32,6 +32,11 @@ typedef struct db_options {
   int threads;              /* 0 = DuckDB's default */
   const char *memory_limit; /* e.g. "4GB"; NULL = default */
   bool read_only;
+  /* DuckDB's arrow_lossless_conversion. Off (the default): HUGEINT/UHUGEINT go out as
+   * decimal128(38,0) and UUID as a string, which every Arrow client reads as numbers and text
+   * (what `SELECT sum(x)` users expect). On: they go out as Arrow extension types (arrow.opaque,
+   * arrow.uuid) that DuckDB imports back as the same type, for exact DuckDB-to-DuckDB copies. */
+  bool arrow_lossless;
 } db_options;
 
 /* Opens (creates) the database. Ownership: db_close. */

@@ -820,7 +820,7 @@ mlr_code flight_server_start(const flight_server_options *opts, const flight_ser
   pthread_cond_init(&srv->cv, NULL);
   srv->t_shutdown = (fs_tag){TAG_SHUTDOWN, NULL};
 
-  grpc_arg args[6];
+  grpc_arg args[8];
   memset(args, 0, sizeof args);
   args[0].type = GRPC_ARG_INTEGER;
   args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -840,7 +840,15 @@ mlr_code flight_server_start(const flight_server_options *opts, const flight_ser
   args[5].type = GRPC_ARG_INTEGER;
   args[5].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
   args[5].value.integer = srv->max_calls + 64;
-  grpc_channel_args cargs = {.num_args = 6, .args = args};
+  /* Bigger HTTP/2 windows and frames: Flight messages are megabytes, and the defaults (64 KiB
+   * window growth by BDP probing, 16 KiB frames) cost round trips on a fast link. */
+  args[6].type = GRPC_ARG_INTEGER;
+  args[6].key = GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES;
+  args[6].value.integer = 16 * 1024 * 1024;
+  args[7].type = GRPC_ARG_INTEGER;
+  args[7].key = GRPC_ARG_HTTP2_MAX_FRAME_SIZE;
+  args[7].value.integer = 1024 * 1024;
+  grpc_channel_args cargs = {.num_args = 8, .args = args};
 
   srv->cq = grpc_completion_queue_create_for_next(NULL);
   srv->server = grpc_server_create(&cargs, NULL);

@@ -436,7 +436,8 @@ mlr_code srv_start(const srv_config *cfg, srv_server **out, mlr_error *err) {
   db_options dbo = {.path = cfg->db_path,
                     .threads = cfg->threads,
                     .memory_limit = cfg->memory_limit,
-                    .read_only = cfg->read_only && s->persistent};
+                    .read_only = cfg->read_only && s->persistent,
+                    .arrow_lossless = cfg->arrow_lossless};
   rc = db_open(&dbo, &s->db, err);
   if (rc != MALLARD_OK) {
     mlr_error_prefix(err, "%s: opening database %s: ", s->listen,
@@ -478,7 +479,8 @@ mlr_code srv_start(const srv_config *cfg, srv_server **out, mlr_error *err) {
 
   /* Exchangers. */
   xchg_registry_options xo = {.db = s->db,
-                              .persist = s->persistent && !cfg->read_only,
+                              .persist = s->persistent,
+                              .read_only = cfg->read_only,
                               .native_dir = cfg->exchanger_dir,
                               .log = xchg_log,
                               .log_ctx = s};

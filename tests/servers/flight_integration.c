@@ -358,8 +358,8 @@ static mlr_code h_do_put(void *ctx, flight_call *call, mlr_error *err) {
       d->key = strdup(desc->path[0]);
       if (d->key == NULL) rc = oom(err);
     }
+    ipc_message_type type = IPC_MESSAGE_NONE;
     if (rc == MALLARD_OK && fd.data_header != NULL) {
-      ipc_message_type type;
       struct ArrowArray batch;
       memset(&batch, 0, sizeof batch);
       rc = ipc_decoder_decode(dec, fd.data_header, (int64_t)fd.data_header_len, fd.body, &type,
@@ -367,7 +367,10 @@ static mlr_code h_do_put(void *ctx, flight_call *call, mlr_error *err) {
       if (rc == MALLARD_OK && type == IPC_MESSAGE_RECORD_BATCH) d->rows += batch.length;
       if (batch.release != NULL) batch.release(&batch);
     }
-    if (rc == MALLARD_OK && fd.app_metadata_len > 0)
+    /* Like Arrow's servers: one PutResult per record batch (or metadata-only message), not
+     * for the schema message a writer may also tag. */
+    if (rc == MALLARD_OK && fd.app_metadata_len > 0 &&
+        (type == IPC_MESSAGE_RECORD_BATCH || fd.data_header == NULL))
       rc = flight_call_write_put_result(call, fd.app_metadata, fd.app_metadata_len, err);
     if (rc == MALLARD_OK && (fd.data_header != NULL || fd.app_metadata != NULL)) {
       if (d->n_msgs == cap) {

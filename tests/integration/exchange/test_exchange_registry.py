@@ -61,8 +61,6 @@ def test_registered_exchangers_persist_with_db(start_server, tmp_path, flights):
     assert exchange(c, o, "kept_agg", t).to_pylist() == [{"n": 100}]
 
 
-@pytest.mark.xfail(strict=False, reason="needs src/server/srv_service.c to pass "
-                   "`.persist = s->persistent, .read_only = cfg->read_only` to xchg_registry_new")
 def test_read_only_server_loads_and_runs_sql_exchangers(start_server, tmp_path, flights):
     db = tmp_path / "ro.duckdb"
     s = start_server("--db", str(db))

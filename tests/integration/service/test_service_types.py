@@ -176,3 +176,29 @@ def test_type_refusal_is_clear(client):
         assert back.num_rows == 1
         return
     assert "invalid argument" in refused.lower() and "dur" in refused
+
+
+def test_default_sends_hugeint_as_decimal_and_uuid_as_string(client):
+    """What pyarrow users get from `SELECT sum(...)` is a number, not opaque bytes."""
+    c, o = client
+    t = c.do_get(fl.Ticket(b"SELECT sum(i) AS s, '5b8e9c2e-1f4a-4a67-9a0b-3c2d1e0f9a8b'::UUID AS u"
+                           b" FROM range(10) t(i)"), o).read_all()
+    assert t.schema.field("s").type == pa.decimal128(38, 0)
+    assert t.column("s").to_pylist() == [decimal.Decimal(45)]
+    assert t.schema.field("u").type == pa.string()
+    assert t.column("u").to_pylist() == ["5b8e9c2e-1f4a-4a67-9a0b-3c2d1e0f9a8b"]
+
+
+def test_arrow_lossless_keeps_duckdb_types_exactly(start_mallard):
+    """With --arrow-lossless, HUGEINT and UUID travel as extension types and come back as
+    the same DuckDB types (DuckDB-to-DuckDB copies)."""
+    m = start_mallard("--arrow-lossless", n_servers=1)
+    c, o = m.client(0)
+    q = ("SELECT 170141183460469231731687303715884105727::HUGEINT AS h,"
+         " '5b8e9c2e-1f4a-4a67-9a0b-3c2d1e0f9a8b'::UUID AS u")
+    data = c.do_get(fl.Ticket(q.encode()), o).read_all()
+    assert put_create(c, o, "lossless_copy", data) == {"rows": 1}
+    types = c.do_get(fl.Ticket(b"SELECT typeof(h) AS th, typeof(u) AS tu, h::VARCHAR AS hv"
+                               b" FROM lossless_copy"), o).read_all().to_pylist()
+    assert types == [{"th": "HUGEINT", "tu": "UUID",
+                      "hv": "170141183460469231731687303715884105727"}]

@@ -15,10 +15,12 @@
     REQUIRE(req_ok_);                                                                              \
   } while (0)
 
+/* The adapter's exact-fidelity mode (--arrow-lossless): the type tests check that every DuckDB
+ * type comes back as itself. test_db_types.c also checks the default mode separately. */
 static inline db_database *tu_open_mem(void) {
   db_database *db = NULL;
   mlr_error e = {0};
-  db_options o = {.threads = 2};
+  db_options o = {.threads = 2, .arrow_lossless = true};
   if (db_open(&o, &db, &e) != MALLARD_OK) fprintf(stderr, "db_open: %s\n", e.message);
   return db;
 }

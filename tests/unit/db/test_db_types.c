@@ -160,6 +160,28 @@ static void test_export_formats(void) {
   db_close(db);
 }
 
+/* The default (not lossless) mode: HUGEINT as decimal128(38,0), UUID as a string, booleans plain.
+ */
+static void test_default_export_formats(void) {
+  db_database *db = NULL;
+  mlr_error e = {0};
+  db_options o = {.threads = 2};
+  REQUIRE_ONCE(db_open(&o, &db, &e) == MALLARD_OK);
+  db_conn *c = tu_connect(db);
+  REQUIRE(c);
+  struct ArrowSchema s;
+  REQUIRE_ONCE(db_query_schema_only(c,
+                                    "SELECT sum(i) AS h, uuid() AS u, true AS b FROM range(3) t(i)",
+                                    &s, &e) == MALLARD_OK);
+  REQUIRE(s.n_children == 3);
+  CHECK_EQ_STR(s.children[0]->format, "d:38,0");
+  CHECK_EQ_STR(s.children[1]->format, "u");
+  CHECK_EQ_STR(s.children[2]->format, "b");
+  s.release(&s);
+  db_disconnect(c);
+  db_close(db);
+}
+
 /* A type without an Arrow export is refused naming the column. */
 static void test_refused_types(void) {
   db_database *db = tu_open_mem();
@@ -177,4 +199,5 @@ static void test_refused_types(void) {
   db_close(db);
 }
 
-MTEST_MAIN(MTEST(test_round_trip_every_type), MTEST(test_export_formats), MTEST(test_refused_types))
+MTEST_MAIN(MTEST(test_round_trip_every_type), MTEST(test_export_formats),
+           MTEST(test_default_export_formats), MTEST(test_refused_types))
