@@ -166,7 +166,12 @@ static char *prompt_password(const char *user) {
   return out;
 }
 
-int cli_connect(const cli_conn_opts *o, const char *uri, mallard_client **out) {
+/* Connects and logs in. When `waiting` (a server that may still be starting), each attempt
+ * gives up after 2 s, and an unreachable server returns CONNECT_RETRY silently, its message in
+ * *last. Otherwise prints one line on failure and returns the exit code. */
+#define CONNECT_RETRY (-1)
+static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, mallard_error *last,
+                        mallard_client **out) {
   mallard_error err;
   memset(&err, 0, sizeof err);
   mallard_client_options copts;
@@ -183,9 +188,16 @@ int cli_connect(const cli_conn_opts *o, const char *uri, mallard_client **out) {
 
   mallard_call_options call = cli_call_options(o);
   if (call.timeout_ms == 0) call.timeout_ms = 30000; /* logging in never waits forever */
+  if (waiting) call.timeout_ms = 2000;
   const char *token = getenv("MALLARD_TOKEN");
   if (token != NULL && *token != '\0') {
     rc = mallard_client_set_bearer_token(client, token, &err);
+    if (rc == MALLARD_OK && waiting) {
+      /* A token needs no handshake: ask something to know the server is up. */
+      mallard_result_list res = {0};
+      rc = mallard_client_do_action(client, &call, "ping", NULL, 0, &res, &err);
+      mallard_result_list_release(&res);
+    }
   } else {
     const char *pw = getenv("MALLARD_PASSWORD");
     char *prompted = NULL;
@@ -204,11 +216,17 @@ int cli_connect(const cli_conn_opts *o, const char *uri, mallard_client **out) {
   }
   if (rc != MALLARD_OK) {
     mallard_client_close(&client);
+    if (waiting && (rc == MALLARD_UNAVAILABLE || rc == MALLARD_DEADLINE_EXCEEDED)) {
+      *last = err;
+      return CONNECT_RETRY;
+    }
     if (rc == MALLARD_UNAVAILABLE) {
-      if (strstr(err.message, uri) != NULL)
-        fprintf(stderr, "mallard: %s\n", err.message);
+      char msg[sizeof err.message];
+      snprintf(msg, sizeof msg, "%s", err.message);
+      if (strstr(msg, uri) != NULL)
+        fprintf(stderr, "mallard: %s\n", cli_one_line(msg));
       else
-        fprintf(stderr, "mallard: cannot connect to %s: %s\n", uri, err.message);
+        fprintf(stderr, "mallard: cannot connect to %s: %s\n", uri, cli_one_line(msg));
       return CLI_EXIT_CONNECT;
     }
     return cli_fail("login", &err);
@@ -217,40 +235,26 @@ int cli_connect(const cli_conn_opts *o, const char *uri, mallard_client **out) {
   return CLI_EXIT_OK;
 }
 
+int cli_connect(const cli_conn_opts *o, const char *uri, mallard_client **out) {
+  return connect_impl(o, uri, false, NULL, out);
+}
+
 int cli_connect_wait(const cli_conn_opts *o, const char *uri, double wait_s, mallard_client **out) {
   double deadline = cli_now() + wait_s;
-  mallard_client_options copts;
-  mallard_client_options_init(&copts);
-  copts.tls_root_certs_file = o->tls_ca;
-  copts.tls_cert_chain_file = o->tls_cert;
-  copts.tls_private_key_file = o->tls_key;
-  copts.tls_override_hostname = o->tls_name;
-  copts.max_receive_message_size = -1;
+  mallard_error last;
+  memset(&last, 0, sizeof last);
   for (;;) {
-    mallard_error err;
-    memset(&err, 0, sizeof err);
-    mallard_client *c = NULL;
-    mallard_code rc = mallard_client_connect(uri, &copts, &c, &err);
-    if (rc != MALLARD_OK) return cli_fail("connect", &err);
-    mallard_call_options call;
-    memset(&call, 0, sizeof call);
-    call.timeout_ms = 2000;
-    mallard_result_list res = {0};
-    rc = mallard_client_do_action(c, &call, "ping", NULL, 0, &res, &err);
-    mallard_result_list_release(&res);
-    mallard_client_close(&c);
-    /* A server that answers (even UNAUTHENTICATED to an anonymous ping) is up. */
-    if (rc != MALLARD_UNAVAILABLE && rc != MALLARD_DEADLINE_EXCEEDED) break;
+    int rc = connect_impl(o, uri, true, &last, out);
+    if (rc != CONNECT_RETRY) return rc;
     if (cli_now() >= deadline) {
       fprintf(stderr,
               "mallard: %s did not answer within %.0f s (is `mallard serve` running?): %s\n", uri,
-              wait_s, err.message);
+              wait_s, cli_one_line(last.message));
       return CLI_EXIT_CONNECT;
     }
     struct timespec ts = {0, 200 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
-  return cli_connect(o, uri, out);
 }
 
 double cli_now(void) {

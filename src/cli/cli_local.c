@@ -146,9 +146,11 @@ static int write_arrow(const char *cmd, struct ArrowArrayStream *src, const char
   bool file_format =
       dot != NULL && (strcasecmp(dot, ".arrow") == 0 || strcasecmp(dot, ".feather") == 0);
   cli_progress prog;
-  cli_progress_start(&prog, cmd, o->quiet);
+  /* Data written to the terminal itself would be mixed with the progress line. */
+  cli_progress_start(&prog, cmd, o->quiet || (to_stdout && isatty(STDOUT_FILENO)));
 
   if (src->get_schema(src, &schema) != 0) goto src_fail;
+  prog.schema = &schema;
   f = to_stdout ? stdout : fopen(path, "wb");
   if (f == NULL) {
     fprintf(stderr, "mallard %s: cannot write %s: %m\n", cmd, path);
@@ -503,7 +505,8 @@ int cli_write_arrow_stream(const char *cmd, struct ArrowArrayStream *src, cli_fo
   struct ArrowArrayStream counted;
   memset(&counted, 0, sizeof counted);
   cli_progress prog;
-  cli_progress_start(&prog, cmd, o->quiet || format == CLI_FORMAT_TABLE);
+  cli_progress_start(
+      &prog, cmd, o->quiet || format == CLI_FORMAT_TABLE || (to_stdout && isatty(STDOUT_FILENO)));
   if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) {
     fprintf(stderr, "mallard %s: cannot start the embedded DuckDB\n", cmd);
     exit_code = CLI_EXIT_ERROR;

@@ -61,11 +61,14 @@ static int parse(const char *cmd, int argc, char **argv, int max_pos, admin_args
     int r = cli_conn_opts_parse(&a->o, argc, argv, &i);
     if (r < 0) return CLI_EXIT_USAGE;
     if (r > 0) continue;
-    if (strcmp(s, "--json") == 0)
+    bool is_register = strcmp(cmd, "register") == 0;
+    bool is_list =
+        strcmp(cmd, "tables") == 0 || strcmp(cmd, "actions") == 0 || strcmp(cmd, "exchangers") == 0;
+    if (is_list && strcmp(s, "--json") == 0)
       a->json = true;
-    else if (strcmp(s, "--replace") == 0)
+    else if (is_register && strcmp(s, "--replace") == 0)
       a->replace = true;
-    else if (strcmp(s, "--mode") == 0 && i + 1 < argc)
+    else if (is_register && strcmp(s, "--mode") == 0 && i + 1 < argc)
       a->mode = argv[++i];
     else if (s[0] == '-' && s[1] != '\0')
       return cli_usage_error(cmd, "unknown option '%s'", s);

@@ -46,7 +46,9 @@ def test_help(cli, cmd):
     ["get", "SELECT 1"], ["put", "x.parquet"], ["transfer", "SELECT 1", "--table", "t"],
     ["put", "x.parquet", "--table", "t", "--mode", "upsert"], ["exchange", "processed"],
     ["demo", "--rows", "many"], ["bench", "--repeat", "0"], ["ping", "--timeout", "soon"],
-    ["query", "SELECT 1", "--password", "x"],
+    ["query", "SELECT 1", "--password", "x"], ["ping", "--mode", "batch"],
+    ["execute", "SELECT 1", "--json"], ["register", "x"], ["register", "x", "SELECT 1", "--mode",
+                                                              "sometimes"], ["drop"],
 ])
 def test_bad_arguments_exit_2(cli, args):
     r = cli(*args)

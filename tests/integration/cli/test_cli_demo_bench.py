@@ -150,3 +150,33 @@ def test_no_progress_in_pipe(cli, servers, big_csv):
     assert b"\r" not in r.stderr and b"\x1b" not in r.stderr
     assert r.stderr == b""
     assert "loaded 300000 rows" in r.stdout.decode()
+
+
+def test_no_progress_when_data_goes_to_the_terminal(mallard_bin, servers):
+    # Rows printed on the terminal must not be interleaved with a progress line.
+    rc, text = run_in_pty(mallard_bin, ["query", "SELECT * FROM range(300000)", "--format",
+                                        "csv", "-s", servers[0]])
+    assert rc == 0
+    assert not PROGRESS.search(text)
+    assert "299999" in text
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_demo_script_stops_the_servers(mallard_bin, tmp_path, ok):
+    """scripts/demo.sh (what `make demo` runs): servers up, demo, servers stopped by SIGTERM,
+    also when the demo fails."""
+    log = tmp_path / "servers.log"
+    env = dict(os.environ, MALLARD_BIN=mallard_bin, MALLARD_DEMO_LOG=str(log))
+    env.pop("CI", None)
+    extra = ["--rows", "10000"] if ok else ["--data", "/nonexistent/x.parquet"]
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh"), *extra], env=env,
+                       capture_output=True, text=True, timeout=120)
+    if ok:
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "demo finished: all 8 steps passed" in r.stdout
+    else:
+        assert r.returncode == 1
+        assert "demo: failed (exit 1)" in r.stderr
+    text = log.read_text()
+    assert text.count("listening grpc://") == 2
+    assert "stopped" in text.splitlines()[-1]
