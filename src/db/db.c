@@ -91,19 +91,33 @@ static const char *clean_message(const char *msg, char *buf, size_t size) {
   return buf;
 }
 
+mlr_code db_error_set(mlr_error *err, mlr_code code, const char *msg, const char *fallback) {
+  if (msg == NULL) return mlr_error_set(err, code, "%s", fallback);
+  mlr_error_set(err, code, "%s", msg);
+  if (err == NULL) return code;
+  /* DuckDB 1.4 repeats a parser error's "LINE n: ... ^" context: keep it once. */
+  char *first = strstr(err->message, "\n\nLINE ");
+  char *second = first != NULL ? strstr(first + 2, "\n\nLINE ") : NULL;
+  /* The text from `first` is the same block twice exactly when it splits in equal halves. */
+  if (second != NULL && strlen(first) == 2 * strlen(second) &&
+      strncmp(first, second, strlen(second)) == 0)
+    *second = '\0';
+  return code;
+}
+
 mlr_code db_error_from_result(duckdb_result *res, mlr_error *err) {
   const char *msg = duckdb_result_error(res);
   duckdb_error_type t = duckdb_result_error_type(res);
   mlr_code code = db_map_error_type(t, msg);
   if (code == MALLARD_INTERNAL && t == DUCKDB_ERROR_INVALID) code = db_map_error_message(msg);
-  return mlr_error_set(err, code, "%s", msg ? msg : "DuckDB error");
+  return db_error_set(err, code, msg, "DuckDB error");
 }
 
 mlr_code db_error_from_data(duckdb_error_data ed, mlr_error *err) {
   char buf[MALLARD_ERROR_MESSAGE_SIZE];
   const char *msg = clean_message(duckdb_error_data_message(ed), buf, sizeof buf);
-  return mlr_error_set(err, db_map_error_type(duckdb_error_data_error_type(ed), msg), "%s",
-                       msg ? msg : "DuckDB error");
+  return db_error_set(err, db_map_error_type(duckdb_error_data_error_type(ed), msg), msg,
+                      "DuckDB error");
 }
 
 mlr_code db_exec_internal(duckdb_connection con, const char *sql, mlr_error *err) {
@@ -271,7 +285,7 @@ static mlr_code prepare(db_conn *conn, const char *sql, duckdb_prepared_statemen
                         mlr_error *err) {
   if (duckdb_prepare(conn->con, sql, st) != DuckDBSuccess) {
     const char *m = duckdb_prepare_error(*st);
-    mlr_code rc = mlr_error_set(err, db_map_error_message(m), "%s", m ? m : "prepare failed");
+    mlr_code rc = db_error_set(err, db_map_error_message(m), m, "prepare failed");
     duckdb_destroy_prepare(st);
     return rc;
   }

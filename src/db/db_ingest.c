@@ -373,7 +373,7 @@ static mlr_code check_table(db_ingest *ing, mlr_error *err) {
   snprintf(sql, n, "SELECT * FROM %s", ing->qualified);
   if (duckdb_prepare(ing->conn->con, sql, &st) != DuckDBSuccess) {
     const char *m = duckdb_prepare_error(st);
-    rc = mlr_error_set(err, db_map_error_message(m), "%s", m ? m : "prepare failed");
+    rc = db_error_set(err, db_map_error_message(m), m, "prepare failed");
     goto cleanup;
   }
   idx_t tn = duckdb_prepared_statement_column_count(st);

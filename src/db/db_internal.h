@@ -36,6 +36,9 @@ struct db_prepared {
 mlr_code db_map_error_type(duckdb_error_type type, const char *msg);
 /* Maps an error known only by its message ("Parser Error: ..."), e.g. from duckdb_prepare_error. */
 mlr_code db_map_error_message(const char *msg);
+/* Sets err to code and DuckDB's message (fallback when msg is NULL), dropping the repeated
+ * "LINE n:" context DuckDB 1.4 appends twice to parser errors. Returns code. */
+mlr_code db_error_set(mlr_error *err, mlr_code code, const char *msg, const char *fallback);
 /* Fills err from a failed result / error data (which is not destroyed). */
 mlr_code db_error_from_result(duckdb_result *res, mlr_error *err);
 mlr_code db_error_from_data(duckdb_error_data ed, mlr_error *err);

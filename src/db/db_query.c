@@ -91,7 +91,7 @@ static mlr_code prepare_stmt(db_conn *conn, const char *sql, duckdb_prepared_sta
                              mlr_error *err) {
   if (duckdb_prepare(conn->con, sql, st) != DuckDBSuccess) {
     const char *m = duckdb_prepare_error(*st);
-    mlr_code rc = mlr_error_set(err, db_map_error_message(m), "%s", m ? m : "prepare failed");
+    mlr_code rc = db_error_set(err, db_map_error_message(m), m, "prepare failed");
     duckdb_destroy_prepare(st);
     *st = NULL;
     return rc;
@@ -124,7 +124,7 @@ mlr_code db_query_from_stmt(db_conn *conn, duckdb_prepared_statement stmt, bool 
 
   if (duckdb_pending_prepared_streaming(stmt, &pending) != DuckDBSuccess) {
     const char *m = duckdb_pending_error(pending);
-    rc = mlr_error_set(err, db_map_error_message(m), "%s", m ? m : "query failed");
+    rc = db_error_set(err, db_map_error_message(m), m, "query failed");
     goto cleanup;
   }
   q->have_result = true;

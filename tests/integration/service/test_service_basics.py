@@ -277,3 +277,13 @@ def test_call_log_lines(mallard, client):
     for l in mallard.log_lines:
         assert not re.search(r"Bearer [A-Za-z0-9_\-]{20,}", l), l
         assert "WARNING" in l or "password123" not in l, l
+
+
+def test_duckdb_parser_error_context_appears_once(client):
+    """DuckDB 1.4 repeats a parser error's LINE context; the server sends it once."""
+    c, o = client
+    with pytest.raises(pa.ArrowInvalid) as e:  # INVALID_ARGUMENT
+        c.do_get(fl.Ticket(b"selec x"), o).read_all()
+    msg = str(e.value).split(". gRPC client debug context")[0]  # the server's message only
+    assert "syntax error" in msg
+    assert msg.count("LINE 1:") == 1, msg
