@@ -273,16 +273,8 @@ void cli_batches_stream(cli_batches *l, struct ArrowArrayStream *out) {
   out->private_data = l;
 }
 
-typedef struct xfeed {
-  mallard_writer *w;
-  struct ArrowArrayStream *src;
-  mallard_error err;
-  mallard_code rc;
-  char src_msg[512];
-} xfeed;
-
-static void *xfeed_run(void *arg) {
-  xfeed *f = arg;
+static void *feeder_run(void *arg) {
+  cli_feeder *f = arg;
   for (;;) {
     struct ArrowArray b;
     memset(&b, 0, sizeof b);
@@ -300,6 +292,17 @@ static void *xfeed_run(void *arg) {
   }
   f->rc = mallard_writer_done_writing(f->w, &f->err);
   return NULL;
+}
+
+int cli_feeder_start(cli_feeder *f, mallard_writer *w, struct ArrowArrayStream *src) {
+  memset(f, 0, sizeof *f);
+  f->w = w;
+  f->src = src;
+  return pthread_create(&f->thread, NULL, feeder_run, f);
+}
+
+void cli_feeder_join(cli_feeder *f) {
+  pthread_join(f->thread, NULL);
 }
 
 mallard_code cli_exchange_stream(mallard_client *client, const mallard_call_options *call,
@@ -324,12 +327,12 @@ mallard_code cli_exchange_stream(mallard_client *client, const mallard_call_opti
     mallard_writer_close(&w, NULL);
     return rc;
   }
-  xfeed f;
-  memset(&f, 0, sizeof f);
-  f.w = w;
-  f.src = src;
-  pthread_t th;
-  pthread_create(&th, NULL, xfeed_run, &f);
+  cli_feeder f;
+  if (cli_feeder_start(&f, w, src) != 0) {
+    mallard_writer_cancel(w);
+    mallard_writer_close(&w, NULL);
+    return mlr_error_set((mlr_error *)err, MALLARD_RESOURCE_EXHAUSTED, "cannot start a thread");
+  }
   mallard_reader *r = mallard_writer_reader(w);
   rc = mallard_reader_schema(r, &out_schema, err);
   while (rc == MALLARD_OK) {
@@ -345,7 +348,7 @@ mallard_code cli_exchange_stream(mallard_client *client, const mallard_call_opti
     if (b.release != NULL) b.release(&b);
   }
   if (rc != MALLARD_OK) mallard_writer_cancel(w);
-  pthread_join(th, NULL);
+  cli_feeder_join(&f);
   mallard_error cerr;
   memset(&cerr, 0, sizeof cerr);
   mallard_code crc = mallard_writer_close(&w, &cerr);

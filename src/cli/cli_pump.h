@@ -4,6 +4,8 @@
 
 #include "cli/cli_client.h"
 
+#include <pthread.h>
+
 /* Sends every batch of src (borrowed; the caller releases it) to a DoPut with desc, reads the
  * final PutResult ({"rows": N}) into *rows_out. A failing source cancels the upload, so the
  * server keeps nothing of it. *bytes_out (may be NULL) gets the bytes sent (Arrow buffers).
@@ -30,6 +32,21 @@ void cli_batches_stream(cli_batches *l, struct ArrowArrayStream *out);
 mallard_code cli_drain_get(mallard_client *client, const mallard_call_options *call,
                            const char *sql, int64_t *rows_out, int64_t *bytes_out,
                            cli_batches *keep, mallard_error *err);
+
+/* Sends every batch of src (borrowed) into w on its own thread, then half-closes, while the
+ * caller reads the exchange's answer: a DoExchange needs both directions at once. A failing
+ * source cancels the call (src_msg says why); rc/err hold the writer's status. */
+typedef struct cli_feeder {
+  mallard_writer *w;
+  struct ArrowArrayStream *src;
+  mallard_error err;
+  mallard_code rc;
+  char src_msg[512];
+  pthread_t thread;
+} cli_feeder;
+/* Starts the thread (0 ok, else an errno); cli_feeder_join waits for it. */
+int cli_feeder_start(cli_feeder *f, mallard_writer *w, struct ArrowArrayStream *src);
+void cli_feeder_join(cli_feeder *f);
 
 /* DoExchange with descriptor CMD desc (an exchanger name or JSON): sends src (borrowed,
  * consumed) from a thread while reading the answer, counting its rows and bytes; with keep the

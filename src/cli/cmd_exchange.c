@@ -3,10 +3,10 @@
  * the same time. */
 #include "cli/cli.h"
 #include "cli/cli_client.h"
+#include "cli/cli_pump.h"
 #include "common/mlr_json.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,36 +21,6 @@ static void usage(FILE *out) {
           "local .parquet/.csv/.json/.arrow file (--input). --params is a JSON object bound to\n"
           "the exchanger's named parameters.\n\n");
   cli_conn_opts_help(out);
-}
-
-/* Feeds the exchange's input on its own thread while the caller reads the output. */
-typedef struct feeder {
-  mallard_writer *w;
-  struct ArrowArrayStream *src;
-  mallard_error err;
-  mallard_code rc;
-  char src_msg[512];
-} feeder;
-
-static void *feed(void *arg) {
-  feeder *f = arg;
-  for (;;) {
-    struct ArrowArray b;
-    memset(&b, 0, sizeof b);
-    if (f->src->get_next(f->src, &b) != 0) {
-      const char *e = f->src->get_last_error(f->src);
-      snprintf(f->src_msg, sizeof f->src_msg, "%s",
-               e != NULL && *e ? e : "reading the input failed");
-      mallard_writer_cancel(f->w);
-      f->rc = MALLARD_CANCELLED;
-      return NULL;
-    }
-    if (b.release == NULL) break;
-    f->rc = mallard_writer_write(f->w, &b, NULL, 0, &f->err);
-    if (f->rc != MALLARD_OK) return NULL;
-  }
-  f->rc = mallard_writer_done_writing(f->w, &f->err);
-  return NULL;
 }
 
 /* The exchange's output reader as an ArrowArrayStream (not owning the reader). */
@@ -188,12 +158,13 @@ int cli_cmd_exchange(int argc, char **argv) {
     rc = cli_fail(cmd, &err);
     goto cleanup;
   }
-  feeder f;
-  memset(&f, 0, sizeof f);
-  f.w = w;
-  f.src = &src;
-  pthread_t th;
-  pthread_create(&th, NULL, feed, &f);
+  cli_feeder f;
+  if (cli_feeder_start(&f, w, &src) != 0) {
+    mallard_writer_cancel(w);
+    fprintf(stderr, "mallard %s: cannot start a thread\n", cmd);
+    rc = CLI_EXIT_ERROR;
+    goto cleanup;
+  }
   out_ctx oc;
   memset(&oc, 0, sizeof oc);
   oc.reader = mallard_writer_reader(w);
@@ -205,14 +176,14 @@ int cli_cmd_exchange(int argc, char **argv) {
   memset(&answer, 0, sizeof answer);
   if (mallard_reader_schema(oc.reader, &answer, &oc.err) != MALLARD_OK) {
     mallard_writer_cancel(w);
-    pthread_join(th, NULL);
+    cli_feeder_join(&f);
     rc = cli_fail(cmd, &oc.err);
     goto cleanup;
   }
   answer.release(&answer);
   rc = cli_write_arrow_stream(cmd, &out, format, out_path, 40, &o, &rows);
   if (rc != CLI_EXIT_OK) mallard_writer_cancel(w);
-  pthread_join(th, NULL);
+  cli_feeder_join(&f);
   mallard_error cerr;
   memset(&cerr, 0, sizeof cerr);
   code = mallard_writer_close(&w, &cerr);

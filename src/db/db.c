@@ -2,6 +2,8 @@
  * error -> status mapping, identifier/literal quoting and the table catalog helpers. */
 #include "db/db_internal.h"
 
+#include "common/mlr_json.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,28 +455,11 @@ mlr_code db_drop_table(db_conn *conn, const char *schema, const char *table, mlr
 
 /* ---------------------------------------------------------------- logical type -> SQL */
 
-typedef struct sbuf {
-  char *p;
-  size_t len, cap;
-  bool oom;
-} sbuf;
+/* SQL text is built with the shared growable string (src/common/mlr_json.h). */
+typedef mlr_strbuf sbuf;
 
 static void sb_add(sbuf *b, const char *s) {
-  size_t n = strlen(s);
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 64;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = true;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n + 1);
-  b->len += n;
+  mlr_strbuf_append(b, s, strlen(s));
 }
 
 static void sb_add_quoted(sbuf *b, const char *s, char q) {
@@ -650,8 +635,8 @@ static bool type_sql(sbuf *b, duckdb_logical_type t) {
 char *db_logical_type_sql(duckdb_logical_type t) {
   sbuf b = {0};
   if (!type_sql(&b, t) || b.oom) {
-    free(b.p);
+    free(b.data);
     return NULL;
   }
-  return b.p;
+  return b.data;
 }

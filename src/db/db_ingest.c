@@ -2,6 +2,8 @@
  * Arrow schema or a check of the stream against the table, then each batch cut into
  * DuckDB-vector-sized slices (no copy) and appended with an appender. */
 #include "db/db_internal.h"
+
+#include "common/mlr_json.h"
 #include "db/db_coalesce.h"
 #include "arrow/arrowc_schema.h"
 
@@ -33,28 +35,11 @@ struct db_ingest {
 
 /* ---------------------------------------------------------------- Arrow -> SQL types */
 
-typedef struct sb {
-  char *p;
-  size_t len, cap;
-  bool oom;
-} sb;
+/* SQL text is built with the shared growable string (src/common/mlr_json.h). */
+typedef mlr_strbuf sb;
 
 static void sb_add(sb *b, const char *s) {
-  size_t n = strlen(s);
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 64;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = true;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n + 1);
-  b->len += n;
+  mlr_strbuf_append(b, s, strlen(s));
 }
 
 static void sb_add_owned(sb *b, char *s) {
@@ -431,7 +416,7 @@ static char *enum_sql(const struct ArrowArray *dict, const char *fmt) {
     char *v = strndup((const char *)dict->buffers[2] + s, (size_t)(e - s));
     if (!v || strlen(v) != (size_t)(e - s)) { /* an embedded NUL: not an ENUM label */
       free(v);
-      free(b.p);
+      free(b.data);
       return NULL;
     }
     if (i) sb_add(&b, ", ");
@@ -440,10 +425,10 @@ static char *enum_sql(const struct ArrowArray *dict, const char *fmt) {
   }
   sb_add(&b, ")");
   if (b.oom) {
-    free(b.p);
+    free(b.data);
     return NULL;
   }
-  return b.p;
+  return b.data;
 }
 
 static mlr_code create_table(db_ingest *ing, const struct ArrowArray *first, mlr_error *err) {
@@ -462,8 +447,8 @@ static mlr_code create_table(db_ingest *ing, const struct ArrowArray *first, mlr
   }
   sb_add(&b, ")");
   mlr_code rc = b.oom ? mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory")
-                      : db_exec_internal(ing->conn->con, b.p, err);
-  free(b.p);
+                      : db_exec_internal(ing->conn->con, b.data, err);
+  free(b.data);
   if (rc) return rc;
   ing->create_pending = false;
   return MALLARD_OK;
@@ -527,10 +512,10 @@ mlr_code db_ingest_begin(db_conn *conn, const char *schema_name, const char *tab
     rc = arrow_sql(c, name, &b, err);
     if (!rc && b.oom) rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
     if (rc) {
-      free(b.p);
+      free(b.data);
       goto fail;
     }
-    ing->col_sql[i] = b.p;
+    ing->col_sql[i] = b.data;
     ing->col_dict_string[i] =
         c->dictionary && c->dictionary->format && !strcmp(c->dictionary->format, "u");
     ing->col_no_validity[i] = c->format[0] == '+' && c->format[1] == 'u';
