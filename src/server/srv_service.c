@@ -476,6 +476,13 @@ mlr_code srv_start(const srv_config *cfg, srv_server **out, mlr_error *err) {
                        s->listen);
     goto cleanup;
   }
+  if (cfg->tls_cert_pem == NULL && !auth_listen_is_loopback(s->listen)) {
+    /* Passwords and tokens would cross the network in clear text. */
+    srv_logger_message(s->logger, "warning",
+                       "%s: plain TCP on a non-loopback address: credentials and data travel "
+                       "unencrypted; serve TLS with --tls-cert/--tls-key",
+                       s->listen);
+  }
 
   /* Exchangers. */
   xchg_registry_options xo = {.db = s->db,

@@ -267,3 +267,16 @@ def test_batch_rows_flag(start_mallard):
     sizes = [chunk.data.num_rows for chunk in c.do_get(fl.Ticket(b"SELECT * FROM range(10000)"), o)]
     assert sum(sizes) == 10000
     assert max(sizes) <= 2048 and len(sizes) >= 5
+
+
+def test_plain_tcp_on_non_loopback_address_warns(start_mallard):
+    m = start_mallard("--listen", "0.0.0.0:0", "--insecure-default-user", n_servers=1)
+    m.client(0)  # serving
+    warnings = [l for l in m.log_lines if "plain TCP on a non-loopback address" in l]
+    assert warnings, "".join(m.log_lines[-20:])
+
+
+def test_plain_tcp_on_loopback_does_not_warn(start_mallard):
+    m = start_mallard(n_servers=1)
+    m.client(0)
+    assert not [l for l in m.log_lines if "plain TCP" in l]
