@@ -1104,6 +1104,25 @@ bool flight_call_is_cancelled(const flight_call *call) {
   return r;
 }
 
+bool flight_call_wait_cancelled(flight_call *call, int timeout_ms) {
+  if (flight_call_is_cancelled(call)) return true;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += timeout_ms / 1000;
+  ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&call->mu);
+  while (!call->closed) {
+    if (pthread_cond_timedwait(&call->cv, &call->mu, &ts) == ETIMEDOUT) break;
+  }
+  bool r = call->closed && call->cancelled;
+  pthread_mutex_unlock(&call->mu);
+  return r;
+}
+
 void flight_call_on_cancel(flight_call *call, void (*fn)(void *arg), void *arg) {
   pthread_mutex_lock(&call->mu);
   if (call->hooks_ran) {

@@ -132,6 +132,12 @@ void flight_call_set_user_data(flight_call *call, void *data);
 void *flight_call_user_data(const flight_call *call);
 
 bool flight_call_is_cancelled(const flight_call *call);
+/* For a handler about to make a client's upload permanent: gRPC may report a cancelled call
+ * (client gone, RST_STREAM) to a pending receive as an ordinary end of stream, and learns of the
+ * cancellation a moment later. Waits up to timeout_ms for that news; true if the call was
+ * cancelled or its deadline passed. A call whose client half-closed normally waits the full
+ * timeout (its close event comes only after the status is sent). */
+bool flight_call_wait_cancelled(flight_call *call, int timeout_ms);
 /* Registers fn(arg) to run once if the call is cancelled or its deadline passes. */
 void flight_call_on_cancel(flight_call *call, void (*fn)(void *arg), void *arg);
 

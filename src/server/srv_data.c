@@ -13,6 +13,11 @@
   srv_call *sc = srv_call_of(call);                                                                \
   if (sc == NULL) return mlr_error_set(err, MALLARD_INTERNAL, "call state missing")
 
+/* How long a finished DoPut waits for a late cancellation before it commits (see
+ * flight_call_wait_cancelled): cancellation news follows the end of stream within the same
+ * transport event, so a few milliseconds suffice; this bounds the cost per DoPut. */
+#define SRV_PUT_CANCEL_WAIT_MS 20
+
 /* ---------------------------------------------------------------- writing a stream */
 
 typedef struct out_stream {
@@ -348,9 +353,9 @@ mlr_code srv_do_put(void *ctx, flight_call *call, mlr_error *err) {
   sc->rows = 0;
   rc = put_stream(&in, ing, sc, err);
   if (rc != MALLARD_OK) goto cleanup;
-  /* gRPC reports a cancelled or expired call to a pending receive as an end of stream too: never
-   * commit what such a call sent. */
-  if (flight_call_is_cancelled(call)) {
+  /* gRPC reports a cancelled or expired call to a pending receive as an end of stream too, and
+   * its cancellation may arrive just after: never commit what such a call sent. */
+  if (flight_call_wait_cancelled(call, SRV_PUT_CANCEL_WAIT_MS)) {
     rc = mlr_error_set(err, MALLARD_CANCELLED,
                        "the DoPut was cancelled (or its deadline passed) before it finished: "
                        "nothing was written");
