@@ -642,3 +642,41 @@ void mlr_strbuf_release(mlr_strbuf *b) {
   b->cap = 0;
   b->oom = false;
 }
+
+void mlr_json_write(mlr_strbuf *b, const mlr_json *v) {
+  switch (v->type) {
+  case MLR_JSON_NULL:
+    mlr_strbuf_append(b, "null", 4);
+    break;
+  case MLR_JSON_BOOL:
+    mlr_strbuf_appendf(b, "%s", v->boolean ? "true" : "false");
+    break;
+  case MLR_JSON_NUMBER:
+    if (v->is_integer) {
+      mlr_strbuf_appendf(b, "%lld", (long long)v->integer);
+    } else if (isfinite(v->number)) {
+      mlr_strbuf_appendf(b, "%.17g", v->number);
+    } else {
+      mlr_strbuf_append(b, "null", 4);
+    }
+    break;
+  case MLR_JSON_STRING:
+    mlr_strbuf_append_json_string(b, v->string, v->string_len);
+    break;
+  case MLR_JSON_ARRAY:
+  case MLR_JSON_OBJECT: {
+    bool obj = v->type == MLR_JSON_OBJECT;
+    mlr_strbuf_append(b, obj ? "{" : "[", 1);
+    for (const mlr_json *c = v->child; c != NULL; c = c->next) {
+      if (c != v->child) mlr_strbuf_append(b, ",", 1);
+      if (obj) {
+        mlr_strbuf_append_json_string(b, c->key, strlen(c->key));
+        mlr_strbuf_append(b, ":", 1);
+      }
+      mlr_json_write(b, c);
+    }
+    mlr_strbuf_append(b, obj ? "}" : "]", 1);
+    break;
+  }
+  }
+}

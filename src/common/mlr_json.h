@@ -57,6 +57,9 @@ void mlr_strbuf_append(mlr_strbuf *b, const char *s, size_t n);
 void mlr_strbuf_appendf(mlr_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal (quoted, escaped). */
 void mlr_strbuf_append_json_string(mlr_strbuf *b, const char *s, size_t n);
+/* Appends a parsed value as compact JSON text (strings escaped; a non-finite number, which JSON
+ * cannot hold, as null). */
+void mlr_json_write(mlr_strbuf *b, const mlr_json *v);
 /* Takes the NUL-terminated contents (caller frees) and resets b; NULL if out of memory. */
 char *mlr_strbuf_take(mlr_strbuf *b, size_t *len);
 void mlr_strbuf_release(mlr_strbuf *b);

@@ -2,7 +2,6 @@
  * rules, and writing parsed JSON back as text (params travel to exchangers as JSON text). */
 #include "exchange/xchg_internal.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,44 +25,6 @@ mlr_code xchg_check_name(const char *name, size_t len, mlr_error *err) {
     }
   }
   return MALLARD_OK;
-}
-
-void xchg_json_write(mlr_strbuf *b, const mlr_json *v) {
-  switch (v->type) {
-  case MLR_JSON_NULL:
-    mlr_strbuf_append(b, "null", 4);
-    break;
-  case MLR_JSON_BOOL:
-    mlr_strbuf_appendf(b, "%s", v->boolean ? "true" : "false");
-    break;
-  case MLR_JSON_NUMBER:
-    if (v->is_integer) {
-      mlr_strbuf_appendf(b, "%lld", (long long)v->integer);
-    } else if (isfinite(v->number)) {
-      mlr_strbuf_appendf(b, "%.17g", v->number);
-    } else {
-      mlr_strbuf_append(b, "null", 4);
-    }
-    break;
-  case MLR_JSON_STRING:
-    mlr_strbuf_append_json_string(b, v->string, v->string_len);
-    break;
-  case MLR_JSON_ARRAY:
-  case MLR_JSON_OBJECT: {
-    bool obj = v->type == MLR_JSON_OBJECT;
-    mlr_strbuf_append(b, obj ? "{" : "[", 1);
-    for (const mlr_json *c = v->child; c != NULL; c = c->next) {
-      if (c != v->child) mlr_strbuf_append(b, ",", 1);
-      if (obj) {
-        mlr_strbuf_append_json_string(b, c->key, strlen(c->key));
-        mlr_strbuf_append(b, ":", 1);
-      }
-      xchg_json_write(b, c);
-    }
-    mlr_strbuf_append(b, obj ? "}" : "]", 1);
-    break;
-  }
-  }
 }
 
 static bool is_space(unsigned char c) {
@@ -129,7 +90,7 @@ mlr_code xchg_parse_command(const uint8_t *cmd, size_t cmd_len, char **name, cha
                          "DoExchange command: \"params\" must be an object");
       goto cleanup;
     }
-    xchg_json_write(&b, params);
+    mlr_json_write(&b, params);
     if (b.oom) {
       rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
       goto cleanup;

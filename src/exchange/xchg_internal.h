@@ -79,8 +79,6 @@ mlr_code xchg_processed_batch(struct ArrowArray *in, struct ArrowArray *out, mlr
 
 /* ---- JSON helpers (xchg_command.c) */
 
-/* Writes a parsed JSON value back as compact JSON text. */
-void xchg_json_write(mlr_strbuf *b, const mlr_json *v);
 /* Checks an exchanger name: 1..XCHG_NAME_MAX bytes of [A-Za-z0-9_.-]. */
 mlr_code xchg_check_name(const char *name, size_t len, mlr_error *err);
 

@@ -566,7 +566,7 @@ mlr_code xchg_action_register(xchg_registry *reg, const uint8_t *body, size_t bo
                          "{\"columns\": {\"delay\": \"INTEGER\"}}");
       goto cleanup;
     }
-    xchg_json_write(&schema_text, ischema);
+    mlr_json_write(&schema_text, ischema);
     schema_json = schema_text.oom ? NULL : mlr_strbuf_take(&schema_text, NULL);
     if (schema_json == NULL) {
       rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");

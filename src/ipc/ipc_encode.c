@@ -597,19 +597,28 @@ static fbb_ref build_type_table(fbb *b, const enc_field *f) {
   return fbb_table_end(b);
 }
 
-static fbb_ref build_field(fbb *b, const enc_field *f) {
-  const enc_field *tf = f->is_dict ? f->dict : f;
-  fbb_ref *crefs = NULL;
-  if (tf->n_children > 0) {
-    crefs = malloc((size_t)tf->n_children * sizeof *crefs);
-    if (crefs == NULL) {
+static fbb_ref build_field(fbb *b, const enc_field *f);
+
+/* The vector of Field tables for f's children (the schema's fields for the root). */
+static fbb_ref build_children(fbb *b, const enc_field *f) {
+  fbb_ref *refs = NULL;
+  if (f->n_children > 0) {
+    refs = malloc((size_t)f->n_children * sizeof *refs);
+    if (refs == NULL) {
       b->failed = true;
       return 0;
     }
-    for (int64_t i = 0; i < tf->n_children; i++) crefs[i] = build_field(b, &tf->children[i]);
+    for (int64_t i = 0; i < f->n_children; i++) refs[i] = build_field(b, &f->children[i]);
   }
-  fbb_ref children = fbb_vector_refs(b, crefs, (size_t)tf->n_children);
-  free(crefs);
+  fbb_ref v = fbb_vector_refs(b, refs, (size_t)f->n_children);
+  free(refs);
+  return v;
+}
+
+static fbb_ref build_field(fbb *b, const enc_field *f) {
+  const enc_field *tf = f->is_dict ? f->dict : f;
+  fbb_ref children = build_children(b, tf);
+  if (b->failed) return 0;
   fbb_ref type = build_type_table(b, tf);
   fbb_ref name = fbb_string(b, f->name, strlen(f->name));
   fbb_ref md = build_kv_vector(b, f->md);
@@ -638,17 +647,8 @@ static fbb_ref build_field(fbb *b, const enc_field *f) {
 
 fbb_ref ipc_encoder_build_schema_table(const ipc_encoder *enc, fbb *b) {
   const enc_field *r = &enc->root;
-  fbb_ref *refs = NULL;
-  if (r->n_children > 0) {
-    refs = malloc((size_t)r->n_children * sizeof *refs);
-    if (refs == NULL) {
-      b->failed = true;
-      return 0;
-    }
-    for (int64_t i = 0; i < r->n_children; i++) refs[i] = build_field(b, &r->children[i]);
-  }
-  fbb_ref fields = fbb_vector_refs(b, refs, (size_t)r->n_children);
-  free(refs);
+  fbb_ref fields = build_children(b, r);
+  if (b->failed) return 0;
   fbb_ref md = build_kv_vector(b, r->md);
   fbb_table_start(b);
   fbb_add_i16(b, 0, 0); /* little endian */
