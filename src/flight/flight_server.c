@@ -952,6 +952,12 @@ static bool is_drained(flight_server *srv) {
   return srv->shutdown_done && srv->active_handlers == 0;
 }
 
+/* Drained, or no call is running: then only idle connections remain, and gRPC core's shutdown
+ * would wait for their clients to hang up; cancelling closes them at once. */
+static bool is_drained_or_idle(flight_server *srv) {
+  return is_drained(srv) || srv->active_handlers == 0;
+}
+
 static bool no_live_calls(flight_server *srv) {
   return srv->live_calls == 0 && srv->active_handlers == 0;
 }
@@ -966,7 +972,7 @@ void flight_server_shutdown(flight_server *srv, double grace_seconds) {
   if (already) return;
   if (srv->server != NULL && srv->started && srv->n_cq_threads > 0 && srv->cq_threads != NULL) {
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->t_shutdown);
-    wait_until(srv, is_drained, grace_seconds > 0 ? grace_seconds : 0);
+    wait_until(srv, is_drained_or_idle, grace_seconds > 0 ? grace_seconds : 0);
     grpc_server_cancel_all_calls(srv->server);
     wait_until(srv, is_drained, -1);
     wait_until(srv, no_live_calls, -1);

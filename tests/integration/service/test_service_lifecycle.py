@@ -60,6 +60,19 @@ def test_sigterm_exits_zero(start_mallard):
     t0 = time.time()
     assert m.stop(signal.SIGTERM) == 0
     assert time.time() - t0 < 10
+    c.close()
+
+
+def test_idle_client_does_not_hold_shutdown(start_mallard):
+    # A connected client with no call in flight: the server exits at once instead of waiting
+    # --grace (before the fix it waited ~5 s for pyarrow to hang up; here it takes ~0.05 s).
+    m = start_mallard("--listen", "127.0.0.1:0", "--grace", "60")
+    c, o = m.client(0)
+    action(c, o, "ping")
+    t0 = time.time()
+    assert m.stop(signal.SIGTERM) == 0
+    assert time.time() - t0 < 3
+    c.close()
     m2 = start_mallard()
     assert m2.stop(signal.SIGINT) == 0
 
