@@ -105,7 +105,27 @@ def auth_seeds():
     return seeds
 
 
+def proto_seeds():
+    """fuzz_flight_proto: first byte = message kind (0 descriptor, 1 ticket, 2 action,
+    3 handshake, 4 FlightInfo, 5 PollInfo, 6 FlightEndpoint), then the protobuf bytes."""
+    cmd_desc = vi(1, 2) + ld(2, b'{"table": "t", "mode": "append"}')
+    path_desc = vi(1, 1) + ld(3, b"a") + ld(3, b"b")
+    ticket = ld(1, b"SELECT 42")
+    action = ld(1, b"drop_table") + ld(2, b"t")
+    handshake = vi(1, 0) + ld(2, b"payload")
+    ts = vi(1, 1700000000) + vi(2, 5)
+    endpoint = ld(1, ticket) + ld(2, ld(1, b"grpc://127.0.0.1:8815")) + ld(3, ts) + ld(4, b"m")
+    schema = pa.schema([("x", pa.int64())]).serialize().to_pybytes()
+    info = (ld(1, schema) + ld(2, cmd_desc) + ld(3, endpoint) + vi(4, 10) + vi(5, 80) +
+            vi(6, 1) + ld(7, b"app"))
+    poll = ld(1, info) + ld(2, cmd_desc) + bytes([0x19]) + struct.pack("<d", 0.5) + ld(4, ts)
+    return [bytes([0]) + cmd_desc, bytes([0]) + path_desc, bytes([1]) + ticket,
+            bytes([2]) + action, bytes([3]) + handshake, bytes([4]) + info, bytes([5]) + poll,
+            bytes([6]) + endpoint, bytes([4]) + b"\xff\xff\xff", bytes([0]) + ld(3, b"\xc3")]
+
+
 def main():
+    write("flight_proto", proto_seeds())
     write("flight_data", flight_seeds())
     write("json", json_seeds())
     write("auth_header", auth_seeds())
