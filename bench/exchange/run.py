@@ -14,6 +14,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,6 +47,18 @@ def stop(p):
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of a process so far (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def self_cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def run_once(url, batches, schema):
@@ -106,17 +119,22 @@ def main():
         p, url = start(cmd)
         try:
             run_once(url, batches[:4], table.schema)  # warm-up
-            times = []
+            times, server_cpu, client_cpu = [], [], []
             for i in range(args.repeat):
+                s0, c0 = proc_cpu(p.pid), self_cpu()
                 rows, secs = run_once(url, batches, table.schema)
+                server_cpu.append(proc_cpu(p.pid) - s0)
+                client_cpu.append(self_cpu() - c0)
                 assert rows == table.num_rows, (name, rows)
                 times.append(secs)
-                print(f"{name} run {i + 1}: {secs:.2f} s, {rows / secs:,.0f} rows/s",
+                print(f"{name} run {i + 1}: {secs:.2f} s, {rows / secs:,.0f} rows/s, "
+                      f"server CPU {server_cpu[-1]:.2f} s, client CPU {client_cpu[-1]:.2f} s",
                       file=sys.stderr)
         finally:
             stop(p)
         med = statistics.median(times)
-        results[name] = (med, table.num_rows / med, mb / med)
+        results[name] = (med, table.num_rows / med, mb / med, statistics.median(server_cpu),
+                         statistics.median(client_cpu))
 
     ratio = results["mallard"][1] / results["reference"][1]
     lines = [
@@ -124,12 +142,19 @@ def main():
         f"{args.batch_rows:,} rows, median of {args.repeat}; {platform.machine()}, "
         f"{os.cpu_count()} cores, pyarrow {pa.__version__}.",
         "",
-        "| system | median time (s) | rows/s | MB/s |",
-        "|---|---|---|---|",
+        "| system | median time (s) | rows/s | MB/s | server CPU (s) | client CPU (s) |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, (med, rps, mbps) in results.items():
-        lines.append(f"| {name} | {med:.2f} | {rps:,.0f} | {mbps:,.0f} |")
-    lines += ["", f"Ratio mallard / reference (rows/s): **{ratio:.2f}x**"]
+    for name, (med, rps, mbps, scpu, ccpu) in results.items():
+        lines.append(f"| {name} | {med:.2f} | {rps:,.0f} | {mbps:,.0f} | {scpu:.2f} | {ccpu:.2f} |")
+    cpu_ratio = results["reference"][3] / results["mallard"][3]
+    ccpu = results["reference"][4]
+    bound = results["reference"][0] / (ccpu / os.cpu_count())
+    lines += ["", f"Ratio mallard / reference (rows/s): **{ratio:.2f}x**",
+              f"Server CPU per row, reference / mallard: **{cpu_ratio:.2f}x**",
+              f"Ceiling for the rows/s ratio with this client on {os.cpu_count()} cores (a server "
+              f"costing nothing; the client's own CPU, {ccpu:.2f} s, spread over every core): "
+              f"{bound:.2f}x"]
     print("\n".join(lines))
 
 
