@@ -38,6 +38,8 @@ static void serve_usage(FILE *out) {
       "  --grace SECONDS         how long running calls may finish at shutdown (default 10)\n"
       "  --threads N             DuckDB threads per database (default: DuckDB's, the cores)\n"
       "  --memory-limit SIZE     DuckDB memory limit per database, e.g. 4GB\n"
+      "  --compress              store in-memory tables compressed, as a database file does:\n"
+      "                          often 5-10x less memory, loading takes about twice the CPU\n"
       "  --init-sql FILE         SQL run on every database at start (e.g. CREATE TABLE ...)\n"
       "  --read-only             refuse writes: DoPut, execute/drop_table of writes, exchanger\n"
       "                          registration (PERMISSION_DENIED)\n"
@@ -153,12 +155,14 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
       return CLI_EXIT_OK;
     }
     if (strcmp(name, "--read-only") == 0 || strcmp(name, "--insecure-default-user") == 0 ||
-        strcmp(name, "--arrow-lossless") == 0) {
+        strcmp(name, "--arrow-lossless") == 0 || strcmp(name, "--compress") == 0) {
       if (value != NULL) return usage_error("%s takes no value", name);
       if (strcmp(name, "--read-only") == 0) {
         f->base.read_only = true;
       } else if (strcmp(name, "--arrow-lossless") == 0) {
         f->base.arrow_lossless = true;
+      } else if (strcmp(name, "--compress") == 0) {
+        f->base.compress = true;
       } else {
         f->base.insecure_default_user = true;
       }

@@ -132,6 +132,27 @@ mlr_code db_exec_internal(duckdb_connection con, const char *sql, mlr_error *err
 
 /* ---------------------------------------------------------------- database, connections */
 
+/* DuckDB stores an in-memory database uncompressed unless it is attached with COMPRESS, and 1.4
+ * has no open option for it. So the default database `memory` is swapped, before any other
+ * connection exists, for a compressed in-memory database of the same name: every connection
+ * still starts in `memory`.main, and current_database(), qualified names (memory.main.t) and
+ * the catalog read exactly as before. The swap needs a third database to stand on while
+ * `memory` is detached. */
+static mlr_code compress_default_database(duckdb_database dbh, mlr_error *err) {
+  static const char *const k_steps[] = {
+      "ATTACH ':memory:' AS mallard_boot",      "USE mallard_boot", "DETACH memory",
+      "ATTACH ':memory:' AS memory (COMPRESS)", "USE memory",       "DETACH mallard_boot"};
+  duckdb_connection con = NULL;
+  mlr_code rc = MALLARD_OK;
+  if (duckdb_connect(dbh, &con) != DuckDBSuccess)
+    return mlr_error_set(err, MALLARD_UNAVAILABLE, "cannot connect to the DuckDB database");
+  for (size_t i = 0; i < sizeof k_steps / sizeof k_steps[0] && rc == MALLARD_OK; i++)
+    rc = db_exec_internal(con, k_steps[i], err);
+  if (rc != MALLARD_OK) mlr_error_prefix(err, "compressed in-memory database: ");
+  duckdb_disconnect(&con);
+  return rc;
+}
+
 mlr_code db_open(const db_options *opts, db_database **out, mlr_error *err) {
   db_options defaults = {0};
   if (!opts) opts = &defaults;
@@ -176,11 +197,15 @@ mlr_code db_open(const db_options *opts, db_database **out, mlr_error *err) {
                        open_err ? open_err : "unknown error");
     goto cleanup;
   }
+  if (strcmp(path, ":memory:") == 0 && !opts->read_only && opts->compress &&
+      (rc = compress_default_database(db->db, err)) != MALLARD_OK)
+    goto cleanup;
   *out = db;
   db = NULL;
 cleanup:
   if (open_err) duckdb_free(open_err);
   if (config) duckdb_destroy_config(&config);
+  if (db && db->db) duckdb_close(&db->db);
   free(db);
   return rc;
 }

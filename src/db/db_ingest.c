@@ -1,12 +1,15 @@
 /* Ingest of Arrow batches (DoPut): one transaction, the mode checks, CREATE TABLE from the
- * Arrow schema or a check of the stream against the table, then each batch cut into
- * DuckDB-vector-sized slices (no copy) and appended with an appender. */
+ * Arrow schema or a check of the stream against the table, then the rows: gathered in groups
+ * that one INSERT ... SELECT over an Arrow scan loads on all of DuckDB's threads, or (small
+ * remainders, dictionary and union columns) each batch cut into DuckDB-vector-sized slices (no
+ * copy) and appended with an appender. */
 #include "db/db_internal.h"
 
 #include "common/mlr_json.h"
 #include "db/db_coalesce.h"
 #include "arrow/arrowc_schema.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,8 @@
 
 /* DuckDB's data chunks hold at most this many rows (STANDARD_VECTOR_SIZE). */
 #define DB_CHUNK_ROWS 2048
+
+typedef struct batch_ref batch_ref;
 
 struct db_ingest {
   db_conn *conn;
@@ -31,6 +36,16 @@ struct db_ingest {
   duckdb_arrow_converted_schema conv;
   duckdb_appender app;
   int64_t rows;
+  /* Grouped loading (db_ingest_set_grouping). The group's batches are read by DuckDB through
+   * `stream`, which the temporary view `view` scans; the view lives inside the transaction. */
+  bool groups_ok; /* no dictionary or union column: the scan reads the stream as the appender */
+  int64_t group_max_rows, group_min_rows;
+  batch_ref **group;
+  int64_t group_n, group_cap, group_rows, group_next;
+  struct ArrowArrayStream stream;
+  char view[48];
+  bool view_made;
+  char *insert_sql;
 };
 
 /* ---------------------------------------------------------------- Arrow -> SQL types */
@@ -222,10 +237,10 @@ static mlr_code arrow_sql(const struct ArrowSchema *s, const char *col, sb *b, m
 
 /* ---------------------------------------------------------------- batch slices */
 
-typedef struct batch_ref {
+struct batch_ref {
   struct ArrowArray batch;
   atomic_int refs;
-} batch_ref;
+};
 
 static void batch_unref(batch_ref *r) {
   if (atomic_fetch_sub(&r->refs, 1) == 1) {
@@ -318,8 +333,16 @@ static int make_slice(batch_ref *r, int64_t start, int64_t len, const bool *copy
 
 /* ---------------------------------------------------------------- ingest */
 
+static void group_clear(db_ingest *ing) {
+  for (int64_t i = 0; i < ing->group_n; i++) batch_unref(ing->group[i]);
+  ing->group_n = ing->group_rows = ing->group_next = 0;
+}
+
 static void ingest_free(db_ingest *ing) {
   if (!ing) return;
+  group_clear(ing);
+  free(ing->group);
+  free(ing->insert_sql);
   if (ing->app) duckdb_appender_destroy(&ing->app);
   if (ing->conv) duckdb_destroy_arrow_converted_schema(&ing->conv);
   for (int64_t i = 0; i < ing->ncols; i++) {
@@ -525,6 +548,12 @@ mlr_code db_ingest_begin(db_conn *conn, const char *schema_name, const char *tab
       goto fail;
     }
   }
+  ing->group_max_rows = DB_INGEST_GROUP_ROWS;
+  ing->group_min_rows = DB_INGEST_GROUP_MIN_ROWS;
+  ing->groups_ok = true;
+  for (int64_t i = 0; i < ing->ncols; i++)
+    if (ing->col_dict_string[i] || ing->col_copy[i] || schema->children[i]->dictionary)
+      ing->groups_ok = false;
   ing->schema = calloc(1, sizeof *ing->schema);
   if (!ing->schema) {
     rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
@@ -590,6 +619,136 @@ fail:
   return rc;
 }
 
+/* Appends the batch's rows with the appender, a vector-sized slice at a time. */
+static mlr_code append_ref(db_ingest *ing, batch_ref *r, mlr_error *err) {
+  mlr_code rc = MALLARD_OK;
+  for (int64_t start = 0; start < r->batch.length && !rc; start += DB_CHUNK_ROWS) {
+    int64_t len = r->batch.length - start < DB_CHUNK_ROWS ? r->batch.length - start : DB_CHUNK_ROWS;
+    struct ArrowArray sl;
+    duckdb_data_chunk chunk = NULL;
+    if (make_slice(r, start, len, ing->col_copy, ing->col_no_validity, ing->schema, &sl) != 0) {
+      rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+      break;
+    }
+    duckdb_error_data ed = duckdb_data_chunk_from_arrow(ing->conn->con, &sl, ing->conv, &chunk);
+    if (ed && duckdb_error_data_has_error(ed)) {
+      rc = db_error_from_data(ed, err);
+      if (rc == MALLARD_INTERNAL) rc = MALLARD_INVALID_ARGUMENT;
+    }
+    if (ed) duckdb_destroy_error_data(&ed);
+    if (!rc && duckdb_append_data_chunk(ing->app, chunk) != DuckDBSuccess) {
+      duckdb_error_data ae = duckdb_appender_error_data(ing->app);
+      rc = db_error_from_data(ae, err);
+      duckdb_destroy_error_data(&ae);
+    }
+    if (chunk) duckdb_destroy_data_chunk(&chunk);
+    if (sl.release) sl.release(&sl); /* DuckDB did not take it */
+    if (!rc) ing->rows += len;
+  }
+  return rc;
+}
+
+/* ---------------------------------------------------------------- grouped loading */
+
+/* The stream DuckDB's arrow_scan reads: the gathered batches, each lent as a whole-batch slice
+ * (normalised as for the appender) holding a reference on it. DuckDB calls get_next from its
+ * threads one at a time (its scan state holds a lock), while the ingest's thread waits in the
+ * INSERT, so the group needs no lock. DuckDB copies this struct and never releases it; it asks
+ * for the schema more than once without releasing every copy, hence lent views of ing->schema
+ * (the same trick as the CLI's scan of a DoGet stream). */
+static void lent_schema_release(struct ArrowSchema *s) {
+  s->release = NULL;
+}
+
+static int group_get_schema(struct ArrowArrayStream *s, struct ArrowSchema *out) {
+  db_ingest *ing = s->private_data;
+  *out = *ing->schema;
+  out->release = lent_schema_release;
+  return 0;
+}
+
+static int group_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
+  db_ingest *ing = s->private_data;
+  memset(out, 0, sizeof *out); /* release NULL: the end of the group */
+  if (ing->group_next >= ing->group_n) return 0;
+  batch_ref *r = ing->group[ing->group_next];
+  if (make_slice(r, 0, r->batch.length, ing->col_copy, ing->col_no_validity, ing->schema, out) != 0)
+    return ENOMEM;
+  ing->group_next++;
+  return 0;
+}
+
+static const char *group_last_error(struct ArrowArrayStream *s) {
+  (void)s;
+  return "out of memory slicing a received batch";
+}
+
+static void group_stream_release(struct ArrowArrayStream *s) {
+  s->release = NULL; /* the ingest owns the batches */
+}
+
+/* Creates the scan view (once per ingest) and the INSERT over it. duckdb_arrow_scan makes a
+ * view in the connection's current schema; it is created and dropped inside the ingest's
+ * transaction, so no other connection ever sees it and a rollback removes it too. Its name is
+ * left unqualified so that the lookup finds it wherever the search path put it. */
+static mlr_code group_view(db_ingest *ing, mlr_error *err) {
+  if (ing->view_made) return MALLARD_OK;
+  /* The address is unique among live ingests. */
+  snprintf(ing->view, sizeof ing->view, "mallard_ingest_%llx", (unsigned long long)(uintptr_t)ing);
+  sb b = {0};
+  sb_add(&b, "INSERT INTO ");
+  sb_add(&b, ing->qualified);
+  sb_add(&b, " SELECT * FROM ");
+  sb_add_owned(&b, db_quote_identifier(ing->view));
+  if (b.oom) {
+    free(b.data);
+    return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  free(ing->insert_sql);
+  ing->insert_sql = b.data;
+  ing->stream = (struct ArrowArrayStream){.get_schema = group_get_schema,
+                                          .get_next = group_get_next,
+                                          .get_last_error = group_last_error,
+                                          .release = group_stream_release,
+                                          .private_data = ing};
+  if (duckdb_arrow_scan(ing->conn->con, ing->view, (duckdb_arrow_stream)&ing->stream) !=
+      DuckDBSuccess)
+    return mlr_error_set(err, MALLARD_INTERNAL, "cannot scan the received batches in DuckDB");
+  ing->view_made = true;
+  return MALLARD_OK;
+}
+
+/* Loads the gathered group: one INSERT ... SELECT over the scan view, or the appender for a
+ * small one. The group is emptied either way. */
+static mlr_code group_flush(db_ingest *ing, bool last, mlr_error *err) {
+  mlr_code rc = MALLARD_OK;
+  if (ing->group_n == 0) return MALLARD_OK;
+  if (last && ing->group_rows < ing->group_min_rows) {
+    for (int64_t i = 0; i < ing->group_n && !rc; i++) rc = append_ref(ing, ing->group[i], err);
+    goto done;
+  }
+  if ((rc = group_view(ing, err))) goto done;
+  ing->group_next = 0;
+  duckdb_result res;
+  if (duckdb_query(ing->conn->con, ing->insert_sql, &res) != DuckDBSuccess) {
+    rc = db_error_from_result(&res, err);
+  } else if ((int64_t)duckdb_rows_changed(&res) != ing->group_rows) {
+    rc = mlr_error_set(err, MALLARD_INTERNAL, "DuckDB inserted %llu of %lld rows",
+                       (unsigned long long)duckdb_rows_changed(&res), (long long)ing->group_rows);
+  } else {
+    ing->rows += ing->group_rows;
+  }
+  duckdb_destroy_result(&res);
+done:
+  group_clear(ing);
+  return rc;
+}
+
+void db_ingest_set_grouping(db_ingest *ing, int64_t group_rows, int64_t min_rows) {
+  ing->group_max_rows = group_rows > 0 ? group_rows : 0;
+  ing->group_min_rows = min_rows > 0 ? min_rows : 0;
+}
+
 mlr_code db_ingest_append(db_ingest *ing, struct ArrowArray *batch, mlr_error *err) {
   ing->conn->epoch++;
   mlr_code rc = MALLARD_OK;
@@ -623,30 +782,24 @@ mlr_code db_ingest_append(db_ingest *ing, struct ArrowArray *batch, mlr_error *e
   r->batch = *batch;
   batch->release = NULL; /* moved */
   atomic_init(&r->refs, 1);
-  for (int64_t start = 0; start < r->batch.length && !rc; start += DB_CHUNK_ROWS) {
-    int64_t len = r->batch.length - start < DB_CHUNK_ROWS ? r->batch.length - start : DB_CHUNK_ROWS;
-    struct ArrowArray sl;
-    duckdb_data_chunk chunk = NULL;
-    if (make_slice(r, start, len, ing->col_copy, ing->col_no_validity, ing->schema, &sl) != 0) {
-      rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
-      break;
-    }
-    duckdb_error_data ed = duckdb_data_chunk_from_arrow(ing->conn->con, &sl, ing->conv, &chunk);
-    if (ed && duckdb_error_data_has_error(ed)) {
-      rc = db_error_from_data(ed, err);
-      if (rc == MALLARD_INTERNAL) rc = MALLARD_INVALID_ARGUMENT;
-    }
-    if (ed) duckdb_destroy_error_data(&ed);
-    if (!rc && duckdb_append_data_chunk(ing->app, chunk) != DuckDBSuccess) {
-      duckdb_error_data ae = duckdb_appender_error_data(ing->app);
-      rc = db_error_from_data(ae, err);
-      duckdb_destroy_error_data(&ae);
-    }
-    if (chunk) duckdb_destroy_data_chunk(&chunk);
-    if (sl.release) sl.release(&sl); /* DuckDB did not take it */
-    if (!rc) ing->rows += len;
+  if (!ing->groups_ok || ing->group_max_rows == 0) {
+    rc = append_ref(ing, r, err);
+    batch_unref(r);
+    return rc;
   }
-  batch_unref(r);
+  if (ing->group_n == ing->group_cap) {
+    int64_t cap = ing->group_cap ? 2 * ing->group_cap : 16;
+    batch_ref **g = realloc(ing->group, (size_t)cap * sizeof *g);
+    if (!g) {
+      batch_unref(r);
+      return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    ing->group = g;
+    ing->group_cap = cap;
+  }
+  ing->group[ing->group_n++] = r; /* the group's reference */
+  ing->group_rows += r->batch.length;
+  if (ing->group_rows >= ing->group_max_rows) rc = group_flush(ing, false, err);
   return rc;
 }
 
@@ -656,6 +809,13 @@ mlr_code db_ingest_commit(db_ingest *ing, int64_t *rows, mlr_error *err) {
   if (rows) *rows = 0;
   if (ing->create_pending) {
     if ((rc = create_table(ing, NULL, err))) goto done;
+  }
+  if ((rc = group_flush(ing, true, err))) goto done;
+  if (ing->view_made) {
+    char sql[96];
+    snprintf(sql, sizeof sql, "DROP VIEW \"%s\"", ing->view);
+    if ((rc = db_exec_internal(ing->conn->con, sql, err))) goto done;
+    ing->view_made = false;
   }
   if (ing->app) {
     if (duckdb_appender_close(ing->app) != DuckDBSuccess) {

@@ -39,6 +39,7 @@ typedef struct srv_config {
   const char *init_sql_path; /* file of SQL run once at start, NULL = none */
   bool read_only;
   bool arrow_lossless;      /* db_options.arrow_lossless (--arrow-lossless) */
+  bool compress;            /* db_options.compress (--compress) */
   double query_timeout_s;   /* 0 = none */
   int max_sessions;         /* 0 = auth default */
   int64_t batch_rows;       /* DoGet batch size, 0 = default (65536) */

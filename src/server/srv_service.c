@@ -437,7 +437,8 @@ mlr_code srv_start(const srv_config *cfg, srv_server **out, mlr_error *err) {
                     .threads = cfg->threads,
                     .memory_limit = cfg->memory_limit,
                     .read_only = cfg->read_only && s->persistent,
-                    .arrow_lossless = cfg->arrow_lossless};
+                    .arrow_lossless = cfg->arrow_lossless,
+                    .compress = cfg->compress};
   rc = db_open(&dbo, &s->db, err);
   if (rc != MALLARD_OK) {
     mlr_error_prefix(err, "%s: opening database %s: ", s->listen,

@@ -36,7 +36,7 @@ def test_help_documents_every_flag(mallard_bin):
                  "--read-only", "--query-timeout", "--max-sessions", "--batch-rows",
                  "--max-message-size", "--log-format", "--users", "--tokens", "--session-idle",
                  "--session-lifetime", "--insecure-default-user", "--tls-cert", "--tls-key",
-                 "--tls-client-ca", "--exchanger-dir"):
+                 "--tls-client-ca", "--exchanger-dir", "--compress"):
         assert flag in out.stdout, flag
 
 
@@ -293,3 +293,24 @@ def test_plain_tcp_on_loopback_does_not_warn(start_mallard):
     m = start_mallard(n_servers=1)
     m.client(0)
     assert not [l for l in m.log_lines if "plain TCP" in l]
+
+
+def test_compress_keeps_names_and_data(start_mallard):
+    # --compress swaps the in-memory database for a compressed one under the same name: what
+    # clients see is unchanged (tables, schema, current_database, list_tables, drop_table).
+    m = start_mallard("--listen", "127.0.0.1:0", "--compress")
+    c, o = m.client(0)
+    t = pa.table({"i": pa.array(range(300000), pa.int64()),
+                  "s": ["carrier %d" % (i % 17) for i in range(300000)]})
+    assert put(c, o, "packed", t) == {"rows": 300000}
+    assert get(c, o, "SELECT * FROM packed ORDER BY i").equals(t)
+    assert get(c, o, "SELECT current_database() AS d, current_schema() AS s").to_pylist() == [
+        {"d": "memory", "s": "main"}]
+    assert get(c, o, "SELECT count(*) AS n FROM memory.main.packed").to_pylist() == [
+        {"n": 300000}]
+    names = {x["table"] for x in json.loads(action(c, o, "list_tables")[0])}
+    assert "packed" in names
+    action(c, o, "drop_table", "packed")
+    names = {x["table"] for x in json.loads(action(c, o, "list_tables")[0])}
+    assert "packed" not in names
+    assert m.stop() == 0
