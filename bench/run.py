@@ -195,6 +195,8 @@ def main():
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "out", "e2e.json"))
     ap.add_argument("--chart", help="also draw the results as a PNG (bench/chart.py)")
     ap.add_argument("--no-cli", action="store_true", help="skip `mallard bench` (the C client)")
+    ap.add_argument("--serve-arg", action="append", default=[],
+                    help="extra `mallard serve` flag (repeatable), e.g. --serve-arg=--compress")
     args = ap.parse_args()
 
     data = load_data(args.rows, args.scale)
@@ -204,7 +206,7 @@ def main():
     py = sys.executable
     procs = {
         "mallard": Proc("mallard serve", [args.mallard_bin, "serve", "--listen", "127.0.0.1:0",
-                                          "--listen", "127.0.0.1:0"], 2),
+                                          "--listen", "127.0.0.1:0", *args.serve_arg], 2),
         "reference": Proc("reference server", [py, "bench/reference/server.py", "0", "0"], 2),
         "reference_exchanger": Proc("reference exchanger",
                                     [py, "bench/exchange/reference_exchanger.py", "0"], 1),
@@ -213,7 +215,7 @@ def main():
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                          f"{platform.platform()}, load {os.getloadavg()[0]:.1f}",
               "pyarrow": pa.__version__, "rows": n_rows, "bytes": n_bytes,
-              "repeat": args.repeat}
+              "repeat": args.repeat, "serve_args": args.serve_arg}
     try:
         m, r, rx = procs["mallard"], procs["reference"], procs["reference_exchanger"]
         systems = [System("mallard", m.uris[0], m.uris[1], m.uris[0]),
@@ -265,7 +267,8 @@ NAMES = {"get": "GET", "put": "PUT", "total": "Total (GET+PUT)", "exchange": "EX
 def report(res):
     mal, ref = res["mallard"], res["reference"]
     print(f"\n{res['rows']:,} flights rows ({res['bytes'] / 1e6:,.0f} MB of Arrow data), "
-          f"median of {res['repeat']}; {res['machine']}; pyarrow {res['pyarrow']}; {res['date']}\n")
+          f"median of {res['repeat']}; {res['machine']}; pyarrow {res['pyarrow']}; {res['date']}"
+          f"; mallard serve {' '.join(res.get('serve_args') or []) or '(default flags)'}\n")
     print("| Metric | Mallard (s) | Mallard rows/s | Mallard MB/s | reference (s) | "
           "reference rows/s | Mallard / reference |")
     print("|---|---|---|---|---|---|---|")
