@@ -4,20 +4,22 @@ flights data, in the same run, as time ratios (Mallard / pyarrow; < 1 means Mall
 
 Prepares (once) bench/out/ipc/: an uncompressed IPC file that pyarrow writes from
 data/flights-3m.parquet in batches of --batch-rows, and pyarrow-written IPC streams with no,
-LZ4_FRAME and ZSTD compression. Then, each timed --reps times after a warm-up run, in --rounds rounds alternating Mallard and
-pyarrow (the machine may be shared), reported as the median over rounds of the rounds' medians:
-  decode file    open the in-memory file image and materialise every batch (zero copy)
-  decode stream  decode an in-memory stream message by message (none / lz4 / zstd)
-  encode         schema + every batch as stream messages into a byte-counting sink that copies
-                 nothing (pyarrow.MockOutputStream; Mallard: the same with a counting write
-                 callback), uncompressed / lz4 / zstd
-pyarrow runs with its default use_threads=True (it may (de)compress buffers on several cores)
-and, for compressed cases, also with use_threads=False (single thread, like Mallard).
-Ratios are of wall-clock medians; "CPU ratio" compares process CPU time (all threads) with
-single-threaded pyarrow where measured, which is steadier than wall time on a busy machine.
+LZ4_FRAME and ZSTD compression. Then, each timed --reps times after a warm-up run, in --rounds
+rounds alternating Mallard and pyarrow (the machine may be shared), reported as the median over
+rounds of the rounds' medians. Each Mallard figure is paired with the like-for-like pyarrow one:
+  decode file/stream, uncompressed:
+    Mallard STRUCTURAL (O(1) checks per buffer)  vs  pyarrow's reader as is (its default checks)
+    Mallard FULL (every offset, ...)             vs  pyarrow's reader + RecordBatch.validate(full=True)
+  encode (schema + every batch as stream messages into a byte-counting sink that copies nothing:
+  pyarrow.MockOutputStream; Mallard: the same with a counting write callback), and decode of the
+  compressed streams (Mallard FULL, as a server decodes):
+    Mallard with --threads compression threads   vs  pyarrow use_threads=True (its default)
+    Mallard with 1 thread                         vs  pyarrow use_threads=False
+"CPU ratio" compares process CPU time (all threads): steadier than wall time on a busy machine,
+and it tells "the same work on more cores" from "less work".
 
 usage: .venv/bin/python bench/ipc/run_ipc_bench.py [--build build] [--rounds 3] [--reps 3]
-                                                   [--batch-rows 65536]
+                                                   [--threads 2] [--batch-rows 65536]
 """
 import argparse
 import json
@@ -60,11 +62,11 @@ def prepare(batch_rows):
 
 
 def bench_binary(build):
-    exe = build / "mallard-ipc-bench"
-    if exe.exists():
-        return exe
-    # Not built by CMake (bench/ipc not added to the build): compile it against the libraries.
-    exe = OUT / "mallard-ipc-bench"
+    """Compiles bench/ipc/ipc_bench.c against build/'s libraries, into build/bench-ipc/ (so that
+    runs against different build directories do not overwrite each other's binary)."""
+    out = build / "bench-ipc"
+    out.mkdir(parents=True, exist_ok=True)
+    exe = out / "mallard-ipc-bench"
     libs = [build / "src" / m / f"libmallard_{m}.a" for m in ("ipc", "arrow", "common")]
     cmd = ["cc", "-O2", "-std=c11", "-D_GNU_SOURCE", f"-I{ROOT / 'include'}", f"-I{ROOT / 'src'}",
            str(ROOT / "bench" / "ipc" / "ipc_bench.c"), *map(str, libs), "-llz4", "-lzstd",
@@ -86,44 +88,73 @@ def timed(fn, reps):
 
 
 def pyarrow_results(paths, reps):
+    """pyarrow's figures, each a dict with op, input, codec and mode: "read" (the reader as is),
+    "read+validate" (each batch then validate(full=True)), "threads" or "1thread"."""
     res = []
     data = {k: pa.py_buffer(p.read_bytes()) for k, p in paths.items()}
 
-    def decode_file():
-        r = pa.ipc.open_file(pa.BufferReader(data["file"]))
-        for i in range(r.num_record_batches):
-            r.get_batch(i)
+    def add(op, inp, codec, mode, fn):
+        w, c = timed(fn, reps)
+        res.append({"op": op, "input": inp, "codec": codec, "mode": mode, "seconds": w,
+                    "cpu_seconds": c})
 
-    w, c = timed(decode_file, reps)
-    res.append({"op": "decode", "input": "file", "codec": "none", "threads": True,
-                "seconds": w, "cpu_seconds": c})
+    def decode_file(validate):
+        def run():
+            r = pa.ipc.open_file(pa.BufferReader(data["file"]))
+            for i in range(r.num_record_batches):
+                b = r.get_batch(i)
+                if validate:
+                    b.validate(full=True)
+        return run
+
+    add("decode", "file", "none", "read", decode_file(False))
+    add("decode", "file", "none", "read+validate", decode_file(True))
     r = pa.ipc.open_file(pa.BufferReader(data["file"]))
     schema = r.schema
     batches = [r.get_batch(i) for i in range(r.num_record_batches)]
-    for c in CODECS:
-        for threads in ([True] if c == "none" else [True, False]):
-            opts = pa.ipc.IpcWriteOptions(compression=None if c == "none" else c,
-                                          use_threads=threads)
 
-            def encode():
-                sink = pa.MockOutputStream()
-                with pa.ipc.new_stream(sink, schema, options=opts) as w:
-                    for b in batches:
-                        w.write_batch(b)
+    def decode_stream(codec, threads, validate):
+        ropts = pa.ipc.IpcReadOptions(use_threads=threads)
 
-            w, cs = timed(encode, reps)
-            res.append({"op": "encode", "input": "stream", "codec": c, "threads": threads,
-                        "seconds": w, "cpu_seconds": cs})
-            ropts = pa.ipc.IpcReadOptions(use_threads=threads)
+        def run():
+            for b in pa.ipc.open_stream(pa.BufferReader(data[codec]), options=ropts):
+                if validate:
+                    b.validate(full=True)
+        return run
 
-            def decode_stream():
-                for _ in pa.ipc.open_stream(pa.BufferReader(data[c]), options=ropts):
-                    pass
+    def encode(codec, threads):
+        opts = pa.ipc.IpcWriteOptions(compression=None if codec == "none" else codec,
+                                      use_threads=threads)
 
-            w, cs = timed(decode_stream, reps)
-            res.append({"op": "decode", "input": "stream", "codec": c, "threads": threads,
-                        "seconds": w, "cpu_seconds": cs})
+        def run():
+            sink = pa.MockOutputStream()
+            with pa.ipc.new_stream(sink, schema, options=opts) as w:
+                for b in batches:
+                    w.write_batch(b)
+        return run
+
+    add("encode", "stream", "none", "read", encode("none", True))
+    add("decode", "stream", "none", "read", decode_stream("none", True, False))
+    add("decode", "stream", "none", "read+validate", decode_stream("none", True, True))
+    for c in CODECS[1:]:
+        for threads in (True, False):
+            mode = "threads" if threads else "1thread"
+            add("encode", "stream", c, mode, encode(c, threads))
+            add("decode", "stream", c, mode, decode_stream(c, threads, False))
     return res
+
+
+def counterpart(m):
+    """The pyarrow mode to compare a Mallard measurement with, and how to describe both."""
+    if m["codec"] == "none":
+        if m["op"] == "encode":
+            return "read", "1 thread", "default"
+        if m["validation"] == "structural":
+            return "read", "STRUCTURAL", "read"
+        return "read+validate", "FULL", "read + validate(full=True)"
+    if m["threads"] > 1:
+        return "threads", f"{m['threads']} threads", "use_threads=True"
+    return "1thread", "1 thread", "use_threads=False"
 
 
 def main():
@@ -131,11 +162,12 @@ def main():
     ap.add_argument("--build", default=str(ROOT / "build"))
     ap.add_argument("--reps", type=int, default=3, help="timed runs per round (after a warm-up)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating Mallard/pyarrow rounds")
+    ap.add_argument("--threads", type=int, default=2, help="Mallard's compression threads")
     ap.add_argument("--batch-rows", type=int, default=65536)
     args = ap.parse_args()
     paths = prepare(args.batch_rows)
-    exe = bench_binary(pathlib.Path(args.build))
-    cmd = [str(exe), str(paths["file"]), str(args.reps)]
+    exe = bench_binary(pathlib.Path(args.build).resolve())
+    cmd = [str(exe), "-t", str(args.threads), str(paths["file"]), str(args.reps)]
     for c in CODECS:
         cmd += [str(paths[c]), c]
     # The machine may be shared: Mallard and pyarrow alternate in rounds, and each figure is
@@ -147,6 +179,7 @@ def main():
         rounds_p.append(pyarrow_results(paths, args.reps))
     mallard = rounds_m[0]
     for i, m in enumerate(mallard):
+        m.setdefault("validation", "-")
         for k in ("seconds", "cpu_seconds"):
             m[k] = statistics.median(r[i][k] for r in rounds_m)
     py = rounds_p[0]
@@ -154,32 +187,29 @@ def main():
         for k in ("seconds", "cpu_seconds"):
             p[k] = statistics.median(r[i][k] for r in rounds_p)
     rows = mallard[0]["rows"]
+    load = os.getloadavg()
     print(f"# IPC codec benchmark: {rows} rows in {mallard[0]['batches']} batches, "
-          f"median of {args.rounds} rounds x {args.reps} runs; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, pyarrow {pa.__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print("| operation | codec | Mallard s | pyarrow s (threads) | ratio | pyarrow s (1 thread) "
-          "| ratio | CPU ratio | Mallard Mrows/s |")
+          f"median of {args.rounds} rounds x {args.reps} runs; "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"pyarrow {pa.__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+    print("| operation | codec | Mallard | Mallard s | pyarrow | pyarrow s | ratio | CPU ratio "
+          "| Mallard Mrows/s |")
     print("|---|---|---|---|---|---|---|---|---|")
     report = []
-    fmt = lambda x: "-" if x is None else f"{x:.4f}"
-    fr = lambda x: "-" if x is None else f"{x:.2f}"
     for m in mallard:
-        key = (m["op"], m["input"], m["codec"])
-        same = [p for p in py if (p["op"], p["input"], p["codec"]) == key]
-        p_thr = next((p for p in same if p["threads"]), None)
-        p_one = next((p for p in same if not p["threads"]), None)
-        r_thr = m["seconds"] / p_thr["seconds"] if p_thr else None
-        r_one = m["seconds"] / p_one["seconds"] if p_one else None
-        # CPU time: against single-threaded pyarrow where there is one (same work, one core)
-        p_cpu = (p_one or p_thr)["cpu_seconds"]
-        r_cpu = m["cpu_seconds"] / p_cpu if p_cpu > 0 else None
-        print(f"| {m['op']} {m['input']} | {m['codec']} | {fmt(m['seconds'])} "
-              f"| {fmt(p_thr and p_thr['seconds'])} | {fr(r_thr)} "
-              f"| {fmt(p_one and p_one['seconds'])} | {fr(r_one)} | {fr(r_cpu)} "
+        mode, m_desc, p_desc = counterpart(m)
+        p = next(p for p in py if (p["op"], p["input"], p["codec"], p["mode"]) ==
+                 (m["op"], m["input"], m["codec"], mode))
+        ratio = m["seconds"] / p["seconds"]
+        r_cpu = m["cpu_seconds"] / p["cpu_seconds"] if p["cpu_seconds"] > 0 else None
+        print(f"| {m['op']} {m['input']} | {m['codec']} | {m_desc} | {m['seconds']:.4f} "
+              f"| {p_desc} | {p['seconds']:.4f} | {ratio:.2f} "
+              f"| {'-' if r_cpu is None else f'{r_cpu:.2f}'} "
               f"| {rows / m['seconds'] / 1e6:.1f} |")
-        report.append({**m, "pyarrow_seconds_threads": p_thr and p_thr["seconds"],
-                       "pyarrow_seconds_1thread": p_one and p_one["seconds"],
-                       "ratio_threads": r_thr, "ratio_1thread": r_one, "ratio_cpu": r_cpu})
+        report.append({**m, "pyarrow_mode": mode, "pyarrow_seconds": p["seconds"],
+                       "pyarrow_cpu_seconds": p["cpu_seconds"], "ratio": ratio,
+                       "ratio_cpu": r_cpu})
     (OUT / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0
 

@@ -47,9 +47,9 @@ mlr_code arrowc_shared_array_view(arrowc_shared_array *s, struct ArrowArray *out
 /* Validates array against schema fully: buffer/child counts, lengths and offsets, null
  * counts, offsets buffers (monotonic, within the child or, for view types, within the
  * variadic buffer sizes), union type ids and dense offsets, dictionary indices, run ends,
- * nested to any depth. It cannot know the size of a utf8/binary data buffer: callers that
- * know it (the IPC decoder) check the last offset themselves. The error names the column
- * path ("column 'a.b': ..."). */
+ * nested to any depth (arrowc_validate.c). It cannot know the size of a utf8/binary data buffer:
+ * callers that know it (the IPC decoder) check the last offset themselves. The error names the
+ * column path ("column 'a.b': ..."). */
 mlr_code arrowc_array_validate(const struct ArrowSchema *schema, const struct ArrowArray *array,
                                mlr_error *err);
 
@@ -57,7 +57,15 @@ mlr_code arrowc_array_validate(const struct ArrowSchema *schema, const struct Ar
 enum {
   /* Check dictionary indices against the dictionary's length but not the dictionary's own
    * contents (for a dictionary already validated when it was decoded). */
-  ARROWC_VALIDATE_SKIP_DICTIONARY_VALUES = 1
+  ARROWC_VALIDATE_SKIP_DICTIONARY_VALUES = 1,
+  /* Only the checks that cost O(1) per buffer, like Arrow C++'s Validate() (vs ValidateFull()):
+   * buffer and child counts, lengths and null counts within range, children long enough, the
+   * first and last offsets of each offsets buffer, the last run end. Skipped: the offsets in
+   * between, list-view offsets and sizes, string/binary views, union type ids and dense
+   * offsets, dictionary indices, increasing run ends, null counts against bitmaps. For trusted
+   * input only (ipc.h's IPC_VALIDATE_STRUCTURAL): an array that passes it can still make a
+   * reader index out of bounds. */
+  ARROWC_VALIDATE_STRUCTURAL = 2
 };
 mlr_code arrowc_array_validate_ex(const struct ArrowSchema *schema, const struct ArrowArray *array,
                                   int flags, mlr_error *err);

@@ -76,6 +76,12 @@ typedef struct ipc_write_options {
    * as are buffers that do not shrink. 0 means "compress every buffer". */
   int64_t compression_min_size;
   int zstd_level; /* 0 = library default */
+  /* Threads compressing the buffers of one message: 0 or 1 = the calling thread only (the
+   * default); n > 1 = the calling thread plus up to n - 1 threads the encoder starts on its
+   * first large compressed message and joins in ipc_encoder_free (no global pool). Bodies of
+   * less than 1 MiB in all are compressed on the calling thread. The output bytes are the same
+   * whatever the number of threads. Capped at 64. */
+  int compression_threads;
 } ipc_write_options;
 
 typedef struct ipc_encoder ipc_encoder;
@@ -105,9 +111,41 @@ mlr_code ipc_encoder_batch(ipc_encoder *enc, struct ArrowArray *batch, ipc_messa
  * Decoder
  * ---------------------------------------------------------------------------------------- */
 
+/* How much of a record batch the decoder checks (the levels of Arrow C++'s Validate() and
+ * ValidateFull()).
+ *   FULL (the default): every check there is: each buffer within the body and large enough
+ *     for its length, and then every offset (non-decreasing, within the data buffer or child),
+ *     every list-view offset and size, every string/binary view (length, buffer index, range),
+ *     every union type id and dense union offset, every dictionary index of a valid slot,
+ *     every run end (strictly increasing), and every null count against its validity bitmap.
+ *     Bytes from the network, or from any source not fully trusted, must be decoded with FULL:
+ *     only then can no reader of the decoded arrays read out of bounds.
+ *   STRUCTURAL: O(1) work per buffer, what Arrow C++'s IPC reader checks by default: each
+ *     buffer lies within the body and is large enough for its length; lengths and null counts
+ *     are within range; struct and fixed-size list children are long enough; the FIRST and
+ *     LAST offsets of each string/binary/list array lie within its data buffer or child (and
+ *     first <= last); a run-end encoded array's last run end covers its length.
+ *     It does NOT check: the offsets between the first and the last (they may decrease or
+ *     point anywhere in memory), list-view offsets and sizes, the views of string/binary view
+ *     arrays, union type ids, dense union offsets, the lengths of sparse union children,
+ *     dictionary indices, that run ends increase, or that null counts match the bitmaps. An
+ *     array that fails one of these may make its reader read out of bounds, so STRUCTURAL is
+ *     only for trusted input (e.g. files this process wrote itself), never for bytes received
+ *     from a peer. Dictionary batches are validated FULL at either level (they are small, and
+ *     delta dictionaries are concatenated by reading every value). */
+typedef enum ipc_validation { IPC_VALIDATE_FULL = 0, IPC_VALIDATE_STRUCTURAL = 1 } ipc_validation;
+
 typedef struct ipc_read_options {
-  int max_nesting_depth;    /* default 64 when 0 */
-  int64_t max_decompressed; /* upper bound for one decompressed buffer; default 2 GiB when 0 */
+  int max_nesting_depth;     /* default 64 when 0 */
+  int64_t max_decompressed;  /* upper bound for one decompressed buffer; default 2 GiB when 0 */
+  ipc_validation validation; /* default (0) FULL */
+  /* Threads decompressing the buffers of one compressed message: 0 or 1 = the calling thread
+   * (the default); n > 1 = up to n - 1 more threads, started by the decoder on its first large
+   * compressed message and joined in ipc_decoder_free (no global pool). Messages announcing
+   * less than 1 MiB of decompressed buffers in all are decompressed on the calling thread.
+   * Capped at 64. Either way, decompressed buffers come from a cache of blocks the decoder and
+   * its arrays share (at most 32 MiB kept; freed with the last of them). */
+  int compression_threads;
 } ipc_read_options;
 
 typedef struct ipc_decoder ipc_decoder;

@@ -3,8 +3,6 @@
 #include "ipc/ipc_encode_int.h"
 
 #include <lz4frame.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -91,74 +89,4 @@ mlr_code ipc_compress_into(ipc_compressor *c, const uint8_t *src, int64_t size, 
     return MALLARD_OK;
   }
   return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "no compression codec configured");
-}
-
-/* ---- output block cache ------------------------------------------------------------------ */
-
-#define IPC_POOL_MAX_BLOCKS 32
-#define IPC_POOL_MAX_BYTES ((int64_t)64 << 20)
-
-typedef struct pool_block {
-  void *ptr;
-  int64_t cap;
-} pool_block;
-
-struct ipc_bufpool {
-  atomic_int refs;
-  pthread_mutex_t lock;
-  pool_block blocks[IPC_POOL_MAX_BLOCKS];
-  int n;
-  int64_t bytes;
-};
-
-ipc_bufpool *ipc_bufpool_new(void) {
-  ipc_bufpool *p = calloc(1, sizeof *p);
-  if (p == NULL) return NULL;
-  if (pthread_mutex_init(&p->lock, NULL) != 0) {
-    free(p);
-    return NULL;
-  }
-  atomic_init(&p->refs, 1);
-  return p;
-}
-
-void ipc_bufpool_ref(ipc_bufpool *p) {
-  atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
-}
-
-void ipc_bufpool_unref(ipc_bufpool *p) {
-  if (p == NULL || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
-  for (int i = 0; i < p->n; i++) free(p->blocks[i].ptr);
-  pthread_mutex_destroy(&p->lock);
-  free(p);
-}
-
-void *ipc_bufpool_get(ipc_bufpool *p, int64_t size, int64_t *cap) {
-  int best = -1;
-  pthread_mutex_lock(&p->lock);
-  for (int i = 0; i < p->n; i++)
-    if (p->blocks[i].cap >= size && (best < 0 || p->blocks[i].cap < p->blocks[best].cap)) best = i;
-  void *ptr = NULL;
-  if (best >= 0) {
-    ptr = p->blocks[best].ptr;
-    *cap = p->blocks[best].cap;
-    p->bytes -= *cap;
-    p->blocks[best] = p->blocks[--p->n];
-  }
-  pthread_mutex_unlock(&p->lock);
-  if (ptr != NULL) return ptr;
-  *cap = size;
-  return malloc(size > 0 ? (size_t)size : 1);
-}
-
-void ipc_bufpool_put(ipc_bufpool *p, void *block, int64_t cap) {
-  if (block == NULL) return;
-  pthread_mutex_lock(&p->lock);
-  if (p->n < IPC_POOL_MAX_BLOCKS && p->bytes + cap <= IPC_POOL_MAX_BYTES) {
-    p->blocks[p->n++] = (pool_block){block, cap};
-    p->bytes += cap;
-    block = NULL;
-  }
-  pthread_mutex_unlock(&p->lock);
-  free(block);
 }

@@ -4,6 +4,7 @@
 #include "arrow/arrowc_array.h"
 #include "arrow/arrowc_schema.h"
 #include "ipc/ipc_read_int.h"
+#include "ipc/ipc_workers.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,7 +29,16 @@ struct ipc_decoder {
   int64_t n_fields;
   dict_state *dicts;
   int64_t n_dicts;
+  ipc_workers *workers; /* decompression threads; NULL until first needed */
+  ipc_bufpool *pool;    /* blocks of decompressed buffers; NULL until the first one */
 };
+
+/* The decoder's cache of decompressed blocks (its arrays give them back when released). */
+#define IPC_DECODE_POOL_BYTES ((int64_t)32 << 20)
+
+/* The parallel pre-pass decompresses at most this many announced bytes per message; buffers
+ * past it are decompressed one by one as they are reached (as with one thread). */
+#define IPC_PARALLEL_MAX_BYTES ((int64_t)1 << 30)
 
 /* Backing for empty buffers: consumers may read offsets[0] of an empty array. */
 static const int64_t ipc_zeros[4] = {0, 0, 0, 0};
@@ -41,6 +51,9 @@ mlr_code ipc_decoder_new(const ipc_read_options *opts, ipc_decoder **out, mlr_er
   if (d->opts.max_nesting_depth <= 0) d->opts.max_nesting_depth = 64;
   if (d->opts.max_nesting_depth > 512) d->opts.max_nesting_depth = 512; /* bounds recursion */
   if (d->opts.max_decompressed <= 0) d->opts.max_decompressed = (int64_t)2 << 30;
+  if (d->opts.validation != IPC_VALIDATE_STRUCTURAL) d->opts.validation = IPC_VALIDATE_FULL;
+  if (d->opts.compression_threads < 1) d->opts.compression_threads = 1;
+  if (d->opts.compression_threads > 64) d->opts.compression_threads = 64;
   *out = d;
   return MALLARD_OK;
 }
@@ -51,6 +64,8 @@ void ipc_decoder_free(ipc_decoder *dec) {
   free(dec->dicts);
   free(dec->fields);
   arrowc_schema_release(&dec->schema);
+  ipc_workers_free(dec->workers);
+  ipc_bufpool_unref(dec->pool); /* arrays still out keep it alive */
   free(dec);
 }
 
@@ -110,6 +125,19 @@ static int64_t field_dict_id(const ipc_decoder *dec, const struct ArrowSchema *n
  * Record batch bodies
  * ---------------------------------------------------------------------------------------- */
 
+/* A body buffer decompressed ahead by the parallel pre-pass, taken by next_buffer. */
+enum { PRE_NONE = 0, PRE_PENDING = 1, PRE_DONE = 2, PRE_FAILED = 3 };
+typedef struct predecoded {
+  int state;
+  ipc_compression c_codec;
+  ipc_bufpool *pool;
+  const uint8_t *src; /* compressed bytes (after the length prefix) */
+  int64_t src_size, ulen;
+  arrowc_buf *buf; /* PRE_DONE: the decompressed buffer, until next_buffer takes it */
+  mlr_code rc;     /* PRE_FAILED: the error */
+  mlr_error err;
+} predecoded;
+
 typedef struct rctx {
   ipc_decoder *dec;
   const uint8_t *body;
@@ -119,6 +147,7 @@ typedef struct rctx {
   int64_t node_i, buf_i, var_i;
   ipc_compression codec;
   bool legacy_union; /* metadata V4: unions carry a validity buffer */
+  predecoded *pre;   /* per buffer index, from the parallel pre-pass; NULL without one */
   const char *what;  /* "column" or "dictionary N column" */
   char path[512];
   mlr_error *err;
@@ -164,6 +193,20 @@ static mlr_code next_buffer(rctx *c, const char *what, const uint8_t **data, int
                  (long long)((off >= 0 && len >= 0 && len <= INT64_MAX - off) ? off + len : -1),
                  (long long)c->body_size);
   const uint8_t *src = c->body + off;
+  if (c->pre != NULL && c->pre[c->buf_i - 1].state >= PRE_DONE) {
+    predecoded *pd = &c->pre[c->buf_i - 1];
+    if (pd->state == PRE_FAILED) {
+      mlr_error_set(c->err, pd->rc, "%s", pd->err.message);
+      mlr_error_prefix(c->err, "%s '%s': %s buffer: ", c->what, c->path, what);
+      return pd->rc;
+    }
+    *owner = pd->buf; /* moved to the array */
+    pd->buf = NULL;
+    pd->state = PRE_NONE;
+    *data = arrowc_buf_data(*owner);
+    *size = arrowc_buf_size(*owner);
+    return MALLARD_OK;
+  }
   if (c->codec != IPC_COMPRESSION_NONE && len > 0) {
     if (len < 8)
       return rfail(c, "compressed %s buffer is %lld bytes, shorter than its length prefix", what,
@@ -175,7 +218,7 @@ static mlr_code next_buffer(rctx *c, const char *what, const uint8_t **data, int
       if (ulen < 0 || ulen > c->dec->opts.max_decompressed)
         return rfail(c, "%s buffer announces %lld uncompressed bytes (limit %lld)", what,
                      (long long)ulen, (long long)c->dec->opts.max_decompressed);
-      mlr_code rc = ipc_decompress(c->codec, src, len, ulen, owner, c->err);
+      mlr_code rc = ipc_decompress(c->codec, src, len, ulen, c->dec->pool, owner, c->err);
       if (rc != MALLARD_OK) {
         mlr_error_prefix(c->err, "%s '%s': %s buffer: ", c->what, c->path, what);
         return rc;
@@ -468,8 +511,72 @@ static mlr_code rctx_init(rctx *c, ipc_decoder *dec, const fbr_table *rb, int16_
       c->codec = IPC_COMPRESSION_ZSTD;
     else
       return mlr_error_set(err, MALLARD_UNIMPLEMENTED, "body compression codec %d", codec);
+    if (dec->pool == NULL) {
+      dec->pool = ipc_bufpool_new(IPC_DECODE_POOL_BYTES);
+      if (dec->pool == NULL) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+    }
   }
   return MALLARD_OK;
+}
+
+static void predecode_task(void *ctx, int64_t i, int slot) {
+  predecoded *pd = (predecoded *)ctx + i;
+  (void)slot;
+  if (pd->state != PRE_PENDING) return;
+  mlr_error_reset(&pd->err);
+  pd->rc =
+      ipc_decompress(pd->c_codec, pd->src, pd->src_size, pd->ulen, pd->pool, &pd->buf, &pd->err);
+  pd->state = pd->rc == MALLARD_OK ? PRE_DONE : PRE_FAILED;
+}
+
+/* With compression threads and at least IPC_PARALLEL_MIN_BYTES to decompress, decompresses
+ * the message's well-formed compressed buffers in parallel before the walk; next_buffer then
+ * takes them in order (anything the pre-pass skipped is checked and decompressed there as
+ * usual, with the same messages). Buffers the walk does not reach are decompressed for nothing
+ * (at most IPC_PARALLEL_MAX_BYTES a message), which a single thread would not do. */
+static mlr_code predecode(rctx *c) {
+  ipc_decoder *dec = c->dec;
+  if (c->codec == IPC_COMPRESSION_NONE || dec->opts.compression_threads < 2) return MALLARD_OK;
+  int64_t n = c->buffers.count, announced = 0, tasks = 0;
+  c->pre = calloc((size_t)(n > 0 ? n : 1), sizeof *c->pre);
+  if (c->pre == NULL) return mlr_error_set(c->err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  for (int64_t i = 0; i < n; i++) {
+    const uint8_t *p = fbr_vector_elem(&c->buffers, i, 16);
+    int64_t off = fbr_read_i64(p), len = fbr_read_i64(p + 8);
+    if (off < 0 || len < 8 || off > c->body_size || len > c->body_size - off) continue;
+    int64_t ulen = fbr_read_i64(c->body + off);
+    if (ulen < 0 || ulen > dec->opts.max_decompressed) continue; /* -1 (raw) or refused later */
+    if (ulen > IPC_PARALLEL_MAX_BYTES - announced) break;
+    announced += ulen;
+    c->pre[i] = (predecoded){.state = PRE_PENDING,
+                             .src = c->body + off + 8,
+                             .src_size = len - 8,
+                             .ulen = ulen,
+                             .c_codec = c->codec,
+                             .pool = dec->pool};
+    tasks++;
+  }
+  /* the work is about proportional to the decompressed bytes */
+  if (tasks < 2 || announced < IPC_PARALLEL_MIN_BYTES) {
+    free(c->pre);
+    c->pre = NULL;
+    return MALLARD_OK;
+  }
+  if (dec->workers == NULL) {
+    dec->workers = ipc_workers_new(dec->opts.compression_threads);
+    if (dec->workers == NULL)
+      return mlr_error_set(c->err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  ipc_workers_run(dec->workers, n, predecode_task, c->pre);
+  return MALLARD_OK;
+}
+
+/* Frees what the walk did not take from the pre-pass. */
+static void rctx_release(rctx *c) {
+  if (c->pre == NULL) return;
+  for (int64_t i = 0; i < c->buffers.count; i++) arrowc_buf_unref(c->pre[i].buf);
+  free(c->pre);
+  c->pre = NULL;
 }
 
 static mlr_code decode_record_batch(ipc_decoder *dec, const fbr_table *rb, int16_t version,
@@ -479,12 +586,20 @@ static mlr_code decode_record_batch(ipc_decoder *dec, const fbr_table *rb, int16
   int64_t length;
   memset(out, 0, sizeof *out);
   MLR_RETURN_NOT_OK(rctx_init(&c, dec, rb, version, body, body_size, body_buf, &length, err));
-  MLR_RETURN_NOT_OK(arrowc_array_init(out, 1, dec->schema.n_children, err));
+  mlr_code rc = arrowc_array_init(out, 1, dec->schema.n_children, err);
+  if (rc != MALLARD_OK) goto cleanup;
   out->length = length;
-  mlr_code rc = decode_children(&c, &dec->schema, out, 0);
+  rc = predecode(&c);
+  if (rc == MALLARD_OK) rc = decode_children(&c, &dec->schema, out, 0);
   /* Dictionaries were validated when their batches were decoded. */
   if (rc == MALLARD_OK)
-    rc = arrowc_array_validate_ex(&dec->schema, out, ARROWC_VALIDATE_SKIP_DICTIONARY_VALUES, err);
+    rc = arrowc_array_validate_ex(
+        &dec->schema, out,
+        ARROWC_VALIDATE_SKIP_DICTIONARY_VALUES |
+            (dec->opts.validation == IPC_VALIDATE_STRUCTURAL ? ARROWC_VALIDATE_STRUCTURAL : 0),
+        err);
+cleanup:
+  rctx_release(&c);
   if (rc != MALLARD_OK) arrowc_array_release(out);
   return rc;
 }
@@ -729,7 +844,12 @@ static mlr_code decode_dictionary_batch(ipc_decoder *dec, const fbr_table *db, i
   c.what = what;
   snprintf(c.path, sizeof c.path, "values");
   struct ArrowArray arr;
-  mlr_code rc = decode_node(&c, ds->value_schema, &arr, 1);
+  memset(&arr, 0, sizeof arr);
+  mlr_code rc = predecode(&c);
+  if (rc == MALLARD_OK) rc = decode_node(&c, ds->value_schema, &arr, 1);
+  rctx_release(&c);
+  /* Dictionaries are always validated FULL, whatever the decoder's level: they are small, and
+   * deltas are concatenated by reading every value. */
   if (rc == MALLARD_OK) {
     rc = arrowc_array_validate_ex(ds->value_schema, &arr, ARROWC_VALIDATE_SKIP_DICTIONARY_VALUES,
                                   err);

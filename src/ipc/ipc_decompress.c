@@ -3,6 +3,7 @@
 #include "ipc/ipc_read_int.h"
 
 #include <lz4frame.h>
+#include <stdlib.h>
 #include <zstd.h>
 
 static mlr_code lz4_decompress(const uint8_t *src, int64_t src_size, uint8_t *dst, int64_t dst_size,
@@ -50,8 +51,43 @@ static mlr_code zstd_decompress(const uint8_t *src, int64_t src_size, uint8_t *d
   return MALLARD_OK;
 }
 
+/* A decompressed buffer's block, given back to its decoder's pool when the last array viewing
+ * it is released. */
+typedef struct pooled_block {
+  ipc_bufpool *pool;
+  void *ptr;
+  int64_t cap;
+} pooled_block;
+
+static void pooled_block_free(void *ctx) {
+  pooled_block *b = ctx;
+  ipc_bufpool_put(b->pool, b->ptr, b->cap);
+  ipc_bufpool_unref(b->pool);
+  free(b);
+}
+
+/* An output buffer of `size` bytes: a pooled block when there is a pool. */
+static arrowc_buf *out_buffer(ipc_bufpool *pool, int64_t size, uint8_t **data) {
+  if (pool == NULL) {
+    arrowc_buf *buf = arrowc_buf_alloc(size);
+    *data = buf != NULL ? arrowc_buf_mutable_data(buf) : NULL;
+    return buf;
+  }
+  pooled_block *b = malloc(sizeof *b);
+  if (b == NULL) return NULL;
+  b->ptr = ipc_bufpool_get(pool, size, &b->cap);
+  if (b->ptr == NULL) {
+    free(b);
+    return NULL;
+  }
+  ipc_bufpool_ref(pool);
+  b->pool = pool;
+  *data = b->ptr;
+  return arrowc_buf_wrap(b->ptr, size, pooled_block_free, b); /* frees b when out of memory */
+}
+
 mlr_code ipc_decompress(ipc_compression codec, const uint8_t *src, int64_t src_size,
-                        int64_t uncompressed, arrowc_buf **out, mlr_error *err) {
+                        int64_t uncompressed, ipc_bufpool *pool, arrowc_buf **out, mlr_error *err) {
   *out = NULL;
   if (codec == IPC_COMPRESSION_ZSTD) {
     /* Refuse before allocating when the frame says otherwise. */
@@ -63,7 +99,8 @@ mlr_code ipc_decompress(ipc_compression codec, const uint8_t *src, int64_t src_s
                            "ZSTD frame holds %llu bytes, %lld announced", fs,
                            (long long)uncompressed);
   }
-  arrowc_buf *buf = arrowc_buf_alloc(uncompressed);
+  uint8_t *data = NULL;
+  arrowc_buf *buf = out_buffer(pool, uncompressed, &data);
   if (buf == NULL)
     return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED,
                          "out of memory decompressing a %lld-byte buffer", (long long)uncompressed);
@@ -71,9 +108,9 @@ mlr_code ipc_decompress(ipc_compression codec, const uint8_t *src, int64_t src_s
   if (uncompressed == 0)
     rc = MALLARD_OK;
   else if (codec == IPC_COMPRESSION_LZ4_FRAME)
-    rc = lz4_decompress(src, src_size, arrowc_buf_mutable_data(buf), uncompressed, err);
+    rc = lz4_decompress(src, src_size, data, uncompressed, err);
   else if (codec == IPC_COMPRESSION_ZSTD)
-    rc = zstd_decompress(src, src_size, arrowc_buf_mutable_data(buf), uncompressed, err);
+    rc = zstd_decompress(src, src_size, data, uncompressed, err);
   else
     rc = mlr_error_set(err, MALLARD_UNIMPLEMENTED, "unknown compression codec %d", (int)codec);
   if (rc != MALLARD_OK) {

@@ -8,6 +8,7 @@
  * travel as their storage type with their ARROW:extension:* field metadata. Refused with
  * INVALID_ARGUMENT naming the column: unknown formats and non-integer dictionary indices. */
 #include "ipc/ipc_encode_int.h"
+#include "ipc/ipc_workers.h"
 
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -97,6 +98,8 @@ struct ipc_encoder {
   ipc_write_options opts;
   ipc_compressor comp;
   ipc_bufpool *pool;
+  ipc_workers *workers;       /* compression threads; NULL until first needed */
+  ipc_compressor *slot_comps; /* one per worker slot (slot 0: comp), set up on first use */
   bool file_mode;
   int64_t n_dicts;
   enc_dict_state *dicts;
@@ -687,10 +690,12 @@ mlr_code ipc_encoder_new(const struct ArrowSchema *schema, const ipc_write_optio
   ipc_encoder *enc = calloc(1, sizeof *enc);
   if (enc == NULL) return oom(err);
   if (opts != NULL) enc->opts = *opts;
+  if (enc->opts.compression_threads < 1) enc->opts.compression_threads = 1;
+  if (enc->opts.compression_threads > 64) enc->opts.compression_threads = 64;
   mlr_code rc = ipc_compressor_init(&enc->comp, enc->opts.compression, enc->opts.zstd_level, err);
   if (rc != MALLARD_OK) goto cleanup;
   if (enc->opts.compression != IPC_COMPRESSION_NONE) {
-    enc->pool = ipc_bufpool_new();
+    enc->pool = ipc_bufpool_new((int64_t)64 << 20);
     if (enc->pool == NULL) {
       rc = oom(err);
       goto cleanup;
@@ -758,6 +763,12 @@ void ipc_encoder_free(ipc_encoder *enc) {
   for (int64_t i = 0; i < enc->n_dicts; i++) free(enc->dicts[i].fp);
   free(enc->dicts);
   ipc_compressor_release(&enc->comp);
+  if (enc->workers != NULL) {
+    int slots = ipc_workers_slots(enc->workers);
+    ipc_workers_free(enc->workers); /* joins the threads before their contexts go */
+    for (int i = 1; i < slots; i++) ipc_compressor_release(&enc->slot_comps[i]);
+  }
+  free(enc->slot_comps);
   ipc_bufpool_unref(enc->pool);
   free(enc);
 }
@@ -1207,6 +1218,66 @@ void ipc_message_release(ipc_message *msg) {
   memset(msg, 0, sizeof *msg);
 }
 
+/* One buffer to compress into a pooled block (the block stays with the task until laid out). */
+typedef struct ctask {
+  const uint8_t *src;
+  int64_t len;
+  uint8_t *dst; /* NULL: not compressed (empty or below compression_min_size) */
+  int64_t cap, clen;
+  mlr_code rc;
+  mlr_error err;
+} ctask;
+
+typedef struct cjob {
+  ipc_encoder *enc;
+  ctask *tasks;
+} cjob;
+
+static void compress_task(void *ctx, int64_t i, int slot) {
+  cjob *j = ctx;
+  ctask *t = &j->tasks[i];
+  if (t->dst == NULL) return;
+  ipc_compressor *comp = slot == 0 ? &j->enc->comp : &j->enc->slot_comps[slot];
+  mlr_error_reset(&t->err);
+  t->rc = MALLARD_OK;
+  if (comp->codec == IPC_COMPRESSION_NONE) /* a worker slot's context, made on first use */
+    t->rc = ipc_compressor_init(comp, j->enc->opts.compression, j->enc->opts.zstd_level, &t->err);
+  if (t->rc == MALLARD_OK)
+    t->rc = ipc_compress_into(comp, t->src, t->len, t->dst, t->cap, &t->clen, &t->err);
+}
+
+/* Compresses the tasks' buffers: on the encoder's threads when it has some and the body is
+ * large enough, else on the calling thread. Each buffer is its own frame, compressed the same
+ * way by any context, so the bytes do not depend on the threads. */
+static mlr_code compress_all(ipc_encoder *enc, ctask *tasks, int64_t n, mlr_error *err) {
+  int64_t bytes = 0, count = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (tasks[i].dst == NULL) continue;
+    bytes += tasks[i].len;
+    count++;
+  }
+  cjob job = {enc, tasks};
+  if (enc->opts.compression_threads > 1 && count > 1 && bytes >= IPC_PARALLEL_MIN_BYTES) {
+    if (enc->workers == NULL) {
+      enc->slot_comps = calloc((size_t)enc->opts.compression_threads, sizeof *enc->slot_comps);
+      enc->workers =
+          enc->slot_comps != NULL ? ipc_workers_new(enc->opts.compression_threads) : NULL;
+      if (enc->workers == NULL) {
+        free(enc->slot_comps);
+        enc->slot_comps = NULL;
+        return oom(err);
+      }
+    }
+    ipc_workers_run(enc->workers, n, compress_task, &job);
+  } else {
+    for (int64_t i = 0; i < n; i++) compress_task(&job, i, 0);
+  }
+  for (int64_t i = 0; i < n; i++) /* the first failure in buffer order */
+    if (tasks[i].dst != NULL && tasks[i].rc != MALLARD_OK)
+      return mlr_error_set(err, tasks[i].rc, "%s", tasks[i].err.message);
+  return MALLARD_OK;
+}
+
 /* Lays out the body (compressing buffers if asked) and builds the message around eb's buffers.
  * Moves eb's scratch into the message. */
 static mlr_code build_batch_message(ipc_encoder *enc, enc_batch *eb, int64_t length,
@@ -1220,6 +1291,7 @@ static mlr_code build_batch_message(ipc_encoder *enc, enc_batch *eb, int64_t len
   int64_t nbufs = eb->n_bufs;
   int64_t *prefix = NULL;
   int64_t *bufmeta = NULL; /* (offset, length) pairs */
+  ctask *tasks = NULL;     /* compress: one per buffer */
   msg_priv *priv = calloc(1, sizeof *priv);
   out->segments = calloc((size_t)(3 * nbufs + 1), sizeof *out->segments);
   bufmeta = calloc((size_t)(2 * nbufs + 1), sizeof *bufmeta);
@@ -1240,6 +1312,27 @@ static mlr_code build_batch_message(ipc_encoder *enc, enc_batch *eb, int64_t len
     ipc_bufpool_ref(enc->pool);
     priv->pool = enc->pool;
   }
+  if (compress) {
+    tasks = calloc((size_t)(nbufs > 0 ? nbufs : 1), sizeof *tasks);
+    if (tasks == NULL) {
+      rc = oom(err);
+      goto cleanup;
+    }
+    for (int64_t i = 0; i < nbufs; i++) {
+      const enc_buf *bf = &eb->bufs[i];
+      if (bf->size == 0 || bf->size < enc->opts.compression_min_size) continue;
+      tasks[i].src = bf->data;
+      tasks[i].len = bf->size;
+      tasks[i].dst =
+          ipc_bufpool_get(priv->pool, ipc_compress_bound(&enc->comp, bf->size), &tasks[i].cap);
+      if (tasks[i].dst == NULL) {
+        rc = oom(err);
+        goto cleanup;
+      }
+    }
+    rc = compress_all(enc, tasks, nbufs, err);
+    if (rc != MALLARD_OK) goto cleanup;
+  }
   int64_t pos = 0, nseg = 0;
   for (int64_t i = 0; i < nbufs; i++) {
     const enc_buf *bf = &eb->bufs[i];
@@ -1255,27 +1348,17 @@ static mlr_code build_batch_message(ipc_encoder *enc, enc_batch *eb, int64_t len
       const uint8_t *payload = bf->data;
       int64_t plen = len;
       prefix[i] = -1;
-      if (len >= enc->opts.compression_min_size) {
-        int64_t cap = 0, clen = 0;
-        uint8_t *c = ipc_bufpool_get(priv->pool, ipc_compress_bound(&enc->comp, len), &cap);
-        if (c == NULL) {
-          rc = oom(err);
-          goto cleanup;
-        }
-        /* owned by the message from here on, also if compression fails */
-        priv->pooled[priv->n_pooled] = c;
-        priv->pooled_cap[priv->n_pooled++] = cap;
-        rc = ipc_compress_into(&enc->comp, bf->data, len, c, cap, &clen, err);
-        if (rc != MALLARD_OK) goto cleanup;
-        if (clen < len) {
-          payload = c;
-          plen = clen;
-          prefix[i] = len;
-        } else { /* did not shrink: send it raw, give the block back at once */
-          priv->n_pooled--;
-          ipc_bufpool_put(priv->pool, c, cap);
-        }
+      ctask *t = &tasks[i];
+      if (t->dst != NULL && t->clen < len) { /* the message owns the block from here on */
+        priv->pooled[priv->n_pooled] = t->dst;
+        priv->pooled_cap[priv->n_pooled++] = t->cap;
+        payload = t->dst;
+        plen = t->clen;
+        prefix[i] = len;
+      } else if (t->dst != NULL) { /* did not shrink: send it raw, give the block back */
+        ipc_bufpool_put(priv->pool, t->dst, t->cap);
       }
+      t->dst = NULL;
       out->segments[nseg++] = (ipc_segment){(const uint8_t *)&prefix[i], 8};
       out->segments[nseg++] = (ipc_segment){payload, plen};
       len = plen + 8;
@@ -1331,6 +1414,10 @@ static mlr_code build_batch_message(ipc_encoder *enc, enc_batch *eb, int64_t len
 cleanup:
   fbb_release(&b);
   free(bufmeta);
+  if (tasks != NULL) /* blocks not laid out (after an error) go back to the pool */
+    for (int64_t i = 0; i < nbufs; i++)
+      if (tasks[i].dst != NULL) ipc_bufpool_put(enc->pool, tasks[i].dst, tasks[i].cap);
+  free(tasks);
   if (rc != MALLARD_OK) ipc_message_release(out);
   return rc;
 }

@@ -4,6 +4,7 @@
 #define IPC_ENCODE_INT_H
 
 #include "ipc/fb_builder.h"
+#include "ipc/ipc_bufpool.h"
 #include "ipc/ipc.h"
 
 /* Flatbuffer constants of Arrow's Schema.fbs / Message.fbs / File.fbs. */
@@ -29,19 +30,6 @@ int64_t ipc_compress_bound(const ipc_compressor *c, int64_t size);
 /* Compresses src into dst (dst_cap >= ipc_compress_bound); *out_size is the compressed size. */
 mlr_code ipc_compress_into(ipc_compressor *c, const uint8_t *src, int64_t size, uint8_t *dst,
                            int64_t dst_cap, int64_t *out_size, mlr_error *err);
-
-/* A small, thread-safe, reference-counted cache of output blocks for compressed buffers. An
- * encoder and every message holding compressed buffers share one: a released message's blocks
- * are reused by later messages instead of being returned to the system and faulted in again
- * (which costs as much system time as the compression itself with glibc's default malloc). */
-typedef struct ipc_bufpool ipc_bufpool;
-ipc_bufpool *ipc_bufpool_new(void); /* refcount 1; NULL when out of memory */
-void ipc_bufpool_ref(ipc_bufpool *p);
-void ipc_bufpool_unref(ipc_bufpool *p); /* NULL is a no-op */
-/* A block of at least `size` bytes (*cap says how many); NULL when out of memory. */
-void *ipc_bufpool_get(ipc_bufpool *p, int64_t size, int64_t *cap);
-/* Gives a block back (kept for reuse or freed). */
-void ipc_bufpool_put(ipc_bufpool *p, void *block, int64_t cap);
 
 /* Builds this encoder's Schema table into b (for the file footer). */
 fbb_ref ipc_encoder_build_schema_table(const ipc_encoder *enc, fbb *b);

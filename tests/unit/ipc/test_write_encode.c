@@ -140,9 +140,10 @@ static void node_at(pmsg *p, int64_t i, int64_t *length, int64_t *nulls) {
 }
 
 static void test_every_case_is_well_framed(void) {
-  static const ipc_write_options opts[3] = {{IPC_COMPRESSION_NONE, 0, 0},
-                                            {IPC_COMPRESSION_LZ4_FRAME, 0, 0},
-                                            {IPC_COMPRESSION_ZSTD, 64, 3}};
+  static const ipc_write_options opts[3] = {
+      {.compression = IPC_COMPRESSION_NONE},
+      {.compression = IPC_COMPRESSION_LZ4_FRAME},
+      {.compression = IPC_COMPRESSION_ZSTD, .compression_min_size = 64, .zstd_level = 3}};
   for (size_t c = 0; c < TWC_N_CASES; c++) {
     for (int k = 0; k < 3; k++) {
       membuf m = {0};
@@ -439,8 +440,8 @@ static void test_sliced_offsets_rebased(void) {
 }
 
 static void test_compression_prefixes(void) {
-  ipc_write_options none = {0}, z = {IPC_COMPRESSION_ZSTD, 0, 0},
-                    zbig = {IPC_COMPRESSION_ZSTD, 1 << 30, 0};
+  ipc_write_options none = {0}, z = {.compression = IPC_COMPRESSION_ZSTD},
+                    zbig = {.compression = IPC_COMPRESSION_ZSTD, .compression_min_size = 1 << 30};
   uint8_t *plain, *packed, *raw;
   REQUIRE_OK(capture_case("long_strings", &none, NULL));
   ipc_message a = captured;
