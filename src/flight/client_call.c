@@ -1,6 +1,7 @@
 /* One client-side gRPC call on its own completion queue, driven by the calling thread: the
  * blocking send/receive/status primitives every Flight RPC of the client is built from. */
 #include "flight/client_internal.h"
+#include "flight/flight_rx.h"
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -374,65 +375,6 @@ mlr_code client_call_close_send(client_call *c, mlr_error *err) {
   return rc;
 }
 
-/* Copies a received byte buffer into one contiguous, 64-byte aligned buffer (IPC bodies are
- * decoded as views into it). A single-slice message is wrapped without a copy. */
-static void unref_slice_box(void *ctx) {
-  grpc_slice *s = ctx;
-  grpc_slice_unref(*s);
-  free(s);
-}
-
-static mlr_code flatten(grpc_byte_buffer *bb, arrowc_buf **out, mlr_error *err) {
-  *out = NULL;
-  if (bb->type != GRPC_BB_RAW || bb->data.raw.compression != GRPC_COMPRESS_NONE) {
-    /* Compressed by gRPC: let its reader decompress, then copy once. */
-    grpc_byte_buffer_reader reader;
-    if (!grpc_byte_buffer_reader_init(&reader, bb)) {
-      return mlr_error_set(err, MALLARD_INTERNAL, "cannot decompress a received message");
-    }
-    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-    grpc_byte_buffer_reader_destroy(&reader);
-    arrowc_buf *buf = arrowc_buf_alloc((int64_t)GRPC_SLICE_LENGTH(all));
-    if (buf != NULL) {
-      memcpy(arrowc_buf_mutable_data(buf), GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
-    }
-    grpc_slice_unref(all);
-    if (buf == NULL) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
-    *out = buf;
-    return MALLARD_OK;
-  }
-  grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
-  if (sb->count == 1 && sb->slices[0].refcount != NULL &&
-      ((uintptr_t)GRPC_SLICE_START_PTR(sb->slices[0]) & 7) == 0) {
-    grpc_slice *box = malloc(sizeof *box);
-    if (box == NULL) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
-    *box = grpc_slice_ref(sb->slices[0]);
-    *out = arrowc_buf_wrap(GRPC_SLICE_START_PTR(*box), (int64_t)GRPC_SLICE_LENGTH(*box),
-                           unref_slice_box, box);
-    if (*out == NULL) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
-    return MALLARD_OK;
-  }
-  size_t total = sb->length;
-  arrowc_buf *buf = arrowc_buf_alloc((int64_t)total);
-  if (buf == NULL) {
-    return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED,
-                         "out of memory for a received message of %zu bytes", total);
-  }
-  uint8_t *dst = arrowc_buf_mutable_data(buf);
-  size_t off = 0;
-  for (size_t i = 0; i < sb->count; i++) {
-    size_t n = GRPC_SLICE_LENGTH(sb->slices[i]);
-    if (n > total - off) {
-      arrowc_buf_unref(buf);
-      return mlr_error_set(err, MALLARD_INTERNAL, "received message longer than announced");
-    }
-    memcpy(dst + off, GRPC_SLICE_START_PTR(sb->slices[i]), n);
-    off += n;
-  }
-  *out = buf;
-  return MALLARD_OK;
-}
-
 mlr_code client_call_recv(client_call *c, arrowc_buf **msg, mlr_error *err) {
   *msg = NULL;
   pthread_mutex_lock(&c->mu);
@@ -441,10 +383,8 @@ mlr_code client_call_recv(client_call *c, arrowc_buf **msg, mlr_error *err) {
     if (bb != NULL) {
       post_recv(c); /* the queue shrank: maybe receive again */
       pthread_mutex_unlock(&c->mu);
-      /* Flattening may copy a large message: done outside the lock so the writer goes on. */
-      mlr_code rc = flatten(bb, msg, err);
-      grpc_byte_buffer_destroy(bb);
-      return rc;
+      /* Coalescing may copy a large message: done outside the lock so the writer goes on. */
+      return flight_rx_take(NULL, bb, msg, err);
     }
     if (c->recv_eof) {
       mlr_code rc = status_locked(c, err);

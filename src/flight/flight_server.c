@@ -2,6 +2,7 @@
  * worker thread per call running the service's handler, and the blocking call API the handlers
  * use (each blocking call waits on its own call's condition variable). */
 #include "flight/flight_server.h"
+#include "flight/flight_rx.h"
 #include "flight/flight_server_int.h"
 #include "flight/flight_types_pb.h"
 
@@ -109,6 +110,7 @@ struct flight_server {
   int *ports;
   int n_listen;
   int64_t max_message_size;
+  flight_rx_pool *rx_pool; /* NULL unless opts->rx_pool_bytes > 0 */
   int max_calls;
   int64_t max_bytes_in_flight;
   int n_cq_threads;
@@ -335,107 +337,6 @@ static void call_finish(flight_call *call, const mlr_error *status) {
  * Receiving
  * ---------------------------------------------------------------------------------------- */
 
-static void slice_holder_free(void *p) {
-  grpc_slice *s = p;
-  grpc_slice_unref(*s);
-  free(s);
-}
-
-/* Where field 1000 (data_body) starts in a FlightData message, from its first bytes; -1 if
- * unknown. Only used to place a coalesced copy so that the body lands 64-byte aligned. */
-static int64_t body_offset_hint(const uint8_t *p, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    uint64_t key = 0, len = 0;
-    int shift = 0;
-    while (i < n && shift < 64) {
-      uint8_t b = p[i++];
-      key |= (uint64_t)(b & 0x7f) << shift;
-      shift += 7;
-      if (!(b & 0x80)) break;
-    }
-    if ((key & 7) != 2) return -1;
-    shift = 0;
-    while (i < n && shift < 64) {
-      uint8_t b = p[i++];
-      len |= (uint64_t)(b & 0x7f) << shift;
-      shift += 7;
-      if (!(b & 0x80)) break;
-    }
-    if (i >= n && (key >> 3) != 1000) return -1;
-    if ((key >> 3) == 1000) return (int64_t)i;
-    if (len > n - i) return -1;
-    i += len;
-  }
-  return -1;
-}
-
-/* The received message as one arrowc_buf: a view of gRPC's slice when there is one, else one
- * coalescing copy (placed so that a FlightData body is aligned). Takes bb. */
-static arrowc_buf *bb_to_buf(grpc_byte_buffer *bb, mlr_error *err) {
-  arrowc_buf *out = NULL;
-  if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
-      bb->data.raw.slice_buffer.count <= 1) {
-    grpc_slice *holder = malloc(sizeof *holder);
-    if (holder == NULL) goto oom;
-    *holder = bb->data.raw.slice_buffer.count == 1
-                  ? grpc_slice_ref(bb->data.raw.slice_buffer.slices[0])
-                  : grpc_empty_slice();
-    out = arrowc_buf_wrap(GRPC_SLICE_START_PTR(*holder), (int64_t)GRPC_SLICE_LENGTH(*holder),
-                          slice_holder_free, holder);
-    if (out == NULL) goto oom;
-    grpc_byte_buffer_destroy(bb);
-    return out;
-  }
-  grpc_byte_buffer_reader reader;
-  if (!grpc_byte_buffer_reader_init(&reader, bb)) {
-    grpc_byte_buffer_destroy(bb);
-    mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "cannot decompress the received message");
-    return NULL;
-  }
-  if (bb->data.raw.compression != GRPC_COMPRESS_NONE) {
-    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-    grpc_byte_buffer_reader_destroy(&reader);
-    grpc_byte_buffer_destroy(bb);
-    grpc_slice *holder = malloc(sizeof *holder);
-    if (holder == NULL) {
-      grpc_slice_unref(all);
-      goto oom;
-    }
-    *holder = all;
-    out = arrowc_buf_wrap(GRPC_SLICE_START_PTR(*holder), (int64_t)GRPC_SLICE_LENGTH(*holder),
-                          slice_holder_free, holder);
-    if (out == NULL) goto oom;
-    return out;
-  }
-  size_t total = grpc_byte_buffer_length(bb);
-  const grpc_slice *first = &bb->data.raw.slice_buffer.slices[0];
-  int64_t off = body_offset_hint(GRPC_SLICE_START_PTR(*first), GRPC_SLICE_LENGTH(*first));
-  size_t shift = off < 0 ? 0 : (size_t)((64 - off % 64) % 64);
-  arrowc_buf *whole = arrowc_buf_alloc((int64_t)(total + shift));
-  if (whole == NULL) {
-    grpc_byte_buffer_reader_destroy(&reader);
-    grpc_byte_buffer_destroy(bb);
-    goto oom;
-  }
-  uint8_t *dst = arrowc_buf_mutable_data(whole) + shift;
-  grpc_slice s;
-  while (grpc_byte_buffer_reader_next(&reader, &s)) {
-    memcpy(dst, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
-    dst += GRPC_SLICE_LENGTH(s);
-    grpc_slice_unref(s);
-  }
-  grpc_byte_buffer_reader_destroy(&reader);
-  grpc_byte_buffer_destroy(bb);
-  out = arrowc_buf_slice(whole, (int64_t)shift, (int64_t)total);
-  arrowc_buf_unref(whole);
-  if (out == NULL) goto oom;
-  return out;
-oom:
-  mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
-  return NULL;
-}
-
 /* Next request message as a byte buffer (*bb NULL at end of stream). */
 static mlr_code call_recv(flight_call *call, grpc_byte_buffer **bb, mlr_error *err) {
   *bb = NULL;
@@ -484,8 +385,7 @@ static mlr_code call_recv_buf(flight_call *call, arrowc_buf **out, mlr_error *er
   grpc_byte_buffer *bb;
   MLR_RETURN_NOT_OK(call_recv(call, &bb, err));
   if (bb == NULL) return MALLARD_OK;
-  *out = bb_to_buf(bb, err);
-  return *out == NULL ? err->code : MALLARD_OK;
+  return flight_rx_take(call->srv->rx_pool, bb, out, err);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -819,6 +719,8 @@ mlr_code flight_server_start(const flight_server_options *opts, const flight_ser
   pthread_mutex_init(&srv->mu, NULL);
   pthread_cond_init(&srv->cv, NULL);
   srv->t_shutdown = (fs_tag){TAG_SHUTDOWN, NULL};
+  if (opts->rx_pool_bytes > 0)
+    srv->rx_pool = flight_rx_pool_new(opts->rx_pool_bytes); /* NULL: plain allocations */
 
   grpc_arg args[8];
   memset(args, 0, sizeof args);
@@ -1007,6 +909,7 @@ void flight_server_free(flight_server *srv) {
   if (srv->cq != NULL) grpc_completion_queue_destroy(srv->cq);
   free(srv->cq_threads);
   free(srv->ports);
+  flight_rx_pool_release(srv->rx_pool);
   pthread_mutex_destroy(&srv->mu);
   pthread_cond_destroy(&srv->cv);
   free(srv);

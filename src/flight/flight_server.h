@@ -85,6 +85,13 @@ typedef struct flight_server_options {
   int max_concurrent_calls;    /* default 256 when 0 */
   int64_t max_bytes_in_flight; /* per call, default 32 MiB when 0 */
   int cq_threads;              /* completion-queue threads, default 2 when 0 */
+  /* Bytes of free receive blocks kept for reuse by the copies of messages gRPC delivered in
+   * several slices (every message above 64 KiB); 0 = none, each copy is a fresh allocation.
+   * Reused blocks are already faulted in, but holding them keeps glibc from raising its dynamic
+   * mmap/trim thresholds, so gRPC's own read buffers may fault more: it pays off when the
+   * process keeps freed memory (e.g. GLIBC_TUNABLES=glibc.malloc.trim_threshold=...), see
+   * bench/RESULTS.md "Flight transport". */
+  int64_t rx_pool_bytes;
   /* TLS (all NULL = plaintext). PEM contents, not paths. With tls_client_ca, clients must
    * present a certificate signed by it. */
   const char *tls_cert_pem;

@@ -401,6 +401,7 @@ int main(int argc, char **argv) {
   int port = 0;
   int64_t max_msg = 0;
   int max_calls = 0;
+  int64_t rx_pool = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       port = atoi(argv[++i]);
@@ -408,8 +409,13 @@ int main(int argc, char **argv) {
       max_msg = strtoll(argv[++i], NULL, 10);
     } else if (strcmp(argv[i], "--max-calls") == 0 && i + 1 < argc) {
       max_calls = atoi(argv[++i]);
+    } else if (strcmp(argv[i], "--rx-pool-bytes") == 0 && i + 1 < argc) {
+      rx_pool = strtoll(argv[++i], NULL, 10);
     } else {
-      fprintf(stderr, "usage: %s [--port N] [--max-message-size BYTES] [--max-calls N]\n", argv[0]);
+      fprintf(stderr,
+              "usage: %s [--port N] [--max-message-size BYTES] [--max-calls N] "
+              "[--rx-pool-bytes BYTES]\n",
+              argv[0]);
       return 2;
     }
   }
@@ -440,7 +446,8 @@ int main(int argc, char **argv) {
   flight_server_options opts = {.listen = listen,
                                 .n_listen = 1,
                                 .max_message_size = max_msg,
-                                .max_concurrent_calls = max_calls};
+                                .max_concurrent_calls = max_calls,
+                                .rx_pool_bytes = rx_pool};
   flight_server *srv;
   mlr_error err;
   if (flight_server_start(&opts, &svc, &srv, &err) != MALLARD_OK) {

@@ -1,0 +1,37 @@
+/* Received gRPC messages as one contiguous arrowc_buf, shared by the server and the client.
+ * gRPC 1.51 reads the socket into 64 KiB slices whatever the read-chunk channel args say, so
+ * every message above that arrives in several slices and needs one coalescing copy (the IPC
+ * decoder views a contiguous body), placed so that a FlightData body lands 64-byte aligned.
+ * The copy goes into a fresh allocation or, with a pool, into a recycled block that is already
+ * faulted in. A message in one slice is viewed in place. Internal to src/flight. */
+#ifndef FLIGHT_RX_H
+#define FLIGHT_RX_H
+
+#include "arrow/arrowc_buf.h"
+#include "common/mlr_error.h"
+
+#include <grpc/byte_buffer.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A pool of free receive blocks, holding at most max_cached_bytes of them (blocks handed out are
+ * not counted). Thread-safe; buffers may be released on any thread. Reference-counted: every
+ * buffer handed out holds a reference, so buffers may outlive flight_rx_pool_release. */
+typedef struct flight_rx_pool flight_rx_pool;
+
+/* NULL when out of memory (callers then simply go without a pool). */
+flight_rx_pool *flight_rx_pool_new(int64_t max_cached_bytes);
+/* Drops the owner's reference; NULL is a no-op. */
+void flight_rx_pool_release(flight_rx_pool *pool);
+
+/* Where field 1000 (data_body) starts in a FlightData message, from its first bytes; -1 if
+ * unknown. Used only to place a copy so that the body lands 64-byte aligned. */
+int64_t flight_rx_body_offset_hint(const uint8_t *p, size_t n);
+
+/* The message in bb as one buffer in *out (the caller owns one reference). bb is taken: it is
+ * destroyed, also on error. pool may be NULL (plain allocations). RESOURCE_EXHAUSTED when out
+ * of memory, INVALID_ARGUMENT when a compressed message cannot be decompressed. */
+mlr_code flight_rx_take(flight_rx_pool *pool, grpc_byte_buffer *bb, arrowc_buf **out,
+                        mlr_error *err);
+
+#endif /* FLIGHT_RX_H */
