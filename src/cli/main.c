@@ -1,13 +1,10 @@
 /* `mallard`: the single binary. Dispatches to one subcommand per file in src/cli/. */
 #include "cli/cli.h"
+#include "common/mlr_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 /* Subcommands register here (one line each, alphabetical within their group). */
 const cli_command cli_commands[] = {
@@ -44,25 +41,8 @@ static void usage(FILE *out) {
   fprintf(out, "\noptions:\n  --help       show this help\n  --version    show the version\n");
 }
 
-/* glibc's defaults cost the data path dearly: each received gRPC message (megabytes, over many
- * slices) is coalesced into a fresh allocation that glibc mmaps or trims back to the kernel when
- * freed, so every message page-faults its memory in again; and each of the many gRPC/DuckDB
- * threads gets an arena keeping its own free memory. Measured on 2 cores, 24M rows: the
- * `processed` exchange's server CPU -43% (peak RSS 163 vs 170 MiB), DoPut's -14% (peak +5-10%).
- * Blocks over 32 MiB still get their own mapping. An operator's MALLOC_* variables win. */
-static void tune_allocator(void) {
-#if defined(__GLIBC__)
-  if (getenv("MALLOC_MMAP_THRESHOLD_") == NULL) mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  if (getenv("MALLOC_TRIM_THRESHOLD_") == NULL) mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  if (getenv("MALLOC_ARENA_MAX") == NULL) {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    mallopt(M_ARENA_MAX, cpus < 2 ? 2 : cpus > 64 ? 64 : (int)cpus);
-  }
-#endif
-}
-
 int main(int argc, char **argv) {
-  tune_allocator();
+  mlr_tune_allocator();
   if (argc < 2) {
     usage(stderr);
     return CLI_EXIT_USAGE;

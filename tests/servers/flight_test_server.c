@@ -2,6 +2,7 @@
  * (DoPut by PATH stores the stream's FlightData, DoGet replays it) and an echo DoExchange; the
  * target of the transport's pyarrow integration tests and benchmark. */
 #include "arrow/arrowc_schema.h"
+#include "common/mlr_alloc.h"
 #include "flight/flight_server.h"
 #include "flight/flight_server_int.h"
 #include "flight/flight_types_pb.h"
@@ -398,6 +399,7 @@ static mlr_code h_list_actions(void *ctx, flight_call *call, mlr_error *err) {
 }
 
 int main(int argc, char **argv) {
+  mlr_tune_allocator(); /* the same process settings as `mallard serve` */
   int port = 0;
   int64_t max_msg = 0;
   int max_calls = 0;
