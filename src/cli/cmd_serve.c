@@ -60,6 +60,10 @@ static void serve_usage(FILE *out) {
       "  --session-idle DUR      session idle timeout, e.g. 15m (default 1h)\n"
       "  --session-lifetime DUR  absolute session lifetime, e.g. 12h (default 24h)\n"
       "  --max-sessions N        live sessions per server (default 10000)\n"
+      "  --login-burst N         failed logins a client address or a user name may make before\n"
+      "                          being slowed down (default 10)\n"
+      "  --login-rate N          then at most N more per minute; beyond, RESOURCE_EXHAUSTED\n"
+      "                          without checking the password (default 20)\n"
       "  --insecure-default-user allow the default user on a non-loopback address\n"
       "  --tls-cert FILE         serve TLS with this certificate chain (PEM)\n"
       "  --tls-key FILE          ... and this private key (PEM)\n"
@@ -177,7 +181,8 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
                                              "--users",         "--tokens",
                                              "--session-idle",  "--session-lifetime",
                                              "--tls-cert",      "--tls-key",
-                                             "--tls-client-ca", "--exchanger-dir"};
+                                             "--tls-client-ca", "--exchanger-dir",
+                                             "--login-burst",   "--login-rate"};
     bool known = false;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
       if (strcmp(name, with_value[k]) == 0) known = true;
@@ -218,6 +223,16 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
         return usage_error("--max-sessions %s: expected a positive number", value);
       }
       f->base.max_sessions = (int)n;
+    } else if (strcmp(name, "--login-burst") == 0) {
+      if (!parse_int64(value, 1, 1000000, &n)) {
+        return usage_error("--login-burst %s: expected a number from 1 to 1000000", value);
+      }
+      f->base.login_burst = (int)n;
+    } else if (strcmp(name, "--login-rate") == 0) {
+      if (!parse_int64(value, 1, 1000000, &n)) {
+        return usage_error("--login-rate %s: expected a number from 1 to 1000000", value);
+      }
+      f->base.login_per_minute = (int)n;
     } else if (strcmp(name, "--batch-rows") == 0) {
       if (!parse_int64(value, 1, 16 * 1024 * 1024, &f->base.batch_rows)) {
         return usage_error("--batch-rows %s: expected 1..16777216", value);

@@ -42,6 +42,8 @@ typedef struct srv_config {
   bool compress;            /* db_options.compress (--compress) */
   double query_timeout_s;   /* 0 = none */
   int max_sessions;         /* 0 = auth default */
+  int login_burst;          /* failed-login limiter (auth_options); 0 = auth default */
+  int login_per_minute;     /* 0 = auth default */
   int64_t batch_rows;       /* DoGet batch size, 0 = default (65536) */
   int64_t max_message_size; /* 0 = transport default */
   int max_concurrent_calls; /* 0 = transport default */

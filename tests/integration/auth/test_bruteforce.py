@@ -2,6 +2,7 @@
 stream completes, the bad peer is refused (RESOURCE_EXHAUSTED) after a few attempts without
 costing Argon2 work, and other peers and users can still log in."""
 import socket
+import subprocess
 import threading
 import time
 
@@ -111,3 +112,28 @@ def test_flood_while_streaming(serve, users_file):
             t0 = time.time()
             carol.authenticate_basic_token("carol", PASSWORDS["carol"])
             assert time.time() - t0 < 5
+
+
+def test_login_limiter_flags(serve, users_file, mallard):
+    # --login-burst 3 --login-rate 1: three bad logins are checked, the next ones from that
+    # peer are refused before any password check; the default would check ten.
+    with serve("--users", users_file, "--login-burst", "3", "--login-rate", "1",
+               listen=["127.0.0.1:0"]) as s:
+        codes = []
+        with grpc.insecure_channel(f"127.0.0.1:{s.port}") as ch:
+            hs = ch.stream_stream("/arrow.flight.protocol.FlightService/Handshake",
+                                  request_serializer=None, response_deserializer=None)
+            for i in range(6):
+                try:
+                    list(hs(iter([]), metadata=[("authorization",
+                                                 basic_header("bob", f"guess-{i}"))],
+                            timeout=10))
+                    codes.append(grpc.StatusCode.OK)
+                except grpc.RpcError as e:
+                    codes.append(e.code())
+        assert codes[:3] == [grpc.StatusCode.UNAUTHENTICATED] * 3, codes
+        assert codes[3:] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 3, codes
+    for bad in (["--login-burst", "0"], ["--login-rate", "x"]):
+        out = subprocess.run([mallard, "serve", "--listen", "127.0.0.1:0", *bad],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 2 and bad[0] in out.stderr, out.stderr

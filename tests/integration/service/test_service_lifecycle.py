@@ -36,7 +36,8 @@ def test_help_documents_every_flag(mallard_bin):
                  "--read-only", "--query-timeout", "--max-sessions", "--batch-rows",
                  "--max-message-size", "--log-format", "--users", "--tokens", "--session-idle",
                  "--session-lifetime", "--insecure-default-user", "--tls-cert", "--tls-key",
-                 "--tls-client-ca", "--exchanger-dir", "--compress"):
+                 "--tls-client-ca", "--exchanger-dir", "--compress", "--login-burst",
+                 "--login-rate"):
         assert flag in out.stdout, flag
 
 
