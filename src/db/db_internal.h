@@ -50,6 +50,10 @@ mlr_code db_exec_internal(duckdb_connection con, const char *sql, mlr_error *err
 mlr_code db_query_from_stmt(db_conn *conn, duckdb_prepared_statement stmt, bool owns_stmt,
                             const db_query_options *opts, db_query **out, mlr_error *err);
 
+/* True when q's batches are built by the direct exporter (db_export.h), false when its chunks
+ * go through duckdb_data_chunk_to_arrow + db_coalesce (for tests). */
+bool db_query_is_direct(const db_query *q);
+
 /* Renders a DuckDB logical type as SQL ("DECIMAL(18,3)", "STRUCT(\"a\" INTEGER)").
  * Returns NULL if out of memory or unsupported; caller frees. */
 char *db_logical_type_sql(duckdb_logical_type t);

@@ -1,8 +1,11 @@
-/* Queries as streams of Arrow batches: DuckDB's streaming result is pulled chunk by chunk,
- * each chunk is exported with duckdb_data_chunk_to_arrow, and the chunks are coalesced into
- * batches of about batch_rows rows. Also the prepared statements with named parameters. */
+/* Queries as streams of Arrow batches: DuckDB's streaming result is pulled chunk by chunk into
+ * batches of about batch_rows rows. A result whose columns all have flat types is written
+ * straight into each batch's buffers (db_export.c, one copy); any other is exported chunk by
+ * chunk with duckdb_data_chunk_to_arrow and the chunks are coalesced (db_coalesce.c). Also the
+ * prepared statements with named parameters. */
 #include "db/db_internal.h"
 #include "db/db_coalesce.h"
+#include "db/db_export.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +21,10 @@ struct db_query {
   duckdb_result result;
   bool have_result;
   bool done;
-  bool coalesce;  /* false when the schema has a layout db_coalesce does not handle */
-  bool has_bool8; /* every batch goes through db_coalesce, which unpacks arrow.bool8 */
-  uint64_t epoch; /* conn->epoch when the query started */
+  bool coalesce;       /* false when the schema has a layout db_coalesce does not handle */
+  bool has_bool8;      /* every batch goes through db_coalesce, which unpacks arrow.bool8 */
+  db_export *exporter; /* the direct path, when every column has a flat type; else NULL */
+  uint64_t epoch;      /* conn->epoch when the query started */
   int64_t batch_rows;
   idx_t ncols;
   struct ArrowSchema schema; /* kept for coalescing; copies handed out are rebuilt */
@@ -75,6 +79,7 @@ void db_query_free(db_query *q) {
   if (!q) return;
   free_pending(q);
   free(q->pending);
+  db_export_free(q->exporter);
   if (q->have_result) duckdb_destroy_result(&q->result);
   if (q->schema.release) q->schema.release(&q->schema);
   for (idx_t i = 0; i < q->ncols; i++) {
@@ -151,6 +156,8 @@ mlr_code db_query_from_stmt(db_conn *conn, duckdb_prepared_statement stmt, bool 
   if ((rc = make_schema(conn, q->types, q->names, q->ncols, &q->schema, err))) goto cleanup;
   q->coalesce = db_coalesce_supported(&q->schema);
   q->has_bool8 = q->coalesce && schema_has_bool8(&q->schema);
+  if (q->coalesce && (rc = db_export_plan(q->types, &q->schema, q->batch_rows, &q->exporter, err)))
+    goto cleanup;
   q->epoch = conn->epoch;
   *out = q;
   q = NULL;
@@ -166,6 +173,10 @@ mlr_code db_query_start(db_conn *conn, const char *sql, const db_query_options *
   *out = NULL;
   MLR_RETURN_NOT_OK(prepare_stmt(conn, sql, &st, err));
   return db_query_from_stmt(conn, st, true, opts, out, err);
+}
+
+bool db_query_is_direct(const db_query *q) {
+  return q->exporter != NULL;
 }
 
 mlr_code db_query_schema(db_query *q, struct ArrowSchema *out, mlr_error *err) {
@@ -206,6 +217,34 @@ cleanup:
   return rc;
 }
 
+/* The direct path: chunks go straight into the batch's buffers, the same batch boundaries as
+ * the coalescing path (a batch ends with the chunk that reaches batch_rows). */
+static mlr_code next_direct(db_query *q, struct ArrowArray *batch, bool *eof, mlr_error *err) {
+  mlr_code rc = MALLARD_OK;
+  while (db_export_rows(q->exporter) < q->batch_rows) {
+    duckdb_data_chunk chunk = duckdb_fetch_chunk(q->result);
+    if (!chunk) {
+      const char *m = duckdb_result_error(&q->result);
+      q->done = true;
+      if (m && m[0]) return db_error_from_result(&q->result, err);
+      break;
+    }
+    rc = db_export_append(q->exporter, chunk, err);
+    duckdb_destroy_data_chunk(&chunk);
+    if (rc) {
+      q->done = true; /* rows are missing: the stream cannot go on */
+      return rc;
+    }
+  }
+  if (db_export_rows(q->exporter) == 0) {
+    *eof = true;
+    return MALLARD_OK;
+  }
+  rc = db_export_finish(q->exporter, batch, err);
+  if (rc) q->done = true;
+  return rc;
+}
+
 mlr_code db_query_next(db_query *q, struct ArrowArray *batch, bool *eof, mlr_error *err) {
   mlr_code rc = MALLARD_OK;
   int64_t rows = 0;
@@ -219,6 +258,7 @@ mlr_code db_query_next(db_query *q, struct ArrowArray *batch, bool *eof, mlr_err
     return mlr_error_set(err, MALLARD_FAILED_PRECONDITION,
                          "the query's result was closed: its connection ran another statement");
   }
+  if (q->exporter) return next_direct(q, batch, eof, err);
   for (;;) {
     struct ArrowArray *a;
     bool got;
