@@ -200,6 +200,7 @@ mlr_code db_open(const db_options *opts, db_database **out, mlr_error *err) {
   if (strcmp(path, ":memory:") == 0 && !opts->read_only && opts->compress &&
       (rc = compress_default_database(db->db, err)) != MALLARD_OK)
     goto cleanup;
+  db->compressed = strcmp(path, ":memory:") == 0 && !opts->read_only && opts->compress;
   *out = db;
   db = NULL;
 cleanup:

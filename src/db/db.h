@@ -154,13 +154,15 @@ mlr_code db_ingest_begin(db_conn *conn, const char *schema_name, const char *tab
                          mlr_error *err);
 /* Appends one batch ("+s" array; moved in, released by the adapter, also on error). */
 mlr_code db_ingest_append(db_ingest *ing, struct ArrowArray *batch, mlr_error *err);
-/* Large ingests are loaded in groups: the batches of about group_rows rows are gathered, then
- * inserted by one INSERT ... SELECT over an Arrow scan of them, which DuckDB converts and writes
- * (compresses) on all its threads. A final group under min_rows rows, and every batch of a stream
- * with a dictionary-encoded or union column, goes through DuckDB's appender instead, one thread.
- * Memory: at most one group of received batches is held. Either way the rows land in stream order
- * in the one transaction. Call before the first db_ingest_append to change the defaults (tests and
- * tuning); group_rows 0 = always the appender. */
+/* Large ingests into a compressed database (db_options.compress) are loaded in groups: the
+ * batches of about group_rows rows are gathered, then inserted by one INSERT ... SELECT over an
+ * Arrow scan of them, which DuckDB converts and writes (compresses) on all its threads; into an
+ * uncompressed one, every batch goes through the appender (as fast, for less CPU). A final group
+ * under min_rows rows, and every batch of a stream with a dictionary-encoded or union column, goes
+ * through DuckDB's appender instead, one thread. Memory: at most one group of received batches is
+ * held. Either way the rows land in stream order in the one transaction. Call before the first
+ * db_ingest_append to change the defaults (tests and tuning); group_rows 0 = always the appender.
+ */
 #define DB_INGEST_GROUP_ROWS (1024 * 1024)
 #define DB_INGEST_GROUP_MIN_ROWS (256 * 1024)
 void db_ingest_set_grouping(db_ingest *ing, int64_t group_rows, int64_t min_rows);

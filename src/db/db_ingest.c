@@ -548,7 +548,10 @@ mlr_code db_ingest_begin(db_conn *conn, const char *schema_name, const char *tab
       goto fail;
     }
   }
-  ing->group_max_rows = DB_INGEST_GROUP_ROWS;
+  /* Measured (24M flights rows, 2 cores, 5 alternating runs): into a compressed database, groups
+   * load in 9.9 s vs the appender's 13.8 s (compression runs on DuckDB's threads); uncompressed,
+   * the appender is as fast (5.7 vs 5.9 s) for 30% less CPU. */
+  ing->group_max_rows = conn->db->compressed ? DB_INGEST_GROUP_ROWS : 0;
   ing->group_min_rows = DB_INGEST_GROUP_MIN_ROWS;
   ing->groups_ok = true;
   for (int64_t i = 0; i < ing->ncols; i++)

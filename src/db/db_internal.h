@@ -12,6 +12,7 @@
 struct db_database {
   duckdb_database db;
   bool persistent;
+  bool compressed; /* in-memory, stored compressed (db_options.compress) */
 };
 
 struct db_conn {

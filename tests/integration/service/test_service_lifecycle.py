@@ -301,14 +301,15 @@ def test_compress_keeps_names_and_data(start_mallard):
     # clients see is unchanged (tables, schema, current_database, list_tables, drop_table).
     m = start_mallard("--listen", "127.0.0.1:0", "--compress")
     c, o = m.client(0)
-    t = pa.table({"i": pa.array(range(300000), pa.int64()),
-                  "s": ["carrier %d" % (i % 17) for i in range(300000)]})
-    assert put(c, o, "packed", t) == {"rows": 300000}
+    # 1.2M rows: one 1M-row group loaded by INSERT over an Arrow scan, the rest by the appender
+    n = 1_200_000
+    t = pa.table({"i": pa.array(range(n), pa.int64()),
+                  "s": ["carrier %d" % (i % 17) for i in range(n)]})
+    assert put(c, o, "packed", t) == {"rows": n}
     assert get(c, o, "SELECT * FROM packed ORDER BY i").equals(t)
     assert get(c, o, "SELECT current_database() AS d, current_schema() AS s").to_pylist() == [
         {"d": "memory", "s": "main"}]
-    assert get(c, o, "SELECT count(*) AS n FROM memory.main.packed").to_pylist() == [
-        {"n": 300000}]
+    assert get(c, o, "SELECT count(*) AS n FROM memory.main.packed").to_pylist() == [{"n": n}]
     names = {x["table"] for x in json.loads(action(c, o, "list_tables")[0])}
     assert "packed" in names
     action(c, o, "drop_table", "packed")
