@@ -740,12 +740,12 @@ char *cli_local_source_sql(const char *path, int scale, int64_t limit) {
   if (lit == NULL) return NULL;
   mlr_strbuf b = {0};
   mlr_strbuf_append(&b, "SELECT * FROM ", 14);
-  mlr_strbuf_append(&b, reader, strlen(reader));
+  mlr_strbuf_append_str(&b, reader);
   /* Scaling lists the file `scale` times: DuckDB reads them in order, streaming. */
   mlr_strbuf_append(&b, "([", 2);
   for (int k = 0; k < scale; k++) {
     if (k > 0) mlr_strbuf_append(&b, ", ", 2);
-    mlr_strbuf_append(&b, lit, strlen(lit));
+    mlr_strbuf_append_str(&b, lit);
   }
   mlr_strbuf_append(&b, "])", 2);
   free(lit);

@@ -146,7 +146,7 @@ int cli_cmd_exchange(int argc, char **argv) {
   mlr_strbuf_append_json_string(&b, name, strlen(name));
   if (params != NULL) {
     mlr_strbuf_append(&b, ", \"params\": ", 12);
-    mlr_strbuf_append(&b, params, strlen(params));
+    mlr_strbuf_append_str(&b, params);
   }
   mlr_strbuf_append(&b, "}", 1);
   desc_json = mlr_strbuf_take(&b, NULL);

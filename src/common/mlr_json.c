@@ -538,6 +538,19 @@ void mlr_strbuf_append(mlr_strbuf *b, const char *s, size_t n) {
   b->data[b->len] = '\0';
 }
 
+void mlr_strbuf_append_str(mlr_strbuf *b, const char *s) {
+  mlr_strbuf_append(b, s, strlen(s));
+}
+
+void mlr_strbuf_append_owned(mlr_strbuf *b, char *s) {
+  if (s == NULL) {
+    b->oom = true;
+    return;
+  }
+  mlr_strbuf_append(b, s, strlen(s));
+  free(s);
+}
+
 void mlr_strbuf_appendf(mlr_strbuf *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

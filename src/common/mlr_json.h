@@ -54,6 +54,10 @@ typedef struct mlr_strbuf {
   bool oom;
 } mlr_strbuf;
 void mlr_strbuf_append(mlr_strbuf *b, const char *s, size_t n);
+/* Appends the NUL-terminated s. */
+void mlr_strbuf_append_str(mlr_strbuf *b, const char *s);
+/* Appends s and frees it (s comes from an allocating helper): NULL marks the buffer oom. */
+void mlr_strbuf_append_owned(mlr_strbuf *b, char *s);
 void mlr_strbuf_appendf(mlr_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal (quoted, escaped). */
 void mlr_strbuf_append_json_string(mlr_strbuf *b, const char *s, size_t n);

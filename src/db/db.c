@@ -482,135 +482,124 @@ mlr_code db_drop_table(db_conn *conn, const char *schema, const char *table, mlr
 /* ---------------------------------------------------------------- logical type -> SQL */
 
 /* SQL text is built with the shared growable string (src/common/mlr_json.h). */
-typedef mlr_strbuf sbuf;
 
-static void sb_add(sbuf *b, const char *s) {
-  mlr_strbuf_append(b, s, strlen(s));
+static void sb_add_quoted(mlr_strbuf *b, const char *s, char q) {
+  mlr_strbuf_append_owned(b, quote_with(s, q));
 }
 
-static void sb_add_quoted(sbuf *b, const char *s, char q) {
-  char *x = quote_with(s, q);
-  if (!x) {
-    b->oom = true;
-    return;
-  }
-  sb_add(b, x);
-  free(x);
-}
-
-static bool type_sql(sbuf *b, duckdb_logical_type t) {
+static bool type_sql(mlr_strbuf *b, duckdb_logical_type t) {
   char tmp[64];
   duckdb_type id = duckdb_get_type_id(t);
   switch (id) {
   case DUCKDB_TYPE_BOOLEAN:
-    sb_add(b, "BOOLEAN");
+    mlr_strbuf_append_str(b, "BOOLEAN");
     return true;
   case DUCKDB_TYPE_TINYINT:
-    sb_add(b, "TINYINT");
+    mlr_strbuf_append_str(b, "TINYINT");
     return true;
   case DUCKDB_TYPE_SMALLINT:
-    sb_add(b, "SMALLINT");
+    mlr_strbuf_append_str(b, "SMALLINT");
     return true;
   case DUCKDB_TYPE_INTEGER:
-    sb_add(b, "INTEGER");
+    mlr_strbuf_append_str(b, "INTEGER");
     return true;
   case DUCKDB_TYPE_BIGINT:
-    sb_add(b, "BIGINT");
+    mlr_strbuf_append_str(b, "BIGINT");
     return true;
   case DUCKDB_TYPE_UTINYINT:
-    sb_add(b, "UTINYINT");
+    mlr_strbuf_append_str(b, "UTINYINT");
     return true;
   case DUCKDB_TYPE_USMALLINT:
-    sb_add(b, "USMALLINT");
+    mlr_strbuf_append_str(b, "USMALLINT");
     return true;
   case DUCKDB_TYPE_UINTEGER:
-    sb_add(b, "UINTEGER");
+    mlr_strbuf_append_str(b, "UINTEGER");
     return true;
   case DUCKDB_TYPE_UBIGINT:
-    sb_add(b, "UBIGINT");
+    mlr_strbuf_append_str(b, "UBIGINT");
     return true;
   case DUCKDB_TYPE_HUGEINT:
-    sb_add(b, "HUGEINT");
+    mlr_strbuf_append_str(b, "HUGEINT");
     return true;
   case DUCKDB_TYPE_UHUGEINT:
-    sb_add(b, "UHUGEINT");
+    mlr_strbuf_append_str(b, "UHUGEINT");
     return true;
   case DUCKDB_TYPE_FLOAT:
-    sb_add(b, "FLOAT");
+    mlr_strbuf_append_str(b, "FLOAT");
     return true;
   case DUCKDB_TYPE_DOUBLE:
-    sb_add(b, "DOUBLE");
+    mlr_strbuf_append_str(b, "DOUBLE");
     return true;
   case DUCKDB_TYPE_VARCHAR:
-    sb_add(b, "VARCHAR");
+    mlr_strbuf_append_str(b, "VARCHAR");
     return true;
   case DUCKDB_TYPE_BLOB:
-    sb_add(b, "BLOB");
+    mlr_strbuf_append_str(b, "BLOB");
     return true;
   case DUCKDB_TYPE_BIT:
-    sb_add(b, "BIT");
+    mlr_strbuf_append_str(b, "BIT");
     return true;
   case DUCKDB_TYPE_DATE:
-    sb_add(b, "DATE");
+    mlr_strbuf_append_str(b, "DATE");
     return true;
   case DUCKDB_TYPE_TIME:
-    sb_add(b, "TIME");
+    mlr_strbuf_append_str(b, "TIME");
     return true;
   case DUCKDB_TYPE_TIME_TZ:
-    sb_add(b, "TIME WITH TIME ZONE");
+    mlr_strbuf_append_str(b, "TIME WITH TIME ZONE");
     return true;
   case DUCKDB_TYPE_TIMESTAMP:
-    sb_add(b, "TIMESTAMP");
+    mlr_strbuf_append_str(b, "TIMESTAMP");
     return true;
   case DUCKDB_TYPE_TIMESTAMP_S:
-    sb_add(b, "TIMESTAMP_S");
+    mlr_strbuf_append_str(b, "TIMESTAMP_S");
     return true;
   case DUCKDB_TYPE_TIMESTAMP_MS:
-    sb_add(b, "TIMESTAMP_MS");
+    mlr_strbuf_append_str(b, "TIMESTAMP_MS");
     return true;
   case DUCKDB_TYPE_TIMESTAMP_NS:
-    sb_add(b, "TIMESTAMP_NS");
+    mlr_strbuf_append_str(b, "TIMESTAMP_NS");
     return true;
   case DUCKDB_TYPE_TIMESTAMP_TZ:
-    sb_add(b, "TIMESTAMP WITH TIME ZONE");
+    mlr_strbuf_append_str(b, "TIMESTAMP WITH TIME ZONE");
     return true;
   case DUCKDB_TYPE_INTERVAL:
-    sb_add(b, "INTERVAL");
+    mlr_strbuf_append_str(b, "INTERVAL");
     return true;
   case DUCKDB_TYPE_UUID:
-    sb_add(b, "UUID");
+    mlr_strbuf_append_str(b, "UUID");
     return true;
   case DUCKDB_TYPE_BIGNUM:
-    sb_add(b, "BIGNUM");
+    mlr_strbuf_append_str(b, "BIGNUM");
     return true;
   case DUCKDB_TYPE_TIME_NS:
-    sb_add(b, "TIME_NS");
+    mlr_strbuf_append_str(b, "TIME_NS");
     return true;
   case DUCKDB_TYPE_SQLNULL:
-    sb_add(b, "\"NULL\"");
+    mlr_strbuf_append_str(b, "\"NULL\"");
     return true;
   case DUCKDB_TYPE_DECIMAL:
     snprintf(tmp, sizeof tmp, "DECIMAL(%u,%u)", (unsigned)duckdb_decimal_width(t),
              (unsigned)duckdb_decimal_scale(t));
-    sb_add(b, tmp);
+    mlr_strbuf_append_str(b, tmp);
     return true;
   case DUCKDB_TYPE_ENUM: {
     uint32_t n = duckdb_enum_dictionary_size(t);
-    sb_add(b, "ENUM(");
+    mlr_strbuf_append_str(b, "ENUM(");
     for (uint32_t i = 0; i < n; i++) {
       char *v = duckdb_enum_dictionary_value(t, i);
-      if (i) sb_add(b, ", ");
+      if (i) mlr_strbuf_append_str(b, ", ");
       sb_add_quoted(b, v ? v : "", '\'');
       if (v) duckdb_free(v);
     }
-    sb_add(b, ")");
+    mlr_strbuf_append_str(b, ")");
     return true;
   }
   case DUCKDB_TYPE_LIST: {
     duckdb_logical_type c = duckdb_list_type_child_type(t);
     bool ok = type_sql(b, c);
     duckdb_destroy_logical_type(&c);
-    sb_add(b, "[]");
+    mlr_strbuf_append_str(b, "[]");
     return ok;
   }
   case DUCKDB_TYPE_ARRAY: {
@@ -618,16 +607,16 @@ static bool type_sql(sbuf *b, duckdb_logical_type t) {
     bool ok = type_sql(b, c);
     duckdb_destroy_logical_type(&c);
     snprintf(tmp, sizeof tmp, "[%llu]", (unsigned long long)duckdb_array_type_array_size(t));
-    sb_add(b, tmp);
+    mlr_strbuf_append_str(b, tmp);
     return ok;
   }
   case DUCKDB_TYPE_MAP: {
     duckdb_logical_type k = duckdb_map_type_key_type(t), v = duckdb_map_type_value_type(t);
-    sb_add(b, "MAP(");
+    mlr_strbuf_append_str(b, "MAP(");
     bool ok = type_sql(b, k);
-    sb_add(b, ", ");
+    mlr_strbuf_append_str(b, ", ");
     ok = ok && type_sql(b, v);
-    sb_add(b, ")");
+    mlr_strbuf_append_str(b, ")");
     duckdb_destroy_logical_type(&k);
     duckdb_destroy_logical_type(&v);
     return ok;
@@ -637,20 +626,20 @@ static bool type_sql(sbuf *b, duckdb_logical_type t) {
     bool is_union = id == DUCKDB_TYPE_UNION;
     idx_t n = is_union ? duckdb_union_type_member_count(t) : duckdb_struct_type_child_count(t);
     bool ok = true;
-    sb_add(b, is_union ? "UNION(" : "STRUCT(");
+    mlr_strbuf_append_str(b, is_union ? "UNION(" : "STRUCT(");
     for (idx_t i = 0; i < n && ok; i++) {
       char *name =
           is_union ? duckdb_union_type_member_name(t, i) : duckdb_struct_type_child_name(t, i);
       duckdb_logical_type c =
           is_union ? duckdb_union_type_member_type(t, i) : duckdb_struct_type_child_type(t, i);
-      if (i) sb_add(b, ", ");
+      if (i) mlr_strbuf_append_str(b, ", ");
       sb_add_quoted(b, name ? name : "", '"');
-      sb_add(b, " ");
+      mlr_strbuf_append_str(b, " ");
       ok = type_sql(b, c);
       if (name) duckdb_free(name);
       duckdb_destroy_logical_type(&c);
     }
-    sb_add(b, ")");
+    mlr_strbuf_append_str(b, ")");
     return ok;
   }
   default:
@@ -659,7 +648,7 @@ static bool type_sql(sbuf *b, duckdb_logical_type t) {
 }
 
 char *db_logical_type_sql(duckdb_logical_type t) {
-  sbuf b = {0};
+  mlr_strbuf b = {0};
   if (!type_sql(&b, t) || b.oom) {
     free(b.data);
     return NULL;

@@ -207,32 +207,25 @@ static inline bool get_bit(const uint8_t *b, int64_t i) {
   return (b[i >> 3] >> (i & 7)) & 1;
 }
 
-static inline void put_bit(uint8_t *b, int64_t i, bool v) {
-  if (v)
-    b[i >> 3] |= (uint8_t)(1u << (i & 7));
-  else
-    b[i >> 3] &= (uint8_t) ~(1u << (i & 7));
-}
-
 /* Copies len bits from src at bit sp to dst at bit dp; whole bytes by memcpy when aligned. */
 static void copy_bits(uint8_t *dst, int64_t dp, const uint8_t *src, int64_t sp, int64_t len) {
   if (len <= 0) return;
   if ((dp & 7) == 0 && (sp & 7) == 0) {
     int64_t whole = len >> 3;
     memcpy(dst + (dp >> 3), src + (sp >> 3), (size_t)whole);
-    for (int64_t i = whole << 3; i < len; i++) put_bit(dst, dp + i, get_bit(src, sp + i));
+    for (int64_t i = whole << 3; i < len; i++) db_bit_put(dst, dp + i, get_bit(src, sp + i));
     return;
   }
-  for (int64_t i = 0; i < len; i++) put_bit(dst, dp + i, get_bit(src, sp + i));
+  for (int64_t i = 0; i < len; i++) db_bit_put(dst, dp + i, get_bit(src, sp + i));
 }
 
 static void set_bits(uint8_t *dst, int64_t dp, int64_t len) {
-  for (int64_t i = 0; i < len && ((dp + i) & 7); i++) put_bit(dst, dp + i, true);
+  for (int64_t i = 0; i < len && ((dp + i) & 7); i++) db_bit_put(dst, dp + i, true);
   int64_t first = (dp + 7) & ~(int64_t)7;
   if (first >= dp + len) return;
   int64_t rest = dp + len - first;
   memset(dst + (first >> 3), 0xff, (size_t)(rest >> 3));
-  for (int64_t i = first + ((rest >> 3) << 3); i < dp + len; i++) put_bit(dst, i, true);
+  for (int64_t i = first + ((rest >> 3) << 3); i < dp + len; i++) db_bit_put(dst, i, true);
 }
 
 static int64_t count_set(const uint8_t *b, int64_t len) {
@@ -246,8 +239,7 @@ static mlr_code oom(mlr_error *err) {
   return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory coalescing a batch");
 }
 
-static void *alloc_buf(int64_t size) {
-  /* 64-byte alignment, as the Arrow format recommends; never 0 bytes. */
+void *db_buffer_alloc(int64_t size) {
   size_t n = (size_t)(size > 0 ? size : 1);
   n = (n + 63) & ~(size_t)63;
   return aligned_alloc(64, n);
@@ -317,7 +309,7 @@ static mlr_code concat(const struct ArrowSchema *s, int depth, const slice *in, 
     for (int64_t j = 0; j < n && !any_nulls; j++)
       any_nulls = in[j].len > 0 && in[j].a->buffers[0] && in[j].a->null_count != 0;
     if (any_nulls) {
-      uint8_t *v = alloc_buf((total + 7) / 8);
+      uint8_t *v = db_buffer_alloc((total + 7) / 8);
       if (!v) {
         rc = oom(err);
         goto fail;
@@ -344,7 +336,7 @@ static mlr_code concat(const struct ArrowSchema *s, int depth, const slice *in, 
     break;
   case K_BOOL: {
     out->n_buffers = 2;
-    uint8_t *d = alloc_buf((total + 7) / 8);
+    uint8_t *d = db_buffer_alloc((total + 7) / 8);
     if (!d) goto fail_oom;
     p->bufs[1] = d;
     int64_t pos = 0;
@@ -356,7 +348,7 @@ static mlr_code concat(const struct ArrowSchema *s, int depth, const slice *in, 
   }
   case K_BOOL8: {
     out->n_buffers = 2;
-    uint8_t *d = alloc_buf((total + 7) / 8);
+    uint8_t *d = db_buffer_alloc((total + 7) / 8);
     if (!d) goto fail_oom;
     memset(d, 0, (size_t)((total + 7) / 8));
     p->bufs[1] = d;
@@ -372,7 +364,7 @@ static mlr_code concat(const struct ArrowSchema *s, int depth, const slice *in, 
     int64_t size;
     out->n_buffers = 2;
     if (mlr_mul_overflow_i64(total, width, &size)) goto fail_oom;
-    uint8_t *d = alloc_buf(size);
+    uint8_t *d = db_buffer_alloc(size);
     if (!d) goto fail_oom;
     p->bufs[1] = d;
     for (int64_t j = 0; j < n; j++) {
@@ -391,7 +383,7 @@ static mlr_code concat(const struct ArrowSchema *s, int depth, const slice *in, 
     bool bin = k == K_BIN32 || k == K_BIN64;
     int64_t osz = wide ? 8 : 4, data_total = 0;
     out->n_buffers = bin ? 3 : 2;
-    uint8_t *ob = alloc_buf((total + 1) * osz);
+    uint8_t *ob = db_buffer_alloc((total + 1) * osz);
     if (!ob) goto fail_oom;
     p->bufs[1] = ob;
     /* First pass: the size of the concatenated values. */
@@ -418,7 +410,7 @@ static mlr_code concat(const struct ArrowSchema *s, int depth, const slice *in, 
     }
     uint8_t *data = NULL;
     if (bin) {
-      data = alloc_buf(data_total);
+      data = db_buffer_alloc(data_total);
       if (!data) goto fail_oom;
       p->bufs[2] = data;
     }
@@ -456,7 +448,7 @@ static mlr_code concat(const struct ArrowSchema *s, int depth, const slice *in, 
   }
   case K_SPARSE_UNION: {
     out->n_buffers = 1;
-    uint8_t *t = alloc_buf(total);
+    uint8_t *t = db_buffer_alloc(total);
     if (!t) goto fail_oom;
     p->bufs[0] = t;
     p->bufptrs[0] = t;

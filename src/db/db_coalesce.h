@@ -25,6 +25,18 @@ mlr_code db_coalesce(const struct ArrowSchema *schema, struct ArrowArray *const 
 mlr_code db_coalesce_range(const struct ArrowSchema *schema, const struct ArrowArray *array,
                            int64_t start, int64_t len, struct ArrowArray *out, mlr_error *err);
 
+/* A buffer for an Arrow array built here (db_coalesce, db_export): 64-byte aligned, as the Arrow
+ * format recommends, size rounded up to 64 and never 0 bytes. NULL when out of memory; free(). */
+void *db_buffer_alloc(int64_t size);
+
+/* Sets bit i of a bitmap to v. */
+static inline void db_bit_put(uint8_t *b, int64_t i, bool v) {
+  if (v)
+    b[i >> 3] |= (uint8_t)(1u << (i & 7));
+  else
+    b[i >> 3] &= (uint8_t) ~(1u << (i & 7));
+}
+
 /* Number of unset bits in [start, start+len) of a validity bitmap. */
 int64_t db_count_nulls(const uint8_t *validity, int64_t start, int64_t len);
 

@@ -8,6 +8,7 @@
  * chunks, which DuckDB flattens (constant and dictionary vectors become flat) before returning
  * them. Only chunks from duckdb_fetch_chunk may be appended. */
 #include "db/db_export.h"
+#include "db/db_coalesce.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -66,28 +67,14 @@ static mlr_code oom(mlr_error *err) {
   return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory exporting a batch");
 }
 
-static void *alloc_buf(int64_t size) {
-  /* 64-byte alignment, as the Arrow format recommends (and db_coalesce does); never 0 bytes. */
-  size_t n = (size_t)(size > 0 ? size : 1);
-  n = (n + 63) & ~(size_t)63;
-  return aligned_alloc(64, n);
-}
-
 /* Replaces *p (old_size bytes in use) by a buffer of new_size bytes with the same contents. */
 static bool grow_buf(uint8_t **p, int64_t old_size, int64_t new_size) {
-  uint8_t *q = alloc_buf(new_size);
+  uint8_t *q = db_buffer_alloc(new_size);
   if (!q) return false;
   if (*p && old_size > 0) memcpy(q, *p, (size_t)old_size);
   free(*p);
   *p = q;
   return true;
-}
-
-static inline void put_bit(uint8_t *b, int64_t i, bool v) {
-  if (v)
-    b[i >> 3] |= (uint8_t)(1u << (i & 7));
-  else
-    b[i >> 3] &= (uint8_t) ~(1u << (i & 7));
 }
 
 static inline bool valid_at(const uint64_t *v, int64_t i) {
@@ -301,7 +288,7 @@ static mlr_code reserve_rows(db_export *x, int64_t need, mlr_error *err) {
         ((int64_t *)c->values)[0] = 0;
       /* Sized ahead from the previous batch, with room to grow before the first copy. */
       int64_t want = c->data_hint > 0 ? c->data_hint + c->data_hint / 8 : X_INITIAL_DATA_BYTES;
-      c->data = alloc_buf(want);
+      c->data = db_buffer_alloc(want);
       if (!c->data) return oom(err);
       c->data_cap = want;
       c->data_len = 0;
@@ -328,19 +315,19 @@ static void copy_validity(uint8_t *dst, int64_t pos, const uint64_t *src, int64_
     memcpy(dst + (pos >> 3), s, (size_t)whole);
     i = whole << 3;
   }
-  for (; i < n; i++) put_bit(dst, pos + i, valid_at(src, i));
+  for (; i < n; i++) db_bit_put(dst, pos + i, valid_at(src, i));
 }
 
 /* Bit-packs n DuckDB booleans (one byte each) into dst at bit pos. */
 static void pack_bools(uint8_t *dst, int64_t pos, const uint8_t *src, int64_t n) {
   int64_t i = 0;
-  for (; i < n && ((pos + i) & 7); i++) put_bit(dst, pos + i, src[i] != 0);
+  for (; i < n && ((pos + i) & 7); i++) db_bit_put(dst, pos + i, src[i] != 0);
   for (; i + 8 <= n; i += 8) {
     unsigned b = 0;
     for (int k = 0; k < 8; k++) b |= (unsigned)(src[i + k] != 0) << k;
     dst[(pos + i) >> 3] = (uint8_t)b;
   }
-  for (; i < n; i++) put_bit(dst, pos + i, src[i] != 0);
+  for (; i < n; i++) db_bit_put(dst, pos + i, src[i] != 0);
 }
 
 static void widen128(uint8_t *dst, const void *src, int64_t in_width, int64_t n) {
@@ -442,7 +429,7 @@ mlr_code db_export_append(db_export *x, duckdb_data_chunk chunk, mlr_error *err)
     if (nulls > 0) {
       if (!c->validity) { /* the batch's first NULL: every row so far is valid */
         int64_t bytes = (x->cap + 7) / 8;
-        c->validity = alloc_buf(bytes);
+        c->validity = db_buffer_alloc(bytes);
         if (!c->validity) {
           rc = oom(err);
           goto fail;

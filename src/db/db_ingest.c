@@ -51,20 +51,6 @@ struct db_ingest {
 /* ---------------------------------------------------------------- Arrow -> SQL types */
 
 /* SQL text is built with the shared growable string (src/common/mlr_json.h). */
-typedef mlr_strbuf sb;
-
-static void sb_add(sb *b, const char *s) {
-  mlr_strbuf_append(b, s, strlen(s));
-}
-
-static void sb_add_owned(sb *b, char *s) {
-  if (!s) {
-    b->oom = true;
-    return;
-  }
-  sb_add(b, s);
-  free(s);
-}
 
 static mlr_code refuse(mlr_error *err, const char *col, const char *fmt, const char *why) {
   return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
@@ -73,15 +59,18 @@ static mlr_code refuse(mlr_error *err, const char *col, const char *fmt, const c
                        col, fmt, why ? ": " : "", why ? why : "");
 }
 
-static mlr_code arrow_sql(const struct ArrowSchema *s, const char *col, sb *b, mlr_error *err) {
+static mlr_code arrow_sql(const struct ArrowSchema *s, const char *col, mlr_strbuf *b,
+                          mlr_error *err) {
   const char *f = s->format ? s->format : "";
   char ext[64], tmp[96];
   if (!s->format) return refuse(err, col, "(none)", "no format");
   if (s->dictionary) return arrow_sql(s->dictionary, col, b, err);
   if (db_arrow_metadata_get(s->metadata, "ARROW:extension:name", ext, sizeof ext)) {
-    if (!strcmp(ext, "arrow.uuid") && !strcmp(f, "w:16")) return sb_add(b, "UUID"), MALLARD_OK;
-    if (!strcmp(ext, "arrow.bool8") && !strcmp(f, "c")) return sb_add(b, "BOOLEAN"), MALLARD_OK;
-    if (!strcmp(ext, "arrow.json")) return sb_add(b, "JSON"), MALLARD_OK;
+    if (!strcmp(ext, "arrow.uuid") && !strcmp(f, "w:16"))
+      return mlr_strbuf_append_str(b, "UUID"), MALLARD_OK;
+    if (!strcmp(ext, "arrow.bool8") && !strcmp(f, "c"))
+      return mlr_strbuf_append_str(b, "BOOLEAN"), MALLARD_OK;
+    if (!strcmp(ext, "arrow.json")) return mlr_strbuf_append_str(b, "JSON"), MALLARD_OK;
     if (!strcmp(ext, "arrow.opaque")) {
       /* DuckDB's own types without an Arrow equivalent, as DuckDB exports them. */
       static const struct {
@@ -96,7 +85,7 @@ static mlr_code arrow_sql(const struct ArrowSchema *s, const char *col, sb *b, m
           strstr(md, "\"DuckDB\"")) {
         for (size_t i = 0; i < sizeof k_opaque / sizeof k_opaque[0]; i++)
           if (strstr(md, k_opaque[i].name) && !strcmp(f, k_opaque[i].fmt))
-            return sb_add(b, k_opaque[i].sql), MALLARD_OK;
+            return mlr_strbuf_append_str(b, k_opaque[i].sql), MALLARD_OK;
       }
       return refuse(err, col, "arrow.opaque", "unknown opaque extension type");
     }
@@ -105,45 +94,45 @@ static mlr_code arrow_sql(const struct ArrowSchema *s, const char *col, sb *b, m
   if (f[0] && !f[1]) {
     switch (f[0]) {
     case 'b':
-      sb_add(b, "BOOLEAN");
+      mlr_strbuf_append_str(b, "BOOLEAN");
       return MALLARD_OK;
     case 'c':
-      sb_add(b, "TINYINT");
+      mlr_strbuf_append_str(b, "TINYINT");
       return MALLARD_OK;
     case 's':
-      sb_add(b, "SMALLINT");
+      mlr_strbuf_append_str(b, "SMALLINT");
       return MALLARD_OK;
     case 'i':
-      sb_add(b, "INTEGER");
+      mlr_strbuf_append_str(b, "INTEGER");
       return MALLARD_OK;
     case 'l':
-      sb_add(b, "BIGINT");
+      mlr_strbuf_append_str(b, "BIGINT");
       return MALLARD_OK;
     case 'C':
-      sb_add(b, "UTINYINT");
+      mlr_strbuf_append_str(b, "UTINYINT");
       return MALLARD_OK;
     case 'S':
-      sb_add(b, "USMALLINT");
+      mlr_strbuf_append_str(b, "USMALLINT");
       return MALLARD_OK;
     case 'I':
-      sb_add(b, "UINTEGER");
+      mlr_strbuf_append_str(b, "UINTEGER");
       return MALLARD_OK;
     case 'L':
-      sb_add(b, "UBIGINT");
+      mlr_strbuf_append_str(b, "UBIGINT");
       return MALLARD_OK;
     case 'f':
-      sb_add(b, "FLOAT");
+      mlr_strbuf_append_str(b, "FLOAT");
       return MALLARD_OK;
     case 'g':
-      sb_add(b, "DOUBLE");
+      mlr_strbuf_append_str(b, "DOUBLE");
       return MALLARD_OK;
     case 'u':
     case 'U':
-      sb_add(b, "VARCHAR");
+      mlr_strbuf_append_str(b, "VARCHAR");
       return MALLARD_OK;
     case 'z':
     case 'Z':
-      sb_add(b, "BLOB");
+      mlr_strbuf_append_str(b, "BLOB");
       return MALLARD_OK;
     case 'n':
       return refuse(err, col, f, "DuckDB tables have no NULL-typed columns");
@@ -153,21 +142,21 @@ static mlr_code arrow_sql(const struct ArrowSchema *s, const char *col, sb *b, m
       return refuse(err, col, f, "unsupported Arrow type");
     }
   }
-  if (!strcmp(f, "vu")) return sb_add(b, "VARCHAR"), MALLARD_OK;
-  if (!strcmp(f, "vz")) return sb_add(b, "BLOB"), MALLARD_OK;
+  if (!strcmp(f, "vu")) return mlr_strbuf_append_str(b, "VARCHAR"), MALLARD_OK;
+  if (!strcmp(f, "vz")) return mlr_strbuf_append_str(b, "BLOB"), MALLARD_OK;
   if (f[0] == 'd' && f[1] == ':') {
     int p = 0, sc = 0, bits = 128;
     if (sscanf(f + 2, "%d,%d,%d", &p, &sc, &bits) < 2 || p < 1 || p > 38 || sc < 0 || sc > p)
       return refuse(err, col, f, "DuckDB decimals have a precision of 1 to 38");
     snprintf(tmp, sizeof tmp, "DECIMAL(%d,%d)", p, sc);
-    sb_add(b, tmp);
+    mlr_strbuf_append_str(b, tmp);
     return MALLARD_OK;
   }
   if (f[0] == 'w' && f[1] == ':')
     return refuse(err, col, f, "fixed-size binary would come back as variable-size BLOB");
-  if (!strcmp(f, "tdD")) return sb_add(b, "DATE"), MALLARD_OK;
+  if (!strcmp(f, "tdD")) return mlr_strbuf_append_str(b, "DATE"), MALLARD_OK;
   if (!strcmp(f, "tdm")) return refuse(err, col, f, "date64 would come back as date32");
-  if (!strcmp(f, "ttu")) return sb_add(b, "TIME"), MALLARD_OK;
+  if (!strcmp(f, "ttu")) return mlr_strbuf_append_str(b, "TIME"), MALLARD_OK;
   if (!strcmp(f, "tts") || !strcmp(f, "ttm") || !strcmp(f, "ttn"))
     return refuse(err, col, f, "DuckDB's TIME is in microseconds");
   if (f[0] == 't' && f[1] == 's' && f[2] && f[3] == ':') {
@@ -179,22 +168,22 @@ static mlr_code arrow_sql(const struct ArrowSchema *s, const char *col, sb *b, m
                       : f[2] == 'n' ? "TIMESTAMP_NS"
                                     : NULL;
       if (!t) return refuse(err, col, f, "unknown timestamp unit");
-      sb_add(b, t);
+      mlr_strbuf_append_str(b, t);
       return MALLARD_OK;
     }
     if (f[2] != 'u')
       return refuse(err, col, f,
                     "DuckDB's TIMESTAMP WITH TIME ZONE is in microseconds; send timestamp[us, tz]");
-    sb_add(b, "TIMESTAMP WITH TIME ZONE");
+    mlr_strbuf_append_str(b, "TIMESTAMP WITH TIME ZONE");
     return MALLARD_OK;
   }
-  if (!strcmp(f, "tin")) return sb_add(b, "INTERVAL"), MALLARD_OK;
+  if (!strcmp(f, "tin")) return mlr_strbuf_append_str(b, "INTERVAL"), MALLARD_OK;
   if (f[0] == 't' && (f[1] == 'D' || f[1] == 'i'))
     return refuse(err, col, f, "send month_day_nano intervals");
   if (!strcmp(f, "+l") || !strcmp(f, "+L") || !strcmp(f, "+vl") || !strcmp(f, "+vL")) {
     if (s->n_children != 1) return refuse(err, col, f, "a list needs one child");
     MLR_RETURN_NOT_OK(arrow_sql(s->children[0], col, b, err));
-    sb_add(b, "[]");
+    mlr_strbuf_append_str(b, "[]");
     return MALLARD_OK;
   }
   if (!strncmp(f, "+w:", 3)) {
@@ -202,30 +191,31 @@ static mlr_code arrow_sql(const struct ArrowSchema *s, const char *col, sb *b, m
     if (s->n_children != 1 || n <= 0) return refuse(err, col, f, "bad fixed-size list");
     MLR_RETURN_NOT_OK(arrow_sql(s->children[0], col, b, err));
     snprintf(tmp, sizeof tmp, "[%ld]", n);
-    sb_add(b, tmp);
+    mlr_strbuf_append_str(b, tmp);
     return MALLARD_OK;
   }
   if (!strcmp(f, "+m")) {
     const struct ArrowSchema *e = s->n_children == 1 ? s->children[0] : NULL;
     if (!e || e->n_children != 2) return refuse(err, col, f, "a map needs key and value");
-    sb_add(b, "MAP(");
+    mlr_strbuf_append_str(b, "MAP(");
     MLR_RETURN_NOT_OK(arrow_sql(e->children[0], col, b, err));
-    sb_add(b, ", ");
+    mlr_strbuf_append_str(b, ", ");
     MLR_RETURN_NOT_OK(arrow_sql(e->children[1], col, b, err));
-    sb_add(b, ")");
+    mlr_strbuf_append_str(b, ")");
     return MALLARD_OK;
   }
   if (!strcmp(f, "+s") || !strncmp(f, "+us:", 4) || !strncmp(f, "+ud:", 4)) {
     bool un = f[1] == 'u';
     if (s->n_children == 0) return refuse(err, col, f, "DuckDB has no empty STRUCT");
-    sb_add(b, un ? "UNION(" : "STRUCT(");
+    mlr_strbuf_append_str(b, un ? "UNION(" : "STRUCT(");
     for (int64_t i = 0; i < s->n_children; i++) {
-      if (i) sb_add(b, ", ");
-      sb_add_owned(b, db_quote_identifier(s->children[i]->name ? s->children[i]->name : ""));
-      sb_add(b, " ");
+      if (i) mlr_strbuf_append_str(b, ", ");
+      mlr_strbuf_append_owned(
+          b, db_quote_identifier(s->children[i]->name ? s->children[i]->name : ""));
+      mlr_strbuf_append_str(b, " ");
       MLR_RETURN_NOT_OK(arrow_sql(s->children[i], col, b, err));
     }
-    sb_add(b, ")");
+    mlr_strbuf_append_str(b, ")");
     return MALLARD_OK;
   }
   if (!strcmp(f, "+r")) {
@@ -424,8 +414,8 @@ static char *enum_sql(const struct ArrowArray *dict, const char *fmt) {
   if (!dict || !fmt || (strcmp(fmt, "u") && strcmp(fmt, "U")) || dict->length == 0 ||
       dict->null_count > 0)
     return NULL;
-  sb b = {0};
-  sb_add(&b, "ENUM(");
+  mlr_strbuf b = {0};
+  mlr_strbuf_append_str(&b, "ENUM(");
   for (int64_t i = 0; i < dict->length; i++) {
     int64_t s, e;
     int64_t j = dict->offset + i;
@@ -442,11 +432,11 @@ static char *enum_sql(const struct ArrowArray *dict, const char *fmt) {
       free(b.data);
       return NULL;
     }
-    if (i) sb_add(&b, ", ");
-    sb_add_owned(&b, db_quote_literal(v));
+    if (i) mlr_strbuf_append_str(&b, ", ");
+    mlr_strbuf_append_owned(&b, db_quote_literal(v));
     free(v);
   }
-  sb_add(&b, ")");
+  mlr_strbuf_append_str(&b, ")");
   if (b.oom) {
     free(b.data);
     return NULL;
@@ -455,20 +445,20 @@ static char *enum_sql(const struct ArrowArray *dict, const char *fmt) {
 }
 
 static mlr_code create_table(db_ingest *ing, const struct ArrowArray *first, mlr_error *err) {
-  sb b = {0};
-  sb_add(&b, "CREATE TABLE ");
-  sb_add(&b, ing->qualified);
-  sb_add(&b, " (");
+  mlr_strbuf b = {0};
+  mlr_strbuf_append_str(&b, "CREATE TABLE ");
+  mlr_strbuf_append_str(&b, ing->qualified);
+  mlr_strbuf_append_str(&b, " (");
   for (int64_t i = 0; i < ing->ncols; i++) {
-    if (i) sb_add(&b, ", ");
-    sb_add_owned(&b, db_quote_identifier(ing->col_names[i]));
-    sb_add(&b, " ");
+    if (i) mlr_strbuf_append_str(&b, ", ");
+    mlr_strbuf_append_owned(&b, db_quote_identifier(ing->col_names[i]));
+    mlr_strbuf_append_str(&b, " ");
     char *e = NULL;
     if (ing->col_dict_string[i] && first) e = enum_sql(first->children[i]->dictionary, "u");
-    sb_add(&b, e ? e : ing->col_sql[i]);
+    mlr_strbuf_append_str(&b, e ? e : ing->col_sql[i]);
     free(e);
   }
-  sb_add(&b, ")");
+  mlr_strbuf_append_str(&b, ")");
   mlr_code rc = b.oom ? mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory")
                       : db_exec_internal(ing->conn->con, b.data, err);
   free(b.data);
@@ -526,7 +516,7 @@ mlr_code db_ingest_begin(db_conn *conn, const char *schema_name, const char *tab
   for (int64_t i = 0; i < ing->ncols; i++) {
     const struct ArrowSchema *c = schema->children[i];
     const char *name = c->name ? c->name : "";
-    sb b = {0};
+    mlr_strbuf b = {0};
     ing->col_names[i] = strdup(name);
     if (!ing->col_names[i]) {
       rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
@@ -698,11 +688,11 @@ static mlr_code group_view(db_ingest *ing, mlr_error *err) {
   if (ing->view_made) return MALLARD_OK;
   /* The address is unique among live ingests. */
   snprintf(ing->view, sizeof ing->view, "mallard_ingest_%llx", (unsigned long long)(uintptr_t)ing);
-  sb b = {0};
-  sb_add(&b, "INSERT INTO ");
-  sb_add(&b, ing->qualified);
-  sb_add(&b, " SELECT * FROM ");
-  sb_add_owned(&b, db_quote_identifier(ing->view));
+  mlr_strbuf b = {0};
+  mlr_strbuf_append_str(&b, "INSERT INTO ");
+  mlr_strbuf_append_str(&b, ing->qualified);
+  mlr_strbuf_append_str(&b, " SELECT * FROM ");
+  mlr_strbuf_append_owned(&b, db_quote_identifier(ing->view));
   if (b.oom) {
     free(b.data);
     return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");

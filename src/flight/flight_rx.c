@@ -1,6 +1,7 @@
 /* Received gRPC messages as one arrowc_buf (see flight_rx.h): a view of a single slice, or one
  * copy into a recycled, already faulted-in block placed so that a FlightData body is aligned. */
 #include "flight/flight_rx.h"
+#include "flight/flight_types.h"
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
@@ -119,33 +120,6 @@ static void block_done(void *ctx) {
   pool_unref(p);
 }
 
-int64_t flight_rx_body_offset_hint(const uint8_t *p, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    uint64_t key = 0, len = 0;
-    int shift = 0;
-    while (i < n && shift < 64) {
-      uint8_t b = p[i++];
-      key |= (uint64_t)(b & 0x7f) << shift;
-      shift += 7;
-      if (!(b & 0x80)) break;
-    }
-    if ((key & 7) != 2) return -1;
-    shift = 0;
-    while (i < n && shift < 64) {
-      uint8_t b = p[i++];
-      len |= (uint64_t)(b & 0x7f) << shift;
-      shift += 7;
-      if (!(b & 0x80)) break;
-    }
-    if (i >= n && (key >> 3) != 1000) return -1;
-    if ((key >> 3) == 1000) return (int64_t)i;
-    if (len > n - i) return -1;
-    i += len;
-  }
-  return -1;
-}
-
 static void slice_holder_free(void *p) {
   grpc_slice *s = p;
   grpc_slice_unref(*s);
@@ -186,8 +160,8 @@ mlr_code flight_rx_take(flight_rx_pool *pool, grpc_byte_buffer *bb, arrowc_buf *
     goto cleanup;
   }
   size_t total = sb->length;
-  int64_t off = flight_rx_body_offset_hint(GRPC_SLICE_START_PTR(sb->slices[0]),
-                                           GRPC_SLICE_LENGTH(sb->slices[0]));
+  int64_t off = flight_data_body_offset(GRPC_SLICE_START_PTR(sb->slices[0]),
+                                        GRPC_SLICE_LENGTH(sb->slices[0]));
   size_t shift = off < 0 ? 0 : (size_t)((64 - off % 64) % 64);
   rx_block *b = total <= SIZE_MAX - shift ? block_get(pool, total + shift) : NULL;
   if (b == NULL) {

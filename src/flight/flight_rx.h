@@ -24,10 +24,6 @@ flight_rx_pool *flight_rx_pool_new(int64_t max_cached_bytes);
 /* Drops the owner's reference; NULL is a no-op. */
 void flight_rx_pool_release(flight_rx_pool *pool);
 
-/* Where field 1000 (data_body) starts in a FlightData message, from its first bytes; -1 if
- * unknown. Used only to place a copy so that the body lands 64-byte aligned. */
-int64_t flight_rx_body_offset_hint(const uint8_t *p, size_t n);
-
 /* The message in bb as one buffer in *out (the caller owns one reference). bb is taken: it is
  * destroyed, also on error. pool may be NULL (plain allocations). RESOURCE_EXHAUSTED when out
  * of memory, INVALID_ARGUMENT when a compressed message cannot be decompressed. */

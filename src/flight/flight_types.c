@@ -148,6 +148,19 @@ static bool pb_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) 
   return false;
 }
 
+int64_t flight_data_body_offset(const uint8_t *msg, size_t n) {
+  const uint8_t *p = msg, *end = msg + n;
+  while (p < end) {
+    uint64_t key, len;
+    if (!pb_get_varint(&p, end, &key) || (key & 7) != PB_LEN || !pb_get_varint(&p, end, &len))
+      return -1;
+    if ((key >> 3) == 1000) return (int64_t)(p - msg);
+    if (len > (uint64_t)(end - p)) return -1;
+    p += len;
+  }
+  return -1;
+}
+
 /* Skips one field's value of the given wire type. */
 static bool pb_skip(const uint8_t **p, const uint8_t *end, unsigned wire) {
   uint64_t v;

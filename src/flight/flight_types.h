@@ -110,4 +110,9 @@ mlr_code flight_data_encode_prefix(const flight_descriptor *desc, const uint8_t 
  * reference on msg. Unknown fields are skipped; malformed bytes give INVALID_ARGUMENT. */
 mlr_code flight_data_decode(arrowc_buf *msg, flight_data *out, mlr_error *err);
 
+/* Where the bytes of data_body (field 1000) start in a FlightData message of which msg holds
+ * the first n bytes (not necessarily all); -1 when a field before it is not length-delimited
+ * or does not fit in those n bytes. A hint for placing a copy so that the body is aligned. */
+int64_t flight_data_body_offset(const uint8_t *msg, size_t n);
+
 #endif /* FLIGHT_TYPES_H */

@@ -22,10 +22,10 @@ static char *table_query(const char *schema, const char *table) {
     mlr_strbuf b = {0};
     mlr_strbuf_append(&b, "SELECT * FROM ", 14);
     if (qs != NULL) {
-      mlr_strbuf_append(&b, qs, strlen(qs));
+      mlr_strbuf_append_str(&b, qs);
       mlr_strbuf_append(&b, ".", 1);
     }
-    mlr_strbuf_append(&b, qt, strlen(qt));
+    mlr_strbuf_append_str(&b, qt);
     out = mlr_strbuf_take(&b, NULL);
   }
   free(qs);

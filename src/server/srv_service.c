@@ -116,10 +116,10 @@ void srv_call_set_table(srv_call *sc, const char *schema, const char *table) {
   if (table == NULL) return;
   mlr_strbuf b = {0};
   if (schema != NULL) {
-    mlr_strbuf_append(&b, schema, strlen(schema));
+    mlr_strbuf_append_str(&b, schema);
     mlr_strbuf_append(&b, ".", 1);
   }
-  mlr_strbuf_append(&b, table, strlen(table));
+  mlr_strbuf_append_str(&b, table);
   sc->table = mlr_strbuf_take(&b, NULL);
 }
 

@@ -238,7 +238,7 @@ static void append_text_value(mlr_strbuf *b, const char *v) {
     }
   }
   if (bare) {
-    mlr_strbuf_append(b, v, strlen(v));
+    mlr_strbuf_append_str(b, v);
   } else {
     mlr_strbuf_append_json_string(b, v, strlen(v));
   }

@@ -138,11 +138,11 @@ static void test_no_caching_beyond_limit(void) {
 static void test_offset_hint(void) {
   /* field 2 (len 3) then field 1000 */
   const uint8_t m[] = {0x12, 3, 'a', 'b', 'c', 0xc2, 0x3e, 5};
-  CHECK_EQ_INT(flight_rx_body_offset_hint(m, sizeof m), 8);
+  CHECK_EQ_INT(flight_data_body_offset(m, sizeof m), 8);
   const uint8_t varint_field[] = {0x08, 1};
-  CHECK_EQ_INT(flight_rx_body_offset_hint(varint_field, sizeof varint_field), -1);
+  CHECK_EQ_INT(flight_data_body_offset(varint_field, sizeof varint_field), -1);
   const uint8_t truncated[] = {0x12, 9, 'a'};
-  CHECK_EQ_INT(flight_rx_body_offset_hint(truncated, sizeof truncated), -1);
+  CHECK_EQ_INT(flight_data_body_offset(truncated, sizeof truncated), -1);
 }
 
 MTEST_MAIN(MTEST(test_single_slice_is_a_view), MTEST(test_multi_slice_coalesced_aligned),
