@@ -1,101 +1,40 @@
 /* Received gRPC messages as one arrowc_buf (see flight_rx.h): a view of a single slice, or one
- * copy into a recycled, already faulted-in block placed so that a FlightData body is aligned. */
+ * copy, optionally into a recycled, already faulted-in block, placed so that a FlightData body
+ * is aligned. */
 #include "flight/flight_rx.h"
 #include "flight/flight_types.h"
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
 
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Blocks are whole pages; a message reuses any cached block up to twice its size. */
-#define RX_BLOCK_STEP ((size_t)4096)
-
+/* A received message's copy: a block of the pool (or a plain allocation without one). */
 typedef struct rx_block {
-  struct rx_block *next;
-  flight_rx_pool *pool;
-  size_t cap;
-  uint8_t *data; /* 64-byte aligned, cap bytes */
+  arrowc_pool *pool; /* holds a reference while the block is out; NULL: plain allocation */
+  uint8_t *data;     /* 64-byte aligned, cap bytes */
+  int64_t cap;
 } rx_block;
 
-struct flight_rx_pool {
-  atomic_int refs;     /* the owner's plus one per block handed out */
-  pthread_mutex_t mu;  /* guards the fields below */
-  rx_block *free_list; /* most recently returned first: the warmest block is reused first */
-  int64_t cached;      /* bytes in free_list */
-  int64_t max_cached;
-  bool closed; /* the owner is gone: returned blocks are freed, not cached */
-};
-
-static void block_free(rx_block *b) {
-  free(b->data);
-  free(b);
-}
-
-flight_rx_pool *flight_rx_pool_new(int64_t max_cached_bytes) {
-  flight_rx_pool *p = calloc(1, sizeof *p);
-  if (p == NULL) return NULL;
-  atomic_init(&p->refs, 1);
-  pthread_mutex_init(&p->mu, NULL);
-  p->max_cached = max_cached_bytes;
-  return p;
-}
-
-static void pool_unref(flight_rx_pool *p) {
-  if (atomic_fetch_sub(&p->refs, 1) != 1) return;
-  for (rx_block *b = p->free_list; b != NULL;) {
-    rx_block *next = b->next;
-    block_free(b);
-    b = next;
-  }
-  pthread_mutex_destroy(&p->mu);
-  free(p);
-}
-
-void flight_rx_pool_release(flight_rx_pool *pool) {
-  if (pool == NULL) return;
-  pthread_mutex_lock(&pool->mu);
-  pool->closed = true;
-  pthread_mutex_unlock(&pool->mu);
-  pool_unref(pool);
-}
-
-/* A block of at least n bytes: a cached one no more than twice as big (so that a small message
- * does not pin a big block), else a new one. NULL when out of memory. */
-static rx_block *block_get(flight_rx_pool *p, size_t n) {
-  if (p != NULL) {
-    pthread_mutex_lock(&p->mu);
-    for (rx_block **pp = &p->free_list; *pp != NULL; pp = &(*pp)->next) {
-      rx_block *b = *pp;
-      if (b->cap >= n && b->cap / 2 <= n) {
-        *pp = b->next;
-        p->cached -= (int64_t)b->cap;
-        pthread_mutex_unlock(&p->mu);
-        b->next = NULL;
-        atomic_fetch_add(&p->refs, 1);
-        return b;
-      }
-    }
-    pthread_mutex_unlock(&p->mu);
-  }
-  if (n > SIZE_MAX - RX_BLOCK_STEP) return NULL;
-  size_t cap = (n + RX_BLOCK_STEP - 1) / RX_BLOCK_STEP * RX_BLOCK_STEP;
-  if (cap == 0) cap = RX_BLOCK_STEP;
+/* A block of at least n bytes, NULL when out of memory. */
+static rx_block *block_get(arrowc_pool *pool, size_t n) {
+  if (n > (size_t)INT64_MAX - 64) return NULL;
   rx_block *b = calloc(1, sizeof *b);
   if (b == NULL) return NULL;
-  b->data = aligned_alloc(64, cap);
+  if (pool != NULL) {
+    b->data = arrowc_pool_get(pool, (int64_t)n, &b->cap);
+    if (b->data != NULL) {
+      arrowc_pool_ref(pool);
+      b->pool = pool;
+    }
+  } else {
+    b->cap = (int64_t)((n + 63) & ~(size_t)63);
+    b->data = aligned_alloc(64, b->cap > 0 ? (size_t)b->cap : 64);
+  }
   if (b->data == NULL) {
     free(b);
     return NULL;
-  }
-  b->cap = cap;
-  if (p != NULL) {
-    b->pool = p;
-    atomic_fetch_add(&p->refs, 1);
   }
   return b;
 }
@@ -103,21 +42,13 @@ static rx_block *block_get(flight_rx_pool *p, size_t n) {
 /* arrowc_buf free callback: the block goes back to its pool (or is freed). */
 static void block_done(void *ctx) {
   rx_block *b = ctx;
-  flight_rx_pool *p = b->pool;
-  if (p == NULL) {
-    block_free(b);
-    return;
+  if (b->pool != NULL) {
+    arrowc_pool_put(b->pool, b->data, b->cap);
+    arrowc_pool_unref(b->pool);
+  } else {
+    free(b->data);
   }
-  pthread_mutex_lock(&p->mu);
-  bool keep = !p->closed && p->cached + (int64_t)b->cap <= p->max_cached;
-  if (keep) {
-    b->next = p->free_list;
-    p->free_list = b;
-    p->cached += (int64_t)b->cap;
-  }
-  pthread_mutex_unlock(&p->mu);
-  if (!keep) block_free(b);
-  pool_unref(p);
+  free(b);
 }
 
 static void slice_holder_free(void *p) {
@@ -135,8 +66,7 @@ static arrowc_buf *wrap_slice(grpc_slice s) {
                          slice_holder_free, holder);
 }
 
-mlr_code flight_rx_take(flight_rx_pool *pool, grpc_byte_buffer *bb, arrowc_buf **out,
-                        mlr_error *err) {
+mlr_code flight_rx_take(arrowc_pool *pool, grpc_byte_buffer *bb, arrowc_buf **out, mlr_error *err) {
   mlr_code rc = MALLARD_OK;
   grpc_slice all = grpc_empty_slice();
   *out = NULL;

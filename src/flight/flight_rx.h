@@ -8,26 +8,17 @@
 #define FLIGHT_RX_H
 
 #include "arrow/arrowc_buf.h"
+#include "arrow/arrowc_pool.h"
 #include "common/mlr_error.h"
 
 #include <grpc/byte_buffer.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* A pool of free receive blocks, holding at most max_cached_bytes of them (blocks handed out are
- * not counted). Thread-safe; buffers may be released on any thread. Reference-counted: every
- * buffer handed out holds a reference, so buffers may outlive flight_rx_pool_release. */
-typedef struct flight_rx_pool flight_rx_pool;
-
-/* NULL when out of memory (callers then simply go without a pool). */
-flight_rx_pool *flight_rx_pool_new(int64_t max_cached_bytes);
-/* Drops the owner's reference; NULL is a no-op. */
-void flight_rx_pool_release(flight_rx_pool *pool);
-
 /* The message in bb as one buffer in *out (the caller owns one reference). bb is taken: it is
- * destroyed, also on error. pool may be NULL (plain allocations). RESOURCE_EXHAUSTED when out
- * of memory, INVALID_ARGUMENT when a compressed message cannot be decompressed. */
-mlr_code flight_rx_take(flight_rx_pool *pool, grpc_byte_buffer *bb, arrowc_buf **out,
-                        mlr_error *err);
+ * destroyed, also on error. pool (arrowc_pool.h; may be NULL: plain allocations) recycles the
+ * copies' blocks. RESOURCE_EXHAUSTED when out of memory, INVALID_ARGUMENT when a compressed message
+ * cannot be decompressed. */
+mlr_code flight_rx_take(arrowc_pool *pool, grpc_byte_buffer *bb, arrowc_buf **out, mlr_error *err);
 
 #endif /* FLIGHT_RX_H */

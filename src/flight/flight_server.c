@@ -110,7 +110,7 @@ struct flight_server {
   int *ports;
   int n_listen;
   int64_t max_message_size;
-  flight_rx_pool *rx_pool; /* NULL unless opts->rx_pool_bytes > 0 */
+  arrowc_pool *rx_pool; /* NULL unless opts->rx_pool_bytes > 0 */
   int max_calls;
   int64_t max_bytes_in_flight;
   int n_cq_threads;
@@ -720,7 +720,7 @@ mlr_code flight_server_start(const flight_server_options *opts, const flight_ser
   pthread_cond_init(&srv->cv, NULL);
   srv->t_shutdown = (fs_tag){TAG_SHUTDOWN, NULL};
   if (opts->rx_pool_bytes > 0)
-    srv->rx_pool = flight_rx_pool_new(opts->rx_pool_bytes); /* NULL: plain allocations */
+    srv->rx_pool = arrowc_pool_new(opts->rx_pool_bytes); /* NULL: plain allocations */
 
   grpc_arg args[8];
   memset(args, 0, sizeof args);
@@ -909,7 +909,7 @@ void flight_server_free(flight_server *srv) {
   if (srv->cq != NULL) grpc_completion_queue_destroy(srv->cq);
   free(srv->cq_threads);
   free(srv->ports);
-  flight_rx_pool_release(srv->rx_pool);
+  arrowc_pool_unref(srv->rx_pool);
   pthread_mutex_destroy(&srv->mu);
   pthread_cond_destroy(&srv->cv);
   free(srv);

@@ -30,7 +30,7 @@ struct ipc_decoder {
   dict_state *dicts;
   int64_t n_dicts;
   ipc_workers *workers; /* decompression threads; NULL until first needed */
-  ipc_bufpool *pool;    /* blocks of decompressed buffers; NULL until the first one */
+  arrowc_pool *pool;    /* blocks of decompressed buffers; NULL until the first one */
 };
 
 /* The decoder's cache of decompressed blocks (its arrays give them back when released). */
@@ -65,7 +65,7 @@ void ipc_decoder_free(ipc_decoder *dec) {
   free(dec->fields);
   arrowc_schema_release(&dec->schema);
   ipc_workers_free(dec->workers);
-  ipc_bufpool_unref(dec->pool); /* arrays still out keep it alive */
+  arrowc_pool_unref(dec->pool); /* arrays still out keep it alive */
   free(dec);
 }
 
@@ -130,7 +130,7 @@ enum { PRE_NONE = 0, PRE_PENDING = 1, PRE_DONE = 2, PRE_FAILED = 3 };
 typedef struct predecoded {
   int state;
   ipc_compression c_codec;
-  ipc_bufpool *pool;
+  arrowc_pool *pool;
   const uint8_t *src; /* compressed bytes (after the length prefix) */
   int64_t src_size, ulen;
   arrowc_buf *buf; /* PRE_DONE: the decompressed buffer, until next_buffer takes it */
@@ -512,7 +512,7 @@ static mlr_code rctx_init(rctx *c, ipc_decoder *dec, const fbr_table *rb, int16_
     else
       return mlr_error_set(err, MALLARD_UNIMPLEMENTED, "body compression codec %d", codec);
     if (dec->pool == NULL) {
-      dec->pool = ipc_bufpool_new(IPC_DECODE_POOL_BYTES);
+      dec->pool = arrowc_pool_new(IPC_DECODE_POOL_BYTES);
       if (dec->pool == NULL) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
     }
   }

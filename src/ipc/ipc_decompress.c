@@ -54,20 +54,20 @@ static mlr_code zstd_decompress(const uint8_t *src, int64_t src_size, uint8_t *d
 /* A decompressed buffer's block, given back to its decoder's pool when the last array viewing
  * it is released. */
 typedef struct pooled_block {
-  ipc_bufpool *pool;
+  arrowc_pool *pool;
   void *ptr;
   int64_t cap;
 } pooled_block;
 
 static void pooled_block_free(void *ctx) {
   pooled_block *b = ctx;
-  ipc_bufpool_put(b->pool, b->ptr, b->cap);
-  ipc_bufpool_unref(b->pool);
+  arrowc_pool_put(b->pool, b->ptr, b->cap);
+  arrowc_pool_unref(b->pool);
   free(b);
 }
 
 /* An output buffer of `size` bytes: a pooled block when there is a pool. */
-static arrowc_buf *out_buffer(ipc_bufpool *pool, int64_t size, uint8_t **data) {
+static arrowc_buf *out_buffer(arrowc_pool *pool, int64_t size, uint8_t **data) {
   if (pool == NULL) {
     arrowc_buf *buf = arrowc_buf_alloc(size);
     *data = buf != NULL ? arrowc_buf_mutable_data(buf) : NULL;
@@ -75,19 +75,19 @@ static arrowc_buf *out_buffer(ipc_bufpool *pool, int64_t size, uint8_t **data) {
   }
   pooled_block *b = malloc(sizeof *b);
   if (b == NULL) return NULL;
-  b->ptr = ipc_bufpool_get(pool, size, &b->cap);
+  b->ptr = arrowc_pool_get(pool, size, &b->cap);
   if (b->ptr == NULL) {
     free(b);
     return NULL;
   }
-  ipc_bufpool_ref(pool);
+  arrowc_pool_ref(pool);
   b->pool = pool;
   *data = b->ptr;
   return arrowc_buf_wrap(b->ptr, size, pooled_block_free, b); /* frees b when out of memory */
 }
 
 mlr_code ipc_decompress(ipc_compression codec, const uint8_t *src, int64_t src_size,
-                        int64_t uncompressed, ipc_bufpool *pool, arrowc_buf **out, mlr_error *err) {
+                        int64_t uncompressed, arrowc_pool *pool, arrowc_buf **out, mlr_error *err) {
   *out = NULL;
   if (codec == IPC_COMPRESSION_ZSTD) {
     /* Refuse before allocating when the frame says otherwise. */

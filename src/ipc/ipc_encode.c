@@ -97,7 +97,7 @@ struct ipc_encoder {
   enc_field root;
   ipc_write_options opts;
   ipc_compressor comp;
-  ipc_bufpool *pool;
+  arrowc_pool *pool;
   ipc_workers *workers;       /* compression threads; NULL until first needed */
   ipc_compressor *slot_comps; /* one per worker slot (slot 0: comp), set up on first use */
   bool file_mode;
@@ -115,7 +115,7 @@ typedef struct msg_priv {
   enc_shared *src;
   void **scratch;
   int64_t n_scratch;
-  ipc_bufpool *pool; /* compressed buffers, given back to the pool on release */
+  arrowc_pool *pool; /* compressed buffers, given back to the pool on release */
   void **pooled;
   int64_t *pooled_cap;
   int64_t n_pooled;
@@ -695,7 +695,7 @@ mlr_code ipc_encoder_new(const struct ArrowSchema *schema, const ipc_write_optio
   mlr_code rc = ipc_compressor_init(&enc->comp, enc->opts.compression, enc->opts.zstd_level, err);
   if (rc != MALLARD_OK) goto cleanup;
   if (enc->opts.compression != IPC_COMPRESSION_NONE) {
-    enc->pool = ipc_bufpool_new((int64_t)64 << 20);
+    enc->pool = arrowc_pool_new((int64_t)64 << 20);
     if (enc->pool == NULL) {
       rc = oom(err);
       goto cleanup;
@@ -769,7 +769,7 @@ void ipc_encoder_free(ipc_encoder *enc) {
     for (int i = 1; i < slots; i++) ipc_compressor_release(&enc->slot_comps[i]);
   }
   free(enc->slot_comps);
-  ipc_bufpool_unref(enc->pool);
+  arrowc_pool_unref(enc->pool);
   free(enc);
 }
 
@@ -1206,10 +1206,10 @@ void ipc_message_release(ipc_message *msg) {
     for (int64_t i = 0; i < p->n_scratch; i++) free(p->scratch[i]);
     free(p->scratch);
     for (int64_t i = 0; i < p->n_pooled; i++)
-      ipc_bufpool_put(p->pool, p->pooled[i], p->pooled_cap[i]);
+      arrowc_pool_put(p->pool, p->pooled[i], p->pooled_cap[i]);
     free(p->pooled);
     free(p->pooled_cap);
-    ipc_bufpool_unref(p->pool);
+    arrowc_pool_unref(p->pool);
     shared_unref(p->src);
     free(p);
   }
@@ -1309,7 +1309,7 @@ static mlr_code build_batch_message(ipc_encoder *enc, enc_batch *eb, int64_t len
       rc = oom(err);
       goto cleanup;
     }
-    ipc_bufpool_ref(enc->pool);
+    arrowc_pool_ref(enc->pool);
     priv->pool = enc->pool;
   }
   if (compress) {
@@ -1324,7 +1324,7 @@ static mlr_code build_batch_message(ipc_encoder *enc, enc_batch *eb, int64_t len
       tasks[i].src = bf->data;
       tasks[i].len = bf->size;
       tasks[i].dst =
-          ipc_bufpool_get(priv->pool, ipc_compress_bound(&enc->comp, bf->size), &tasks[i].cap);
+          arrowc_pool_get(priv->pool, ipc_compress_bound(&enc->comp, bf->size), &tasks[i].cap);
       if (tasks[i].dst == NULL) {
         rc = oom(err);
         goto cleanup;
@@ -1356,7 +1356,7 @@ static mlr_code build_batch_message(ipc_encoder *enc, enc_batch *eb, int64_t len
         plen = t->clen;
         prefix[i] = len;
       } else if (t->dst != NULL) { /* did not shrink: send it raw, give the block back */
-        ipc_bufpool_put(priv->pool, t->dst, t->cap);
+        arrowc_pool_put(priv->pool, t->dst, t->cap);
       }
       t->dst = NULL;
       out->segments[nseg++] = (ipc_segment){(const uint8_t *)&prefix[i], 8};
@@ -1416,7 +1416,7 @@ cleanup:
   free(bufmeta);
   if (tasks != NULL) /* blocks not laid out (after an error) go back to the pool */
     for (int64_t i = 0; i < nbufs; i++)
-      if (tasks[i].dst != NULL) ipc_bufpool_put(enc->pool, tasks[i].dst, tasks[i].cap);
+      if (tasks[i].dst != NULL) arrowc_pool_put(enc->pool, tasks[i].dst, tasks[i].cap);
   free(tasks);
   if (rc != MALLARD_OK) ipc_message_release(out);
   return rc;

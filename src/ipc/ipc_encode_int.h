@@ -4,7 +4,7 @@
 #define IPC_ENCODE_INT_H
 
 #include "ipc/fb_builder.h"
-#include "ipc/ipc_bufpool.h"
+#include "arrow/arrowc_pool.h"
 #include "ipc/ipc.h"
 
 /* Flatbuffer constants of Arrow's Schema.fbs / Message.fbs / File.fbs. */

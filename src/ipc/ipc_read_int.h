@@ -4,7 +4,7 @@
 #define IPC_READ_INT_H
 
 #include "ipc/fb_reader.h"
-#include "ipc/ipc_bufpool.h"
+#include "arrow/arrowc_pool.h"
 #include "ipc/ipc.h"
 
 /* Flatbuffer constants of Arrow's Schema.fbs / Message.fbs / File.fbs (read side). */
@@ -35,7 +35,7 @@ mlr_code ipc_read_schema_table(const fbr_table *schema, int max_depth, struct Ar
  * bytes, a block of `pool` when pool is not NULL). `src` excludes the 8-byte length prefix.
  * Thread-safe (the pool has its own lock). */
 mlr_code ipc_decompress(ipc_compression codec, const uint8_t *src, int64_t src_size,
-                        int64_t uncompressed, ipc_bufpool *pool, arrowc_buf **out, mlr_error *err);
+                        int64_t uncompressed, arrowc_pool *pool, arrowc_buf **out, mlr_error *err);
 
 /* Loads a schema into a decoder that has none yet (file reader: the footer's schema). */
 mlr_code ipc_decoder_load_schema(ipc_decoder *dec, const fbr_table *schema, mlr_error *err);

@@ -62,7 +62,7 @@ static void test_single_slice_is_a_view(void) {
 
 static void test_multi_slice_coalesced_aligned(void) {
   grpc_init();
-  flight_rx_pool *pool = flight_rx_pool_new(1 << 20);
+  arrowc_pool *pool = arrowc_pool_new(1 << 20);
   REQUIRE(pool != NULL);
   for (size_t hdr = 1; hdr < 140; hdr += 23) {
     uint8_t *msg;
@@ -83,13 +83,13 @@ static void test_multi_slice_coalesced_aligned(void) {
     arrowc_buf_unref(buf);
     free(msg);
   }
-  flight_rx_pool_release(pool);
+  arrowc_pool_unref(pool);
   grpc_shutdown();
 }
 
 static void test_pool_reuses_blocks(void) {
   grpc_init();
-  flight_rx_pool *pool = flight_rx_pool_new(8 << 20);
+  arrowc_pool *pool = arrowc_pool_new(8 << 20);
   REQUIRE(pool != NULL);
   uint8_t *msg;
   size_t len;
@@ -114,7 +114,7 @@ static void test_pool_reuses_blocks(void) {
   free(msg);
   CHECK((uintptr_t)arrowc_buf_data(d) >> 6 != (uintptr_t)first >> 6);
   /* Buffers outlive the pool's owner (ASan checks the blocks are freed exactly once). */
-  flight_rx_pool_release(pool);
+  arrowc_pool_unref(pool);
   arrowc_buf_unref(c);
   arrowc_buf_unref(d);
   grpc_shutdown();
@@ -122,7 +122,7 @@ static void test_pool_reuses_blocks(void) {
 
 static void test_no_caching_beyond_limit(void) {
   grpc_init();
-  flight_rx_pool *pool = flight_rx_pool_new(0); /* caches nothing */
+  arrowc_pool *pool = arrowc_pool_new(0); /* caches nothing */
   REQUIRE(pool != NULL);
   uint8_t *msg;
   size_t len;
@@ -131,7 +131,7 @@ static void test_no_caching_beyond_limit(void) {
   CHECK(memcmp(arrowc_buf_data(a), msg, len) == 0);
   free(msg);
   arrowc_buf_unref(a); /* freed, not cached: LSan would report a leak otherwise at exit */
-  flight_rx_pool_release(pool);
+  arrowc_pool_unref(pool);
   grpc_shutdown();
 }
 
