@@ -139,9 +139,12 @@ mlr_code db_exec_internal(duckdb_connection con, const char *sql, mlr_error *err
  * the catalog read exactly as before. The swap needs a third database to stand on while
  * `memory` is detached. */
 static mlr_code compress_default_database(duckdb_database dbh, mlr_error *err) {
+  /* The last step keeps commits from checkpointing (db_compact.c does it instead). The
+   * database has no WAL for the threshold to bound. */
   static const char *const k_steps[] = {
-      "ATTACH ':memory:' AS mallard_boot",      "USE mallard_boot", "DETACH memory",
-      "ATTACH ':memory:' AS memory (COMPRESS)", "USE memory",       "DETACH mallard_boot"};
+      "ATTACH ':memory:' AS mallard_boot",         "USE mallard_boot", "DETACH memory",
+      "ATTACH ':memory:' AS memory (COMPRESS)",    "USE memory",       "DETACH mallard_boot",
+      "SET GLOBAL checkpoint_threshold = '1000TB'"};
   duckdb_connection con = NULL;
   mlr_code rc = MALLARD_OK;
   if (duckdb_connect(dbh, &con) != DuckDBSuccess)
@@ -201,6 +204,7 @@ mlr_code db_open(const db_options *opts, db_database **out, mlr_error *err) {
       (rc = compress_default_database(db->db, err)) != MALLARD_OK)
     goto cleanup;
   db->compressed = strcmp(path, ":memory:") == 0 && !opts->read_only && opts->compress;
+  if (db->compressed && (rc = db_compactor_start(db, err)) != MALLARD_OK) goto cleanup;
   *out = db;
   db = NULL;
 cleanup:
@@ -213,6 +217,7 @@ cleanup:
 
 void db_close(db_database *db) {
   if (!db) return;
+  db_compactor_stop(db);
   if (db->persistent) {
     duckdb_connection con;
     if (duckdb_connect(db->db, &con) == DuckDBSuccess) {
@@ -261,6 +266,7 @@ mlr_code db_execute(db_conn *conn, const char *sql, int64_t *rows_changed, mlr_e
     *rows_changed = (int64_t)duckdb_rows_changed(&res);
   }
   duckdb_destroy_result(&res);
+  if (rc == MALLARD_OK) db_compact_request(conn->db);
   return rc;
 }
 
@@ -474,6 +480,7 @@ mlr_code db_drop_table(db_conn *conn, const char *schema, const char *table, mlr
   }
   snprintf(sql, n, "DROP TABLE %s", q);
   rc = db_exec_internal(conn->con, sql, err);
+  if (rc == MALLARD_OK) db_compact_request(conn->db);
   free(sql);
   free(q);
   return rc;

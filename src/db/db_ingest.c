@@ -1,15 +1,15 @@
 /* Ingest of Arrow batches (DoPut): one transaction, the mode checks, CREATE TABLE from the
- * Arrow schema or a check of the stream against the table, then the rows: gathered in groups
- * that one INSERT ... SELECT over an Arrow scan loads on all of DuckDB's threads, or (small
- * remainders, dictionary and union columns) each batch cut into DuckDB-vector-sized slices (no
- * copy) and appended with an appender. */
+ * Arrow schema or a check of the stream against the table, then the rows: each batch cut into
+ * DuckDB-vector-sized slices (no copy) and appended with an appender. Measured (24M flights
+ * rows, 2 cores): as fast as one INSERT ... SELECT over an Arrow scan of 1M-row groups on all of
+ * DuckDB's threads, for 30% less CPU, into compressed (db_compact.c) and uncompressed databases
+ * alike. */
 #include "db/db_internal.h"
 
 #include "common/mlr_json.h"
 #include "db/db_coalesce.h"
 #include "arrow/arrowc_schema.h"
 
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,16 +36,6 @@ struct db_ingest {
   duckdb_arrow_converted_schema conv;
   duckdb_appender app;
   int64_t rows;
-  /* Grouped loading (db_ingest_set_grouping). The group's batches are read by DuckDB through
-   * `stream`, which the temporary view `view` scans; the view lives inside the transaction. */
-  bool groups_ok; /* no dictionary or union column: the scan reads the stream as the appender */
-  int64_t group_max_rows, group_min_rows;
-  batch_ref **group;
-  int64_t group_n, group_cap, group_rows, group_next;
-  struct ArrowArrayStream stream;
-  char view[48];
-  bool view_made;
-  char *insert_sql;
 };
 
 /* ---------------------------------------------------------------- Arrow -> SQL types */
@@ -323,16 +313,8 @@ static int make_slice(batch_ref *r, int64_t start, int64_t len, const bool *copy
 
 /* ---------------------------------------------------------------- ingest */
 
-static void group_clear(db_ingest *ing) {
-  for (int64_t i = 0; i < ing->group_n; i++) batch_unref(ing->group[i]);
-  ing->group_n = ing->group_rows = ing->group_next = 0;
-}
-
 static void ingest_free(db_ingest *ing) {
   if (!ing) return;
-  group_clear(ing);
-  free(ing->group);
-  free(ing->insert_sql);
   if (ing->app) duckdb_appender_destroy(&ing->app);
   if (ing->conv) duckdb_destroy_arrow_converted_schema(&ing->conv);
   for (int64_t i = 0; i < ing->ncols; i++) {
@@ -538,15 +520,6 @@ mlr_code db_ingest_begin(db_conn *conn, const char *schema_name, const char *tab
       goto fail;
     }
   }
-  /* Measured (24M flights rows, 2 cores, 5 alternating runs): into a compressed database, groups
-   * load in 9.9 s vs the appender's 13.8 s (compression runs on DuckDB's threads); uncompressed,
-   * the appender is as fast (5.7 vs 5.9 s) for 30% less CPU. */
-  ing->group_max_rows = conn->db->compressed ? DB_INGEST_GROUP_ROWS : 0;
-  ing->group_min_rows = DB_INGEST_GROUP_MIN_ROWS;
-  ing->groups_ok = true;
-  for (int64_t i = 0; i < ing->ncols; i++)
-    if (ing->col_dict_string[i] || ing->col_copy[i] || schema->children[i]->dictionary)
-      ing->groups_ok = false;
   ing->schema = calloc(1, sizeof *ing->schema);
   if (!ing->schema) {
     rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
@@ -641,107 +614,6 @@ static mlr_code append_ref(db_ingest *ing, batch_ref *r, mlr_error *err) {
   return rc;
 }
 
-/* ---------------------------------------------------------------- grouped loading */
-
-/* The stream DuckDB's arrow_scan reads: the gathered batches, each lent as a whole-batch slice
- * (normalised as for the appender) holding a reference on it. DuckDB calls get_next from its
- * threads one at a time (its scan state holds a lock), while the ingest's thread waits in the
- * INSERT, so the group needs no lock. DuckDB copies this struct and never releases it; it asks
- * for the schema more than once without releasing every copy, hence lent views of ing->schema
- * (the same trick as the CLI's scan of a DoGet stream). */
-static void lent_schema_release(struct ArrowSchema *s) {
-  s->release = NULL;
-}
-
-static int group_get_schema(struct ArrowArrayStream *s, struct ArrowSchema *out) {
-  db_ingest *ing = s->private_data;
-  *out = *ing->schema;
-  out->release = lent_schema_release;
-  return 0;
-}
-
-static int group_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
-  db_ingest *ing = s->private_data;
-  memset(out, 0, sizeof *out); /* release NULL: the end of the group */
-  if (ing->group_next >= ing->group_n) return 0;
-  batch_ref *r = ing->group[ing->group_next];
-  if (make_slice(r, 0, r->batch.length, ing->col_copy, ing->col_no_validity, ing->schema, out) != 0)
-    return ENOMEM;
-  ing->group_next++;
-  return 0;
-}
-
-static const char *group_last_error(struct ArrowArrayStream *s) {
-  (void)s;
-  return "out of memory slicing a received batch";
-}
-
-static void group_stream_release(struct ArrowArrayStream *s) {
-  s->release = NULL; /* the ingest owns the batches */
-}
-
-/* Creates the scan view (once per ingest) and the INSERT over it. duckdb_arrow_scan makes a
- * view in the connection's current schema; it is created and dropped inside the ingest's
- * transaction, so no other connection ever sees it and a rollback removes it too. Its name is
- * left unqualified so that the lookup finds it wherever the search path put it. */
-static mlr_code group_view(db_ingest *ing, mlr_error *err) {
-  if (ing->view_made) return MALLARD_OK;
-  /* The address is unique among live ingests. */
-  snprintf(ing->view, sizeof ing->view, "mallard_ingest_%llx", (unsigned long long)(uintptr_t)ing);
-  mlr_strbuf b = {0};
-  mlr_strbuf_append_str(&b, "INSERT INTO ");
-  mlr_strbuf_append_str(&b, ing->qualified);
-  mlr_strbuf_append_str(&b, " SELECT * FROM ");
-  mlr_strbuf_append_owned(&b, db_quote_identifier(ing->view));
-  if (b.oom) {
-    free(b.data);
-    return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
-  }
-  free(ing->insert_sql);
-  ing->insert_sql = b.data;
-  ing->stream = (struct ArrowArrayStream){.get_schema = group_get_schema,
-                                          .get_next = group_get_next,
-                                          .get_last_error = group_last_error,
-                                          .release = group_stream_release,
-                                          .private_data = ing};
-  if (duckdb_arrow_scan(ing->conn->con, ing->view, (duckdb_arrow_stream)&ing->stream) !=
-      DuckDBSuccess)
-    return mlr_error_set(err, MALLARD_INTERNAL, "cannot scan the received batches in DuckDB");
-  ing->view_made = true;
-  return MALLARD_OK;
-}
-
-/* Loads the gathered group: one INSERT ... SELECT over the scan view, or the appender for a
- * small one. The group is emptied either way. */
-static mlr_code group_flush(db_ingest *ing, bool last, mlr_error *err) {
-  mlr_code rc = MALLARD_OK;
-  if (ing->group_n == 0) return MALLARD_OK;
-  if (last && ing->group_rows < ing->group_min_rows) {
-    for (int64_t i = 0; i < ing->group_n && !rc; i++) rc = append_ref(ing, ing->group[i], err);
-    goto done;
-  }
-  if ((rc = group_view(ing, err))) goto done;
-  ing->group_next = 0;
-  duckdb_result res;
-  if (duckdb_query(ing->conn->con, ing->insert_sql, &res) != DuckDBSuccess) {
-    rc = db_error_from_result(&res, err);
-  } else if ((int64_t)duckdb_rows_changed(&res) != ing->group_rows) {
-    rc = mlr_error_set(err, MALLARD_INTERNAL, "DuckDB inserted %llu of %lld rows",
-                       (unsigned long long)duckdb_rows_changed(&res), (long long)ing->group_rows);
-  } else {
-    ing->rows += ing->group_rows;
-  }
-  duckdb_destroy_result(&res);
-done:
-  group_clear(ing);
-  return rc;
-}
-
-void db_ingest_set_grouping(db_ingest *ing, int64_t group_rows, int64_t min_rows) {
-  ing->group_max_rows = group_rows > 0 ? group_rows : 0;
-  ing->group_min_rows = min_rows > 0 ? min_rows : 0;
-}
-
 mlr_code db_ingest_append(db_ingest *ing, struct ArrowArray *batch, mlr_error *err) {
   ing->conn->epoch++;
   mlr_code rc = MALLARD_OK;
@@ -775,24 +647,8 @@ mlr_code db_ingest_append(db_ingest *ing, struct ArrowArray *batch, mlr_error *e
   r->batch = *batch;
   batch->release = NULL; /* moved */
   atomic_init(&r->refs, 1);
-  if (!ing->groups_ok || ing->group_max_rows == 0) {
-    rc = append_ref(ing, r, err);
-    batch_unref(r);
-    return rc;
-  }
-  if (ing->group_n == ing->group_cap) {
-    int64_t cap = ing->group_cap ? 2 * ing->group_cap : 16;
-    batch_ref **g = realloc(ing->group, (size_t)cap * sizeof *g);
-    if (!g) {
-      batch_unref(r);
-      return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    ing->group = g;
-    ing->group_cap = cap;
-  }
-  ing->group[ing->group_n++] = r; /* the group's reference */
-  ing->group_rows += r->batch.length;
-  if (ing->group_rows >= ing->group_max_rows) rc = group_flush(ing, false, err);
+  rc = append_ref(ing, r, err);
+  batch_unref(r);
   return rc;
 }
 
@@ -802,13 +658,6 @@ mlr_code db_ingest_commit(db_ingest *ing, int64_t *rows, mlr_error *err) {
   if (rows) *rows = 0;
   if (ing->create_pending) {
     if ((rc = create_table(ing, NULL, err))) goto done;
-  }
-  if ((rc = group_flush(ing, true, err))) goto done;
-  if (ing->view_made) {
-    char sql[96];
-    snprintf(sql, sizeof sql, "DROP VIEW \"%s\"", ing->view);
-    if ((rc = db_exec_internal(ing->conn->con, sql, err))) goto done;
-    ing->view_made = false;
   }
   if (ing->app) {
     if (duckdb_appender_close(ing->app) != DuckDBSuccess) {
@@ -821,6 +670,7 @@ mlr_code db_ingest_commit(db_ingest *ing, int64_t *rows, mlr_error *err) {
   }
   if ((rc = db_exec_internal(ing->conn->con, "COMMIT", err))) goto done;
   ing->conn->in_transaction = false;
+  db_compact_request(ing->conn->db);
   if (rows) *rows = ing->rows;
 done:
   if (rc) rollback(ing);

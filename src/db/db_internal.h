@@ -9,10 +9,13 @@
 
 #include <duckdb.h>
 
+typedef struct db_compactor db_compactor;
+
 struct db_database {
   duckdb_database db;
   bool persistent;
-  bool compressed; /* in-memory, stored compressed (db_options.compress) */
+  bool compressed;         /* in-memory, stored compressed (db_options.compress) */
+  db_compactor *compactor; /* compressed only: runs the deferred checkpoints (db_compact.c) */
 };
 
 struct db_conn {
@@ -32,6 +35,13 @@ struct db_prepared {
   char **param_names; /* [nparams]; NULL entries for positional parameters */
   int64_t nparams;
 };
+
+/* The compressed database's background compaction (db_compact.c): started by db_open, stopped
+ * (any CHECKPOINT under way interrupted or finished) by db_close before DuckDB closes. */
+mlr_code db_compactor_start(db_database *db, mlr_error *err);
+void db_compactor_stop(db_database *db);
+/* Something was written: checkpoint once writes settle. A no-op without a compactor. */
+void db_compact_request(db_database *db);
 
 /* Maps a DuckDB error type (and, for catalog errors, the message) to a status. */
 mlr_code db_map_error_type(duckdb_error_type type, const char *msg);

@@ -2,6 +2,7 @@
  * worker thread per call running the service's handler, and the blocking call API the handlers
  * use (each blocking call waits on its own call's condition variable). */
 #include "flight/flight_server.h"
+#include "common/mlr_time.h"
 #include "flight/flight_rx.h"
 #include "flight/flight_server_int.h"
 #include "flight/flight_types_pb.h"
@@ -1015,14 +1016,7 @@ bool flight_call_is_cancelled(const flight_call *call) {
 
 bool flight_call_wait_cancelled(flight_call *call, int timeout_ms) {
   if (flight_call_is_cancelled(call)) return true;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += timeout_ms / 1000;
-  ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
+  struct timespec ts = mlr_deadline_after_ms(CLOCK_REALTIME, timeout_ms);
   pthread_mutex_lock(&call->mu);
   while (!call->closed) {
     if (pthread_cond_timedwait(&call->cv, &call->mu, &ts) == ETIMEDOUT) break;

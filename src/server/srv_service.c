@@ -1,6 +1,7 @@
 /* A server's lifecycle (database, init SQL, auth, exchangers, transport), the middleware and
  * call_done hooks around every handler, cancellation and the --query-timeout watchdog. */
 #include "server/srv_internal.h"
+#include "common/mlr_time.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -237,16 +238,9 @@ static void *watchdog_main(void *arg) {
         next = sc->deadline_ns;
       }
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t wait = next - now;
     if (wait < 1000000) wait = 1000000;
-    ts.tv_sec += wait / 1000000000;
-    ts.tv_nsec += wait % 1000000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = mlr_deadline_after_ns(CLOCK_MONOTONIC, wait);
     pthread_cond_timedwait(&s->wd_cond, &s->wd_lock, &ts);
   }
   pthread_mutex_unlock(&s->wd_lock);

@@ -296,16 +296,29 @@ def test_plain_tcp_on_loopback_does_not_warn(start_mallard):
     assert not [l for l in m.log_lines if "plain TCP" in l]
 
 
+TABLE_MEMORY = ("SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT AS b FROM duckdb_memory() "
+                "WHERE tag = 'IN_MEMORY_TABLE'")
+
+
 def test_compress_keeps_names_and_data(start_mallard):
     # --compress swaps the in-memory database for a compressed one under the same name: what
-    # clients see is unchanged (tables, schema, current_database, list_tables, drop_table).
+    # clients see is unchanged (tables, schema, current_database, list_tables, drop_table), and
+    # the server compresses what a DoPut wrote in the background, after the commit.
     m = start_mallard("--listen", "127.0.0.1:0", "--compress")
+    plain = start_mallard("--listen", "127.0.0.1:0")
     c, o = m.client(0)
-    # 1.2M rows: one 1M-row group loaded by INSERT over an Arrow scan, the rest by the appender
+    pc, po = plain.client(0)
     n = 1_200_000
     t = pa.table({"i": pa.array(range(n), pa.int64()),
                   "s": ["carrier %d" % (i % 17) for i in range(n)]})
     assert put(c, o, "packed", t) == {"rows": n}
+    assert put(pc, po, "packed", t) == {"rows": n}
+    assert get(c, o, "SELECT * FROM packed ORDER BY i").equals(t)
+    uncompressed = get(pc, po, TABLE_MEMORY).column(0)[0].as_py()
+    deadline = time.time() + 60
+    while get(c, o, TABLE_MEMORY).column(0)[0].as_py() * 3 > uncompressed:
+        assert time.time() < deadline, "the DoPut's rows were never compressed"
+        time.sleep(0.2)
     assert get(c, o, "SELECT * FROM packed ORDER BY i").equals(t)
     assert get(c, o, "SELECT current_database() AS d, current_schema() AS s").to_pylist() == [
         {"d": "memory", "s": "main"}]
@@ -315,4 +328,9 @@ def test_compress_keeps_names_and_data(start_mallard):
     action(c, o, "drop_table", "packed")
     names = {x["table"] for x in json.loads(action(c, o, "list_tables")[0])}
     assert "packed" not in names
+    # A stop right after a write, with its compression pending or running, still exits at once.
+    assert put(c, o, "again", t) == {"rows": n}
+    t0 = time.time()
     assert m.stop() == 0
+    assert time.time() - t0 < 10
+    assert plain.stop() == 0

@@ -2,6 +2,7 @@
  * client cancels or the call's deadline passes, a hook registered after that runs at once, and
  * a call that completes normally never runs its hooks. */
 #include "flight/flight_server.h"
+#include "common/mlr_time.h"
 #include "mallard/client.h"
 #include "mtest.h"
 
@@ -36,15 +37,7 @@ static void late_hook(void *arg) {
 }
 
 static struct timespec in_ms(int ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  return ts;
+  return mlr_deadline_after_ms(CLOCK_REALTIME, ms);
 }
 
 /* Waits (st->mu held) until *flag is set or 10 s pass. */

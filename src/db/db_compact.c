@@ -1,0 +1,140 @@
+/* Background compaction of a compressed in-memory database (db_options.compress). DuckDB
+ * compresses at checkpoints, and it checkpoints inside the committing call once a transaction
+ * writes more than checkpoint_threshold: a 24M-row DoPut then took 10 s instead of 5. So the
+ * database's commits never checkpoint (the threshold is set out of reach in db_open) and this
+ * thread, owned by the database, runs CHECKPOINT once writes settle: `settle_ms` after the last
+ * request, retried every `retry_ms` while another write transaction is open (DuckDB refuses to
+ * checkpoint then), stopped by db_close. Until it runs, the newly written rows are held
+ * uncompressed, as in an uncompressed database. */
+#include "db/db_internal.h"
+
+#include "common/mlr_time.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DB_COMPACT_SETTLE_MS 100
+#define DB_COMPACT_RETRY_MS 200
+
+struct db_compactor {
+  pthread_t thread;
+  pthread_mutex_t lock; /* guards everything below */
+  pthread_cond_t cond;  /* requests, stop, and the end of a pass (for waiters) */
+  duckdb_connection con;
+  uint64_t requested; /* bumped by every request */
+  uint64_t done;      /* the request count the last successful CHECKPOINT covered */
+  bool running;       /* a CHECKPOINT is under way */
+  bool stop;
+  uint64_t passes; /* successful checkpoints (tests) */
+};
+
+static struct timespec deadline_in(int ms) {
+  return mlr_deadline_after_ms(CLOCK_MONOTONIC, ms);
+}
+
+static void *compact_main(void *arg) {
+  db_compactor *c = arg;
+  pthread_mutex_lock(&c->lock);
+  while (!c->stop) {
+    if (c->done == c->requested) {
+      pthread_cond_wait(&c->cond, &c->lock);
+      continue;
+    }
+    /* Let a burst of writes settle: wait until no request came for settle_ms. */
+    uint64_t seen = c->requested;
+    struct timespec ts = deadline_in(DB_COMPACT_SETTLE_MS);
+    while (!c->stop && c->requested == seen &&
+           pthread_cond_timedwait(&c->cond, &c->lock, &ts) != ETIMEDOUT) {
+    }
+    if (c->stop) break;
+    if (c->requested != seen) continue;
+    c->running = true;
+    pthread_mutex_unlock(&c->lock);
+    bool ok = db_exec_internal(c->con, "CHECKPOINT", NULL) == MALLARD_OK;
+    pthread_mutex_lock(&c->lock);
+    c->running = false;
+    if (ok) {
+      c->done = seen;
+      c->passes++;
+    }
+    pthread_cond_broadcast(&c->cond);
+    if (!ok && !c->stop) { /* a write transaction is open (or it was interrupted): later */
+      ts = deadline_in(DB_COMPACT_RETRY_MS);
+      while (!c->stop && pthread_cond_timedwait(&c->cond, &c->lock, &ts) != ETIMEDOUT) {
+      }
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  return NULL;
+}
+
+mlr_code db_compactor_start(db_database *db, mlr_error *err) {
+  db_compactor *c = calloc(1, sizeof *c);
+  if (!c) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&c->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&c->lock, NULL);
+  if (duckdb_connect(db->db, &c->con) != DuckDBSuccess) {
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    return mlr_error_set(err, MALLARD_UNAVAILABLE, "cannot connect to the DuckDB database");
+  }
+  int e = pthread_create(&c->thread, NULL, compact_main, c);
+  if (e != 0) {
+    duckdb_disconnect(&c->con);
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "cannot start the compaction thread: %s",
+                         strerror(e));
+  }
+  db->compactor = c;
+  return MALLARD_OK;
+}
+
+void db_compactor_stop(db_database *db) {
+  db_compactor *c = db->compactor;
+  if (!c) return;
+  pthread_mutex_lock(&c->lock);
+  c->stop = true;
+  pthread_cond_broadcast(&c->cond);
+  pthread_mutex_unlock(&c->lock);
+  duckdb_interrupt(c->con);
+  pthread_join(c->thread, NULL);
+  duckdb_disconnect(&c->con);
+  pthread_cond_destroy(&c->cond);
+  pthread_mutex_destroy(&c->lock);
+  free(c);
+  db->compactor = NULL;
+}
+
+void db_compact_request(db_database *db) {
+  db_compactor *c = db ? db->compactor : NULL;
+  if (!c) return;
+  pthread_mutex_lock(&c->lock);
+  c->requested++;
+  pthread_cond_broadcast(&c->cond);
+  pthread_mutex_unlock(&c->lock);
+}
+
+bool db_compact_wait(db_database *db, int timeout_ms, uint64_t *passes) {
+  db_compactor *c = db ? db->compactor : NULL;
+  if (passes) *passes = 0;
+  if (!c) return true;
+  struct timespec ts = deadline_in(timeout_ms);
+  pthread_mutex_lock(&c->lock);
+  while ((c->done != c->requested || c->running) &&
+         pthread_cond_timedwait(&c->cond, &c->lock, &ts) != ETIMEDOUT) {
+  }
+  bool idle = c->done == c->requested && !c->running;
+  if (passes) *passes = c->passes;
+  pthread_mutex_unlock(&c->lock);
+  return idle;
+}
