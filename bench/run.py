@@ -9,7 +9,10 @@ for the `processed` exchanger) in the same run, and the Mallard / reference rati
   EXCHANGE  the table through the `processed` exchanger (sent from a thread, answer counted)
   TRANSFER  server 1 -> server 2 streamed through the client, batch by batch
 Each measure runs --repeat times (median and min-max); systems alternate within each repeat so
-that load from other work on the machine hits both alike. Peak RSS = VmHWM of each server
+that load from other work on the machine hits both alike, and every measure starts once all the
+server processes are idle (under 10% of a core for 0.25 s, at most 120 s), so that one system's
+background work (`serve --compress` compressing what a load wrote) is timed in neither system's
+next measure; Mallard's waits are reported apart. Peak RSS = VmHWM of each server
 process at the end. Also runs the C client (`mallard bench --json`) against the Mallard servers
 unless --no-cli.
 
@@ -57,6 +60,15 @@ class Proc:
             self.stop()
             sys.exit(f"bench: {name} did not start ({' '.join(cmd)})")
 
+    def cpu_s(self):
+        """User + system CPU seconds so far (all threads); None once it has exited."""
+        try:
+            with open(f"/proc/{self.p.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return None
+
     def peak_rss(self):
         try:
             with open(f"/proc/{self.p.pid}/status") as f:
@@ -75,6 +87,18 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
+
+
+def settle(procs, limit=120.0):
+    """Waits until every process has used under 10% of a core for 0.25 s; returns the wait."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        before = [p.cpu_s() for p in procs]
+        time.sleep(0.25)
+        after = [p.cpu_s() for p in procs]
+        if all(a is None or b is None or b - a <= 0.025 for a, b in zip(before, after)):
+            break
+    return time.perf_counter() - t0
 
 
 def client(uri):
@@ -135,8 +159,10 @@ def transfer(c1, o1, c2, o2, sql, table):
 
 
 class System:
-    def __init__(self, name, s1, s2, xchg):
+    def __init__(self, name, s1, s2, xchg, procs):
         self.name = name
+        self.procs = procs  # every server process of both systems: settled before each measure
+        self.settle_s = []
         self.c1, self.o1 = client(s1)
         self.c2, self.o2 = client(s2)
         self.cx, self.ox = client(xchg)
@@ -148,22 +174,28 @@ class System:
         return time.perf_counter() - t
 
     def run_once(self, n_rows):
+        waited = settle(self.procs)
         t = time.perf_counter()
         got = do_get(self.c1, self.o1, "SELECT * FROM bench_flights")
         t_get = time.perf_counter() - t
         assert got.num_rows == n_rows, (self.name, got.num_rows)
+        waited += settle(self.procs)
         t = time.perf_counter()
         do_put(self.c2, self.o2, "bench_put", got)
         t_put = time.perf_counter() - t
+        waited += settle(self.procs)
         t = time.perf_counter()
         rows = do_exchange(self.cx, self.ox, got)
         t_x = time.perf_counter() - t
         assert rows == n_rows, (self.name, rows)
         del got
+        waited += settle(self.procs)
         t = time.perf_counter()
         transfer(self.c1, self.o1, self.c2, self.o2, "SELECT * FROM bench_flights",
                  "bench_transfer")
         t_tr = time.perf_counter() - t
+        waited += settle(self.procs)  # what the transfer left to do
+        self.settle_s.append(waited)
         for m, v in zip(METRICS, [t_get, t_put, t_get + t_put, t_x, t_tr]):
             self.times[m].append(v)
 
@@ -218,8 +250,9 @@ def main():
               "repeat": args.repeat, "serve_args": args.serve_arg}
     try:
         m, r, rx = procs["mallard"], procs["reference"], procs["reference_exchanger"]
-        systems = [System("mallard", m.uris[0], m.uris[1], m.uris[0]),
-                   System("reference", r.uris[0], r.uris[1], rx.uris[0])]
+        everyone = [m, r, rx]
+        systems = [System("mallard", m.uris[0], m.uris[1], m.uris[0], everyone),
+                   System("reference", r.uris[0], r.uris[1], rx.uris[0], everyone)]
         result["load_s"] = {s.name: s.load(data) for s in systems}
         for k in range(args.repeat):
             order = systems if k % 2 == 0 else systems[::-1]
@@ -229,6 +262,7 @@ def main():
         del data
         for s in systems:
             result[s.name] = s.summary(n_rows, n_bytes)
+            result[s.name]["settle_s"] = statistics.median(s.settle_s)
         result["peak_rss_bytes"] = {"mallard": m.peak_rss(), "reference": r.peak_rss(),
                                     "reference_exchanger": rx.peak_rss()}
         if not args.no_cli:
@@ -280,6 +314,10 @@ def report(res):
     print(f"| TRANSFER vs reference GET-then-PUT | {mal['transfer']['median_s']:.2f} | | | "
           f"{ref['total']['median_s']:.2f} | | "
           f"**{ref['total']['median_s'] / mal['transfer']['median_s']:.2f}x** |")
+    print(f"\nwaits for all servers to go idle between measures, per run (median): after "
+          f"Mallard's {mal.get('settle_s', 0):.2f} s, after the reference's "
+          f"{ref.get('settle_s', 0):.2f} s (background work, such as `serve --compress` "
+          f"compressing what a load wrote, is timed in no measure)")
     rss = res["peak_rss_bytes"]
     fmt = lambda v: "n/a" if v is None else f"{v / 1e6:,.0f} MB"  # noqa: E731
     print(f"\npeak RSS: mallard serve (both servers) {fmt(rss['mallard'])}; reference server "
@@ -293,6 +331,9 @@ def report(res):
             x = cli["results"][m]
             print(f"| {NAMES[m]} | {x['median_s']:.2f} ({x['min_s']:.2f}-{x['max_s']:.2f}) | "
                   f"{x['rows_per_s']:,.0f} | {x['mb_per_s']:,.0f} |")
+        if "settle_s" in cli:
+            print(f"\nwaits for the servers to go idle between its measures, per run (median): "
+                  f"{cli['settle_s']['median_s']:.2f} s")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,11 @@
 #include "cli/cli_pump.h"
 #include "common/mlr_error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define BENCH_SERVER2 "grpc://127.0.0.1:8816"
 #define BENCH_DATA "data/flights-3m.parquet"
@@ -31,6 +34,7 @@ typedef struct bench {
   double times[M_COUNT][BENCH_MAX_REPEAT];
   int64_t n_rows, n_bytes;
   double load_s;
+  double settle_s[BENCH_MAX_REPEAT]; /* waiting for the servers' background work, per run */
 } bench;
 
 static void usage(FILE *out) {
@@ -43,7 +47,10 @@ static void usage(FILE *out) {
           "(the batches through the `processed` exchanger on server 1) and TRANSFER (server 1\n"
           "to server 2 streamed through the client). Prints time, rows/s, MB/s (Arrow buffer\n"
           "bytes) and the servers' peak RSS (VmHWM of the --server-pid processes, which must be\n"
-          "local; n/a without). Needs memory for the data once on the client.\n\n"
+          "local; n/a without). Each measure starts once those processes are idle (under 10%%\n"
+          "of a core for 0.25 s, at most 120 s), so that background work of one step, such as\n"
+          "`serve --compress` compressing what a load wrote, is not timed in the next: the\n"
+          "waits are reported apart. Needs memory for the data once on the client.\n\n"
           "  --server1 URI       source server (default %s)\n"
           "  --server2 URI       target server (default %s)\n"
           "  --data FILE         Parquet/CSV/JSON data (default %s)\n"
@@ -89,6 +96,42 @@ static int64_t peak_rss(long pid) {
   return kb < 0 ? -1 : kb * 1024;
 }
 
+/* User + system CPU seconds of a process so far; -1 if it cannot be read. */
+static double proc_cpu_s(long pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+  unsigned long long ut = 0, st = 0;
+  if (p == NULL ||
+      sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+    return -1;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Waits until every --server-pid process has used under 10% of a core for 0.25 s (or 120 s
+ * passed); returns the seconds waited. */
+static double settle(const bench *b) {
+  double t0 = cli_now();
+  while (b->n_pids > 0 && cli_now() - t0 < 120) {
+    double before[BENCH_MAX_PIDS];
+    for (int i = 0; i < b->n_pids; i++) before[i] = proc_cpu_s(b->pids[i]);
+    struct timespec ts = {0, 250 * 1000000L};
+    nanosleep(&ts, NULL);
+    bool idle = true;
+    for (int i = 0; i < b->n_pids; i++) {
+      double now = proc_cpu_s(b->pids[i]);
+      if (before[i] >= 0 && now >= 0 && now - before[i] > 0.025) idle = false;
+    }
+    if (idle) break;
+  }
+  return cli_now() - t0;
+}
+
 static int fail(const char *what, const mallard_error *err) {
   fprintf(stderr, "mallard bench: %s: %s: ", what, mallard_code_name(err->code));
   for (const char *p = err->message; *p != '\0'; p++) fputc(*p == '\n' ? ' ' : *p, stderr);
@@ -115,6 +158,7 @@ static int one_run(bench *b, int k) {
   int64_t rows = 0, bytes = 0;
   int ec = CLI_EXIT_OK;
 
+  double waited = settle(b);
   double t = cli_now();
   mallard_code rc =
       cli_drain_get(b->c1, &b->call, "SELECT * FROM bench_flights", &rows, &bytes, &batches, &err);
@@ -126,6 +170,7 @@ static int one_run(bench *b, int k) {
   b->n_rows = rows;
   b->n_bytes = bytes;
 
+  waited += settle(b);
   t = cli_now();
   ec = put_batches(b, &batches, "bench_put");
   b->times[M_PUT][k] = cli_now() - t;
@@ -134,6 +179,7 @@ static int one_run(bench *b, int k) {
 
   struct ArrowArrayStream s;
   cli_batches_stream(&batches, &s);
+  waited += settle(b);
   t = cli_now();
   rc = cli_exchange_stream(b->c1, &b->call, "processed", &s, &rows, NULL, NULL, NULL, &err);
   b->times[M_EXCHANGE][k] = cli_now() - t;
@@ -154,6 +200,7 @@ static int one_run(bench *b, int k) {
   mallard_reader *r = NULL;
   struct ArrowArrayStream src;
   memset(&src, 0, sizeof src);
+  waited += settle(b);
   t = cli_now();
   rc = mallard_client_do_get(b->c1, &b->call, sql, strlen(sql), &r, &err);
   if (rc == MALLARD_OK) rc = mallard_reader_export(&r, &src, &err);
@@ -168,6 +215,8 @@ static int one_run(bench *b, int k) {
   b->times[M_TRANSFER][k] = cli_now() - t;
   free(json);
   src.release(&src);
+  waited += settle(b); /* what the transfer left to do */
+  b->settle_s[k] = waited;
 done:
   cli_batches_free(&batches);
   return ec;
@@ -177,6 +226,7 @@ static void report(const bench *b) {
   stat3 st[M_COUNT];
   for (int m = 0; m < M_COUNT; m++) st[m] = stats(b->times[m], b->repeat);
   double mb = (double)b->n_bytes / 1e6;
+  stat3 idle = stats(b->settle_s, b->repeat);
   if (b->json) {
     printf("{\"system\": \"mallard\", \"server1\": \"%s\", \"server2\": \"%s\", \"rows\": %lld, "
            "\"bytes\": %lld, \"repeat\": %d, \"load_s\": %.4f, \"results\": {",
@@ -188,7 +238,9 @@ static void report(const bench *b) {
              m ? ", " : "", METRIC_KEYS[m], med, st[m].min, st[m].max,
              med > 0 ? (double)b->n_rows / med : 0.0, med > 0 ? mb / med : 0.0);
     }
-    printf("}, \"peak_rss_bytes\": {");
+    printf("}, \"settle_s\": {\"median_s\": %.4f, \"min_s\": %.4f, \"max_s\": %.4f}", idle.median,
+           idle.min, idle.max);
+    printf(", \"peak_rss_bytes\": {");
     for (int i = 0; i < b->n_pids; i++)
       printf("%s\"%ld\": %lld", i ? ", " : "", b->pids[i], (long long)peak_rss(b->pids[i]));
     printf("}}\n");
@@ -207,6 +259,10 @@ static void report(const bench *b) {
            b->repeat > 1 ? spread : "-", med > 0 ? (double)b->n_rows / med : 0.0,
            med > 0 ? mb / med : 0.0);
   }
+  if (b->n_pids > 0)
+    printf("\nwaits for the servers to go idle between measures (background work): %.2f s per "
+           "run (median)\n",
+           idle.median);
   printf("\npeak server RSS: ");
   if (b->n_pids == 0) printf("n/a (give --server-pid PID for a local server)");
   for (int i = 0; i < b->n_pids; i++) {

@@ -64,6 +64,10 @@ def test_bench_json(cli, servers):
         assert 0 < m["min_s"] <= m["median_s"] <= m["max_s"]
         assert m["rows_per_s"] > 0
     assert res["peak_rss_bytes"][str(pid)] > 10_000_000
+    # With --server-pid each of the five measures of a run waits (>= 0.25 s) for the server
+    # to be idle; the waits are reported apart.
+    w = res["settle_s"]
+    assert 1.25 <= w["min_s"] <= w["median_s"] <= w["max_s"] < 120
     # bench leaves nothing behind
     t = cli("tables", "-s", s1).stdout.decode() + cli("tables", "-s", s2).stdout.decode()
     assert "bench_" not in t
@@ -78,6 +82,7 @@ def test_bench_table(cli, servers):
     for metric in ["GET", "PUT", "Total (GET+PUT)", "EXCHANGE", "TRANSFER"]:
         assert f"| {metric}" in text
     assert "peak server RSS: n/a" in text
+    assert "go idle" not in text  # no --server-pid: nothing to wait for
 
 
 def run_in_pty(mallard_bin, args, env_extra=None):
