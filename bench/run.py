@@ -11,7 +11,7 @@ for the `processed` exchanger) in the same run, and the Mallard / reference rati
 Each measure runs --repeat times (median and min-max); systems alternate within each repeat so
 that load from other work on the machine hits both alike, and every measure starts once all the
 server processes are idle (under 10% of a core for 0.25 s, at most 120 s), so that one system's
-background work (`serve --compress` compressing what a load wrote) is timed in neither system's
+background work (`mallard serve` compressing what a load wrote) is timed in neither system's
 next measure; Mallard's waits are reported apart. Peak RSS = VmHWM of each server
 process at the end. Also runs the C client (`mallard bench --json`) against the Mallard servers
 unless --no-cli.
@@ -228,7 +228,7 @@ def main():
     ap.add_argument("--chart", help="also draw the results as a PNG (bench/chart.py)")
     ap.add_argument("--no-cli", action="store_true", help="skip `mallard bench` (the C client)")
     ap.add_argument("--serve-arg", action="append", default=[],
-                    help="extra `mallard serve` flag (repeatable), e.g. --serve-arg=--compress")
+                    help="extra `mallard serve` flag (repeatable), e.g. --serve-arg=--no-compress")
     args = ap.parse_args()
 
     data = load_data(args.rows, args.scale)
@@ -316,7 +316,7 @@ def report(res):
           f"**{ref['total']['median_s'] / mal['transfer']['median_s']:.2f}x** |")
     print(f"\nwaits for all servers to go idle between measures, per run (median): after "
           f"Mallard's {mal.get('settle_s', 0):.2f} s, after the reference's "
-          f"{ref.get('settle_s', 0):.2f} s (background work, such as `serve --compress` "
+          f"{ref.get('settle_s', 0):.2f} s (background work, such as `mallard serve` "
           f"compressing what a load wrote, is timed in no measure)")
     rss = res["peak_rss_bytes"]
     fmt = lambda v: "n/a" if v is None else f"{v / 1e6:,.0f} MB"  # noqa: E731

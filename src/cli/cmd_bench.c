@@ -49,7 +49,7 @@ static void usage(FILE *out) {
           "bytes) and the servers' peak RSS (VmHWM of the --server-pid processes, which must be\n"
           "local; n/a without). Each measure starts once those processes are idle (under 10%%\n"
           "of a core for 0.25 s, at most 120 s), so that background work of one step, such as\n"
-          "`serve --compress` compressing what a load wrote, is not timed in the next: the\n"
+          "`mallard serve` compressing what a load wrote, is not timed in the next: the\n"
           "waits are reported apart. Needs memory for the data once on the client.\n\n"
           "  --server1 URI       source server (default %s)\n"
           "  --server2 URI       target server (default %s)\n"

@@ -38,9 +38,11 @@ static void serve_usage(FILE *out) {
       "  --grace SECONDS         how long running calls may finish at shutdown (default 10)\n"
       "  --threads N             DuckDB threads per database (default: DuckDB's, the cores)\n"
       "  --memory-limit SIZE     DuckDB memory limit per database, e.g. 4GB\n"
-      "  --compress              store in-memory tables compressed, as a database file does:\n"
-      "                          often 5-10x less memory; loads run as fast, then the server\n"
-      "                          compresses what they wrote in the background (as much CPU again)\n"
+      "  --no-compress           keep in-memory tables uncompressed (DuckDB's own default): no\n"
+      "                          background compression after loads, 5-10x more memory.\n"
+      "                          By default they are stored compressed, as a database file\n"
+      "                          stores them: loads run as fast, then the server compresses\n"
+      "                          what they wrote in the background (about as much CPU again)\n"
       "  --init-sql FILE         SQL run on every database at start (e.g. CREATE TABLE ...)\n"
       "  --read-only             refuse writes: DoPut, execute/drop_table of writes, exchanger\n"
       "                          registration (PERMISSION_DENIED)\n"
@@ -160,14 +162,17 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
       return CLI_EXIT_OK;
     }
     if (strcmp(name, "--read-only") == 0 || strcmp(name, "--insecure-default-user") == 0 ||
-        strcmp(name, "--arrow-lossless") == 0 || strcmp(name, "--compress") == 0) {
+        strcmp(name, "--arrow-lossless") == 0 || strcmp(name, "--compress") == 0 ||
+        strcmp(name, "--no-compress") == 0) {
       if (value != NULL) return usage_error("%s takes no value", name);
       if (strcmp(name, "--read-only") == 0) {
         f->base.read_only = true;
       } else if (strcmp(name, "--arrow-lossless") == 0) {
         f->base.arrow_lossless = true;
-      } else if (strcmp(name, "--compress") == 0) {
+      } else if (strcmp(name, "--compress") == 0) { /* the default; kept for scripts */
         f->base.compress = true;
+      } else if (strcmp(name, "--no-compress") == 0) {
+        f->base.compress = false;
       } else {
         f->base.insecure_default_user = true;
       }
@@ -341,6 +346,7 @@ int cli_serve(int argc, char **argv) {
   serve_flags f;
   memset(&f, 0, sizeof f);
   f.grace = 10;
+  f.base.compress = true; /* --no-compress: see docs/guide.md, "Memory" */
   int rc = parse_flags(argc, argv, &f);
   if (rc >= 0) return rc;
 

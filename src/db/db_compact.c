@@ -5,13 +5,15 @@
  * thread, owned by the database, runs CHECKPOINT once writes settle: `settle_ms` after the last
  * request, retried every `retry_ms` while another write transaction is open (DuckDB refuses to
  * checkpoint then), stopped by db_close. Until it runs, the newly written rows are held
- * uncompressed, as in an uncompressed database. */
+ * uncompressed, as in an uncompressed database. Other writable databases attached to it are
+ * checkpointed in the same pass (see compact_all). */
 #include "db/db_internal.h"
 
 #include "common/mlr_time.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,12 +40,12 @@ static struct timespec deadline_in(int ms) {
 /* Runs CHECKPOINT through DuckDB's pending-query API. duckdb_query would have this thread poll
  * for tasks without pause while DuckDB's workers compress (measured: a third of the compaction's
  * CPU); here it sleeps a millisecond whenever no task is left for it. */
-static bool checkpoint(db_compactor *c) {
+static bool checkpoint(db_compactor *c, const char *sql) {
   duckdb_prepared_statement st = NULL;
   duckdb_pending_result pending = NULL;
   duckdb_result res;
   bool ok = false;
-  if (duckdb_prepare(c->con, "CHECKPOINT", &st) != DuckDBSuccess) goto done;
+  if (duckdb_prepare(c->con, sql, &st) != DuckDBSuccess) goto done;
   if (duckdb_pending_prepared(st, &pending) != DuckDBSuccess) goto done;
   for (;;) {
     duckdb_pending_state state = duckdb_pending_execute_task(pending);
@@ -60,6 +62,38 @@ done:
   if (pending) duckdb_destroy_pending(&pending);
   if (st) duckdb_destroy_prepare(&st);
   return ok;
+}
+
+/* One pass: the default database, then every other writable DuckDB database attached to it (say
+ * by --init-sql): checkpoint_threshold is a global setting, so their commits no longer checkpoint
+ * either, and a database file's WAL would otherwise grow until the server stops. The pass counts
+ * as done when the default database's checkpoint succeeded; the others are best effort (tried
+ * again at the next pass), so that one that cannot checkpoint does not keep the thread busy. */
+static bool compact_all(db_compactor *c) {
+  if (!checkpoint(c, "CHECKPOINT")) return false;
+  duckdb_result res;
+  if (duckdb_query(c->con,
+                   "SELECT database_name FROM duckdb_databases() WHERE NOT internal AND NOT "
+                   "readonly AND type = 'duckdb' AND database_name <> current_database()",
+                   &res) != DuckDBSuccess) {
+    duckdb_destroy_result(&res);
+    return true;
+  }
+  idx_t n = duckdb_row_count(&res);
+  for (idx_t i = 0; i < n; i++) {
+    char *name = duckdb_value_varchar(&res, 0, i);
+    char *q = name ? db_quote_identifier(name) : NULL;
+    char *sql = q ? malloc(strlen(q) + 12) : NULL;
+    if (sql) {
+      snprintf(sql, strlen(q) + 12, "CHECKPOINT %s", q);
+      (void)checkpoint(c, sql);
+    }
+    free(sql);
+    free(q);
+    if (name) duckdb_free(name);
+  }
+  duckdb_destroy_result(&res);
+  return true;
 }
 
 static void *compact_main(void *arg) {
@@ -80,7 +114,7 @@ static void *compact_main(void *arg) {
     if (c->requested != seen) continue;
     c->running = true;
     pthread_mutex_unlock(&c->lock);
-    bool ok = checkpoint(c);
+    bool ok = compact_all(c);
     pthread_mutex_lock(&c->lock);
     c->running = false;
     if (ok) {

@@ -19,13 +19,14 @@ ROWS_PER_PUT = 2000
 
 
 def test_fifty_concurrent_clients(mallard):
-    fifty_clients(mallard)
+    fifty_clients(mallard)  # compressed in-memory databases: the default
 
 
-def test_fifty_concurrent_clients_compressed(start_mallard):
-    # The same with --compress: the background compactor's CHECKPOINTs (refused while a DoPut's
-    # transaction is open, retried) run among the commits without losing or failing anything.
-    m = start_mallard("--compress")
+def test_fifty_concurrent_clients_uncompressed(start_mallard):
+    # The same with --no-compress (the default compressed database's compactor runs its
+    # CHECKPOINTs, refused while a DoPut's transaction is open and retried, among the commits of
+    # the test above).
+    m = start_mallard("--no-compress")
     fifty_clients(m)
 
 

@@ -36,7 +36,7 @@ def test_help_documents_every_flag(mallard_bin):
                  "--read-only", "--query-timeout", "--max-sessions", "--batch-rows",
                  "--max-message-size", "--log-format", "--users", "--tokens", "--session-idle",
                  "--session-lifetime", "--insecure-default-user", "--tls-cert", "--tls-key",
-                 "--tls-client-ca", "--exchanger-dir", "--compress", "--login-burst",
+                 "--tls-client-ca", "--exchanger-dir", "--no-compress", "--login-burst",
                  "--login-rate"):
         assert flag in out.stdout, flag
 
@@ -300,12 +300,13 @@ TABLE_MEMORY = ("SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT AS b FROM d
                 "WHERE tag = 'IN_MEMORY_TABLE'")
 
 
-def test_compress_keeps_names_and_data(start_mallard):
-    # --compress swaps the in-memory database for a compressed one under the same name: what
-    # clients see is unchanged (tables, schema, current_database, list_tables, drop_table), and
-    # the server compresses what a DoPut wrote in the background, after the commit.
-    m = start_mallard("--listen", "127.0.0.1:0", "--compress")
-    plain = start_mallard("--listen", "127.0.0.1:0")
+def test_compressed_by_default_keeps_names_and_data(start_mallard):
+    # By default (or with --compress) the in-memory database is swapped for a compressed one under
+    # the same name: what clients see is unchanged (tables, schema, current_database,
+    # list_tables, drop_table), and the server compresses what a DoPut wrote in the background,
+    # after the commit. --no-compress keeps DuckDB's uncompressed in-memory tables.
+    m = start_mallard("--listen", "127.0.0.1:0")
+    plain = start_mallard("--listen", "127.0.0.1:0", "--no-compress")
     c, o = m.client(0)
     pc, po = plain.client(0)
     n = 1_200_000

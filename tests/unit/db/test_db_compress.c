@@ -6,7 +6,9 @@
 #include "db_test_util.h"
 
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static db_database *open_mem(bool compress) {
   db_database *db = NULL;
@@ -125,6 +127,33 @@ static void test_ingest_then_compact(void) {
   db_close(db);
 }
 
+/* A database file attached to the compressed one (as --init-sql may) has its WAL checkpointed by
+ * the same passes: commits no longer checkpoint any database (the threshold is global). */
+static void test_attached_file_checkpointed(void) {
+  char dir[] = "/tmp/mallard-compact-XXXXXX";
+  REQUIRE(mkdtemp(dir) != NULL);
+  char path[128], wal[140], sql[200];
+  snprintf(path, sizeof path, "%s/f.db", dir);
+  snprintf(wal, sizeof wal, "%s.wal", path);
+  db_database *db = open_mem(true);
+  REQUIRE(db != NULL);
+  db_conn *a = tu_connect(db);
+  REQUIRE(a != NULL);
+  snprintf(sql, sizeof sql, "ATTACH '%s' AS f", path);
+  CHECK_EQ_INT(tu_exec(a, sql), 0);
+  CHECK_EQ_INT(tu_exec(a, "CREATE TABLE f.t AS SELECT range AS i FROM range(100000)"), 0);
+  CHECK(db_compact_wait(db, 60000, NULL));
+  struct stat st;
+  CHECK(stat(wal, &st) != 0 || st.st_size == 0); /* checkpointed: the WAL is gone or empty */
+  CHECK(stat(path, &st) == 0 && st.st_size > 0);
+  CHECK_EQ_INT(tu_scalar(a, "SELECT count(*) FROM f.t"), 100000);
+  db_disconnect(a);
+  db_close(db);
+  unlink(wal);
+  unlink(path);
+  rmdir(dir);
+}
+
 /* Closing right after a large write (compaction pending or running) returns promptly. */
 static void test_close_with_compaction_pending(void) {
   for (int i = 0; i < 3; i++) {
@@ -150,4 +179,5 @@ static void test_close_with_compaction_pending(void) {
 }
 
 MTEST_MAIN(MTEST(test_compressed_default_database), MTEST(test_compaction_waits_for_open_writers),
-           MTEST(test_ingest_then_compact), MTEST(test_close_with_compaction_pending))
+           MTEST(test_ingest_then_compact), MTEST(test_attached_file_checkpointed),
+           MTEST(test_close_with_compaction_pending))
