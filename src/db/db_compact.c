@@ -64,17 +64,21 @@ done:
   return ok;
 }
 
-/* One pass: the default database, then every other writable DuckDB database attached to it (say
- * by --init-sql): checkpoint_threshold is a global setting, so their commits no longer checkpoint
- * either, and a database file's WAL would otherwise grow until the server stops. The pass counts
- * as done when the default database's checkpoint succeeded; the others are best effort (tried
- * again at the next pass), so that one that cannot checkpoint does not keep the thread busy. */
+/* One pass: the default database, then every other writable DuckDB database file attached to it
+ * (say by --init-sql): checkpoint_threshold is a global setting, so their commits no longer
+ * checkpoint either, and a file's WAL would otherwise grow until the server stops. In-memory
+ * databases attached by a call (a SQL exchanger's private `input` database) are left alone: the
+ * call may be detaching it, and checkpointing one then crashed DuckDB (seen in a test). The pass
+ * counts as done when the default database's checkpoint succeeded; the others are best effort
+ * (tried again at the next pass), so that one that cannot checkpoint does not keep the thread busy.
+ */
 static bool compact_all(db_compactor *c) {
   if (!checkpoint(c, "CHECKPOINT")) return false;
   duckdb_result res;
   if (duckdb_query(c->con,
                    "SELECT database_name FROM duckdb_databases() WHERE NOT internal AND NOT "
-                   "readonly AND type = 'duckdb' AND database_name <> current_database()",
+                   "readonly AND type = 'duckdb' AND path IS NOT NULL AND database_name <> "
+                   "current_database()",
                    &res) != DuckDBSuccess) {
     duckdb_destroy_result(&res);
     return true;
