@@ -162,6 +162,17 @@ mlr_code db_ingest_begin(db_conn *conn, const char *schema_name, const char *tab
                          mlr_error *err);
 /* Appends one batch ("+s" array; moved in, released by the adapter, also on error). */
 mlr_code db_ingest_append(db_ingest *ing, struct ArrowArray *batch, mlr_error *err);
+/* The same in two steps, so that converting a batch to DuckDB's chunks (db_ingest_prepare, on a
+ * connection of the ingest's own) can run on one thread while the previous batch is appended on
+ * another (db_ingest_append_prepared, the thread making every other call). One prepare at a time.
+ * prepare moves the batch in (released on error too); append_prepared takes b (freed on error
+ * too); db_ingest_batch_free frees one not appended. */
+typedef struct db_ingest_batch db_ingest_batch;
+mlr_code db_ingest_prepare(db_ingest *ing, struct ArrowArray *batch, db_ingest_batch **out,
+                           mlr_error *err);
+mlr_code db_ingest_append_prepared(db_ingest *ing, db_ingest_batch *b, mlr_error *err);
+int64_t db_ingest_batch_rows(const db_ingest_batch *b);
+void db_ingest_batch_free(db_ingest_batch *b);
 /* Commits; *rows = rows appended by this ingest. On failure the transaction is rolled back. */
 mlr_code db_ingest_commit(db_ingest *ing, int64_t *rows, mlr_error *err);
 /* Rolls back: the table is exactly as before db_ingest_begin. */

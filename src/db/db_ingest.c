@@ -34,6 +34,7 @@ struct db_ingest {
   struct ArrowSchema *schema; /* a copy of the stream's schema, for the copied columns */
   bool create_pending;        /* the table is created at the first batch (ENUM dictionaries) */
   duckdb_arrow_converted_schema conv;
+  duckdb_connection conv_con; /* db_ingest_prepare's own: it may run beside the appender */
   duckdb_appender app;
   int64_t rows;
 };
@@ -317,6 +318,7 @@ static void ingest_free(db_ingest *ing) {
   if (!ing) return;
   if (ing->app) duckdb_appender_destroy(&ing->app);
   if (ing->conv) duckdb_destroy_arrow_converted_schema(&ing->conv);
+  if (ing->conv_con) duckdb_disconnect(&ing->conv_con);
   for (int64_t i = 0; i < ing->ncols; i++) {
     if (ing->col_sql) free(ing->col_sql[i]);
     if (ing->col_names) free(ing->col_names[i]);
@@ -538,6 +540,11 @@ mlr_code db_ingest_begin(db_conn *conn, const char *schema_name, const char *tab
     if (ed) duckdb_destroy_error_data(&ed);
   }
 
+  if (duckdb_connect(conn->db->db, &ing->conv_con) != DuckDBSuccess) {
+    ing->conv_con = NULL;
+    rc = mlr_error_set(err, MALLARD_UNAVAILABLE, "cannot connect to the DuckDB database");
+    goto fail;
+  }
   if ((rc = db_exec_internal(conn->con, "BEGIN TRANSACTION", err))) goto fail;
   conn->in_transaction = true;
   if ((rc = db_table_exists(conn, schema_name, table, &exists, err))) goto fail;
@@ -585,39 +592,33 @@ fail:
   return rc;
 }
 
-/* Appends the batch's rows with the appender, a vector-sized slice at a time. */
-static mlr_code append_ref(db_ingest *ing, batch_ref *r, mlr_error *err) {
-  mlr_code rc = MALLARD_OK;
-  for (int64_t start = 0; start < r->batch.length && !rc; start += DB_CHUNK_ROWS) {
-    int64_t len = r->batch.length - start < DB_CHUNK_ROWS ? r->batch.length - start : DB_CHUNK_ROWS;
-    struct ArrowArray sl;
-    duckdb_data_chunk chunk = NULL;
-    if (make_slice(r, start, len, ing->col_copy, ing->col_no_validity, ing->schema, &sl) != 0) {
-      rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
-      break;
-    }
-    duckdb_error_data ed = duckdb_data_chunk_from_arrow(ing->conn->con, &sl, ing->conv, &chunk);
-    if (ed && duckdb_error_data_has_error(ed)) {
-      rc = db_error_from_data(ed, err);
-      if (rc == MALLARD_INTERNAL) rc = MALLARD_INVALID_ARGUMENT;
-    }
-    if (ed) duckdb_destroy_error_data(&ed);
-    if (!rc && duckdb_append_data_chunk(ing->app, chunk) != DuckDBSuccess) {
-      duckdb_error_data ae = duckdb_appender_error_data(ing->app);
-      rc = db_error_from_data(ae, err);
-      duckdb_destroy_error_data(&ae);
-    }
-    if (chunk) duckdb_destroy_data_chunk(&chunk);
-    if (sl.release) sl.release(&sl); /* DuckDB did not take it */
-    if (!rc) ing->rows += len;
+struct db_ingest_batch {
+  batch_ref *ref; /* the received batch: the chunks may view its buffers */
+  int64_t n;      /* chunks of at most DB_CHUNK_ROWS rows */
+  duckdb_data_chunk *chunks;
+  struct ArrowArray *slices; /* [n]: the views each chunk was converted from */
+};
+
+void db_ingest_batch_free(db_ingest_batch *b) {
+  if (!b) return;
+  for (int64_t k = 0; k < b->n; k++) {
+    if (b->chunks[k]) duckdb_destroy_data_chunk(&b->chunks[k]);
+    if (b->slices[k].release) b->slices[k].release(&b->slices[k]); /* DuckDB never takes them */
   }
-  return rc;
+  free(b->chunks);
+  free(b->slices);
+  if (b->ref) batch_unref(b->ref);
+  free(b);
 }
 
-mlr_code db_ingest_append(db_ingest *ing, struct ArrowArray *batch, mlr_error *err) {
-  ing->conn->epoch++;
+int64_t db_ingest_batch_rows(const db_ingest_batch *b) {
+  return b && b->ref ? b->ref->batch.length : 0;
+}
+
+mlr_code db_ingest_prepare(db_ingest *ing, struct ArrowArray *batch, db_ingest_batch **out,
+                           mlr_error *err) {
   mlr_code rc = MALLARD_OK;
-  batch_ref *r = NULL;
+  *out = NULL;
   if (!batch || !batch->release)
     return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "no batch given");
   if (batch->n_children != ing->ncols) {
@@ -633,23 +634,75 @@ mlr_code db_ingest_append(db_ingest *ing, struct ArrowArray *batch, mlr_error *e
                            (long long)i + 1);
     }
   }
-  if (ing->create_pending) {
-    if ((rc = create_table(ing, batch, err)) || (rc = open_appender(ing, err))) {
-      batch->release(batch);
-      return rc;
-    }
-  }
-  r = malloc(sizeof *r);
-  if (!r) {
+  db_ingest_batch *b = calloc(1, sizeof *b);
+  batch_ref *r = malloc(sizeof *r);
+  int64_t n = (batch->length + DB_CHUNK_ROWS - 1) / DB_CHUNK_ROWS;
+  if (b) b->chunks = calloc((size_t)(n ? n : 1), sizeof *b->chunks);
+  if (b) b->slices = calloc((size_t)(n ? n : 1), sizeof *b->slices);
+  if (!b || !r || !b->chunks || !b->slices) {
+    free(r);
+    db_ingest_batch_free(b);
     batch->release(batch);
     return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
   }
   r->batch = *batch;
   batch->release = NULL; /* moved */
   atomic_init(&r->refs, 1);
-  rc = append_ref(ing, r, err);
-  batch_unref(r);
+  b->ref = r;
+  for (int64_t k = 0; k < n && !rc; k++) {
+    int64_t start = k * DB_CHUNK_ROWS;
+    int64_t len = r->batch.length - start < DB_CHUNK_ROWS ? r->batch.length - start : DB_CHUNK_ROWS;
+    if (make_slice(r, start, len, ing->col_copy, ing->col_no_validity, ing->schema,
+                   &b->slices[k]) != 0) {
+      rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+      break;
+    }
+    b->n = k + 1;
+    duckdb_error_data ed =
+        duckdb_data_chunk_from_arrow(ing->conv_con, &b->slices[k], ing->conv, &b->chunks[k]);
+    if (ed && duckdb_error_data_has_error(ed)) {
+      rc = db_error_from_data(ed, err);
+      if (rc == MALLARD_INTERNAL) rc = MALLARD_INVALID_ARGUMENT;
+    }
+    if (ed) duckdb_destroy_error_data(&ed);
+  }
+  if (rc) {
+    db_ingest_batch_free(b);
+    return rc;
+  }
+  *out = b;
+  return MALLARD_OK;
+}
+
+mlr_code db_ingest_append_prepared(db_ingest *ing, db_ingest_batch *b, mlr_error *err) {
+  ing->conn->epoch++;
+  mlr_code rc = MALLARD_OK;
+  if (!b) return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "no batch given");
+  if (ing->create_pending &&
+      ((rc = create_table(ing, &b->ref->batch, err)) || (rc = open_appender(ing, err))))
+    goto done;
+  for (int64_t k = 0; k < b->n && !rc; k++) {
+    if (duckdb_append_data_chunk(ing->app, b->chunks[k]) != DuckDBSuccess) {
+      duckdb_error_data ae = duckdb_appender_error_data(ing->app);
+      rc = db_error_from_data(ae, err);
+      duckdb_destroy_error_data(&ae);
+    } else {
+      ing->rows += (int64_t)duckdb_data_chunk_get_size(b->chunks[k]);
+    }
+  }
+done:
+  db_ingest_batch_free(b);
   return rc;
+}
+
+mlr_code db_ingest_append(db_ingest *ing, struct ArrowArray *batch, mlr_error *err) {
+  db_ingest_batch *b = NULL;
+  mlr_code rc = db_ingest_prepare(ing, batch, &b, err);
+  if (rc) {
+    ing->conn->epoch++;
+    return rc;
+  }
+  return db_ingest_append_prepared(ing, b, err);
 }
 
 mlr_code db_ingest_commit(db_ingest *ing, int64_t *rows, mlr_error *err) {

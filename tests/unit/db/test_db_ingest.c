@@ -2,6 +2,7 @@
  * naming the column, abort leaving the table exactly as before, rows reported by commit. */
 #include "db_test_util.h"
 
+#include <pthread.h>
 #include <string.h>
 
 typedef struct fixture {
@@ -272,6 +273,110 @@ static void test_refused_arrow_types(void) {
   fx_close(&f);
 }
 
+/* The two-step ingest the server pipelines: each batch converted on one thread while the previous
+ * one is appended on another; rows land in stream order; a prepared batch never appended is just
+ * freed (ASan checks nothing leaks); a batch with the wrong column count is refused by prepare. */
+typedef struct pipe_state {
+  db_ingest *ing;
+  db_ingest_batch *slot;
+  bool full, done;
+  mlr_code rc;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} pipe_state;
+
+static void *append_main(void *arg) {
+  pipe_state *p = arg;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    while (!p->full && !p->done) pthread_cond_wait(&p->cv, &p->mu);
+    if (!p->full) break;
+    db_ingest_batch *b = p->slot;
+    p->full = false;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    mlr_error e = {0};
+    mlr_code rc = db_ingest_append_prepared(p->ing, b, &e);
+    pthread_mutex_lock(&p->mu);
+    if (rc && !p->rc) p->rc = rc;
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+static void test_prepare_on_another_thread(void) {
+  fixture f = {0};
+  REQUIRE(fx_open(&f));
+  mlr_error e = {0};
+  db_query *q = NULL;
+  struct ArrowSchema s = {0};
+  db_query_options o = {.batch_rows = 7000};
+  REQUIRE_ONCE(db_query_start(f.src, k_data, &o, &q, &e) == MALLARD_OK);
+  REQUIRE_ONCE(db_query_schema(q, &s, &e) == MALLARD_OK);
+  pipe_state p = {.rc = MALLARD_OK};
+  pthread_mutex_init(&p.mu, NULL);
+  pthread_cond_init(&p.cv, NULL);
+  REQUIRE_ONCE(db_ingest_begin(f.dst, NULL, "piped", DB_PUT_CREATE, &s, &p.ing, &e) == MALLARD_OK);
+  pthread_t th;
+  REQUIRE_ONCE(pthread_create(&th, NULL, append_main, &p) == 0);
+  int64_t sent = 0;
+  for (;;) {
+    struct ArrowArray b;
+    bool eof;
+    if (db_query_next(q, &b, &eof, &e) != MALLARD_OK || eof) break;
+    db_ingest_batch *pb = NULL;
+    int64_t len = b.length;
+    CHECK_EQ_INT(db_ingest_prepare(p.ing, &b, &pb, &e), MALLARD_OK);
+    CHECK(b.release == NULL); /* moved in */
+    CHECK_EQ_INT(db_ingest_batch_rows(pb), len);
+    sent += len;
+    pthread_mutex_lock(&p.mu);
+    while (p.full) pthread_cond_wait(&p.cv, &p.mu);
+    p.slot = pb;
+    p.full = true;
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.mu);
+  }
+  pthread_mutex_lock(&p.mu);
+  p.done = true;
+  pthread_cond_broadcast(&p.cv);
+  pthread_mutex_unlock(&p.mu);
+  pthread_join(th, NULL);
+  CHECK_EQ_INT(p.rc, MALLARD_OK);
+  CHECK_EQ_INT(sent, 100000);
+  /* One more prepared but never appended, and one refused for its column count. */
+  db_query_free(q);
+  q = NULL;
+  REQUIRE_ONCE(db_query_start(f.src, "SELECT 1::BIGINT AS id, 2::BIGINT AS delay, 'x' AS carrier",
+                              NULL, &q, &e) == MALLARD_OK);
+  struct ArrowArray b;
+  bool eof = false;
+  REQUIRE_ONCE(db_query_next(q, &b, &eof, &e) == MALLARD_OK && !eof);
+  db_ingest_batch *unused = NULL;
+  CHECK_EQ_INT(db_ingest_prepare(p.ing, &b, &unused, &e), MALLARD_OK);
+  db_ingest_batch_free(unused);
+  db_query_free(q);
+  q = NULL;
+  REQUIRE_ONCE(db_query_start(f.src, "SELECT 1::BIGINT AS id", NULL, &q, &e) == MALLARD_OK);
+  REQUIRE_ONCE(db_query_next(q, &b, &eof, &e) == MALLARD_OK && !eof);
+  db_ingest_batch *bad = NULL;
+  CHECK_EQ_INT(db_ingest_prepare(p.ing, &b, &bad, &e), MALLARD_INVALID_ARGUMENT);
+  CHECK(bad == NULL && b.release == NULL);
+  CHECK(strstr(e.message, "columns") != NULL);
+  int64_t rows = 0;
+  CHECK_EQ_INT(db_ingest_commit(p.ing, &rows, &e), MALLARD_OK);
+  CHECK_EQ_INT(rows, 100000);
+  CHECK_EQ_INT(tu_scalar(f.src, "SELECT count(*) FROM piped WHERE id <> rowid OR delay <> 2 * id "
+                                "OR carrier <> 'c' || id"),
+               0);
+  CHECK_EQ_INT(tu_scalar(f.src, "SELECT count(*) FROM piped"), 100000);
+  db_query_free(q);
+  if (s.release) s.release(&s);
+  pthread_cond_destroy(&p.cv);
+  pthread_mutex_destroy(&p.mu);
+  fx_close(&f);
+}
+
 MTEST_MAIN(MTEST(test_refused_arrow_types), MTEST(test_create_and_append),
            MTEST(test_schema_mismatch), MTEST(test_abort_leaves_table_unchanged),
-           MTEST(test_batch_offsets))
+           MTEST(test_batch_offsets), MTEST(test_prepare_on_another_thread))
