@@ -5,7 +5,7 @@
  * thread, owned by the database, runs CHECKPOINT once writes settle: `settle_ms` after the last
  * request, retried every `retry_ms` while another write transaction is open (DuckDB refuses to
  * checkpoint then), stopped by db_close. Until it runs, the newly written rows are held
- * uncompressed, as in an uncompressed database. Other writable databases attached to it are
+ * uncompressed, as in an uncompressed database. Writable database files attached to it are
  * checkpointed in the same pass (see compact_all). */
 #include "db/db_internal.h"
 
