@@ -17,7 +17,6 @@ steps = os.environ.get("RSS_STEPS", "load,get,put,put2,transfer,transfer2").spli
 data = B.load_data(None, scale)
 cmd = [sys.argv[1], "serve", "--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"] + sys.argv[2:]
 p = B.Proc("m", cmd, 2)
-tick = os.sysconf("SC_CLK_TCK")
 
 
 def status():
@@ -31,9 +30,7 @@ def status():
 
 
 def cpu():
-    with open(f"/proc/{p.p.pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / tick
+    return B.proc_cpu_s(p.p.pid)
 
 
 c1, o1 = B.client(p.uris[0])

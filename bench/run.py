@@ -40,6 +40,13 @@ METRICS = ["get", "put", "total", "exchange", "transfer"]
 PASSWORD = "password123"
 
 
+def proc_cpu_s(pid):
+    """User + system CPU seconds of a process so far (all its threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # the command name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Proc:
     """A server process printing `listening grpc://...` lines."""
 
@@ -63,9 +70,7 @@ class Proc:
     def cpu_s(self):
         """User + system CPU seconds so far (all threads); None once it has exited."""
         try:
-            with open(f"/proc/{self.p.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return proc_cpu_s(self.p.pid)
         except (OSError, IndexError, ValueError):
             return None
 

@@ -49,11 +49,8 @@ def stop(p):
         p.wait()
 
 
-def proc_cpu(pid):
-    """User + system CPU seconds of a process so far (all its threads)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from run import proc_cpu_s as proc_cpu  # noqa: E402  (bench/run.py)
 
 
 def self_cpu():

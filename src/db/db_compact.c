@@ -9,11 +9,11 @@
  * checkpointed in the same pass (see compact_all). */
 #include "db/db_internal.h"
 
+#include "common/mlr_json.h"
 #include "common/mlr_time.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -86,14 +86,11 @@ static bool compact_all(db_compactor *c) {
   idx_t n = duckdb_row_count(&res);
   for (idx_t i = 0; i < n; i++) {
     char *name = duckdb_value_varchar(&res, 0, i);
-    char *q = name ? db_quote_identifier(name) : NULL;
-    char *sql = q ? malloc(strlen(q) + 12) : NULL;
-    if (sql) {
-      snprintf(sql, strlen(q) + 12, "CHECKPOINT %s", q);
-      (void)checkpoint(c, sql);
-    }
-    free(sql);
-    free(q);
+    mlr_strbuf sql = {0};
+    mlr_strbuf_append_str(&sql, "CHECKPOINT ");
+    mlr_strbuf_append_owned(&sql, name ? db_quote_identifier(name) : NULL);
+    if (!sql.oom) (void)checkpoint(c, sql.data);
+    free(sql.data);
     if (name) duckdb_free(name);
   }
   duckdb_destroy_result(&res);

@@ -15,14 +15,19 @@
     REQUIRE(req_ok_);                                                                              \
   } while (0)
 
+/* An in-memory database with 2 DuckDB threads and the given modes; NULL (reported) on failure. */
+static inline db_database *tu_open_with(bool arrow_lossless, bool compress) {
+  db_database *db = NULL;
+  mlr_error e = {0};
+  db_options o = {.threads = 2, .arrow_lossless = arrow_lossless, .compress = compress};
+  if (db_open(&o, &db, &e) != MALLARD_OK) fprintf(stderr, "db_open: %s\n", e.message);
+  return db;
+}
+
 /* The adapter's exact-fidelity mode (--arrow-lossless): the type tests check that every DuckDB
  * type comes back as itself. test_db_types.c also checks the default mode separately. */
 static inline db_database *tu_open_mem(void) {
-  db_database *db = NULL;
-  mlr_error e = {0};
-  db_options o = {.threads = 2, .arrow_lossless = true};
-  if (db_open(&o, &db, &e) != MALLARD_OK) fprintf(stderr, "db_open: %s\n", e.message);
-  return db;
+  return tu_open_with(true, false);
 }
 
 static inline db_conn *tu_connect(db_database *db) {

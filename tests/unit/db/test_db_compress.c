@@ -11,11 +11,7 @@
 #include <unistd.h>
 
 static db_database *open_mem(bool compress) {
-  db_database *db = NULL;
-  mlr_error e = {0};
-  db_options o = {.threads = 2, .compress = compress};
-  if (db_open(&o, &db, &e) != MALLARD_OK) fprintf(stderr, "db_open: %s\n", e.message);
-  return db;
+  return tu_open_with(false, compress);
 }
 
 static const char *k_rows = "SELECT i::BIGINT AS id, 'carrier ' || (i % 17) AS carrier "

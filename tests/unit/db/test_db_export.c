@@ -12,11 +12,7 @@
 #include <string.h>
 
 static db_database *open_mode(bool lossless) {
-  db_database *db = NULL;
-  mlr_error e = {0};
-  db_options o = {.threads = 2, .arrow_lossless = lossless};
-  if (db_open(&o, &db, &e) != MALLARD_OK) fprintf(stderr, "db_open: %s\n", e.message);
-  return db;
+  return tu_open_with(lossless, false);
 }
 
 /* Bytes per value of a fixed-width format; 0 for bit-packed booleans; -4/-8 for 32/64-bit
