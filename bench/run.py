@@ -13,7 +13,10 @@ that load from other work on the machine hits both alike, and every measure star
 server processes are idle (under 10% of a core for 0.25 s, at most 120 s), so that one system's
 background work (`mallard serve` compressing what a load wrote) is timed in neither system's
 next measure; Mallard's waits are reported apart. Peak RSS = VmHWM of each server
-process at the end. Also runs the C client (`mallard bench --json`) against the Mallard servers
+process at the end. Each measure also records the CPU seconds it cost the client (this process)
+and the system's server processes, printed as a second table with the reference / Mallard ratio
+of their sums: on a 2-core machine, where client and servers share the cores, wall time follows
+that sum. Also runs the C client (`mallard bench --json`) against the Mallard servers
 unless --no-cli.
 
 usage: .venv/bin/python bench/run.py [--rows N | --scale K] [--repeat N] [--mallard-bin build/mallard]
@@ -24,6 +27,7 @@ import json
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -92,6 +96,12 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
+
+
+def self_cpu_s():
+    """User + system CPU seconds of this process so far (the pyarrow client's threads)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def settle(procs, limit=120.0):
@@ -164,14 +174,31 @@ def transfer(c1, o1, c2, o2, sql, table):
 
 
 class System:
-    def __init__(self, name, s1, s2, xchg, procs):
+    def __init__(self, name, s1, s2, xchg, procs, own):
         self.name = name
         self.procs = procs  # every server process of both systems: settled before each measure
+        self.own = own  # this system's server processes: their CPU is counted per measure
         self.settle_s = []
         self.c1, self.o1 = client(s1)
         self.c2, self.o2 = client(s2)
         self.cx, self.ox = client(xchg)
         self.times = {m: [] for m in METRICS}
+        self.cpu = {m: {"client": [], "servers": []} for m in METRICS}
+
+    def _cpu_now(self):
+        return self_cpu_s(), sum(p.cpu_s() or 0.0 for p in self.own)
+
+    def _measure(self, metric, fn):
+        """Runs fn() as one measure: returns (its result, seconds) and records the CPU it cost
+        the client (this process) and this system's servers."""
+        c0, s0 = self._cpu_now()
+        t = time.perf_counter()
+        out = fn()
+        secs = time.perf_counter() - t
+        c1, s1 = self._cpu_now()
+        self.cpu[metric]["client"].append(c1 - c0)
+        self.cpu[metric]["servers"].append(s1 - s0)
+        return out, secs
 
     def load(self, data):
         t = time.perf_counter()
@@ -180,36 +207,33 @@ class System:
 
     def run_once(self, n_rows):
         waited = settle(self.procs)
-        t = time.perf_counter()
-        got = do_get(self.c1, self.o1, "SELECT * FROM bench_flights")
-        t_get = time.perf_counter() - t
+        got, t_get = self._measure(
+            "get", lambda: do_get(self.c1, self.o1, "SELECT * FROM bench_flights"))
         assert got.num_rows == n_rows, (self.name, got.num_rows)
         waited += settle(self.procs)
-        t = time.perf_counter()
-        do_put(self.c2, self.o2, "bench_put", got)
-        t_put = time.perf_counter() - t
+        _, t_put = self._measure("put", lambda: do_put(self.c2, self.o2, "bench_put", got))
         waited += settle(self.procs)
-        t = time.perf_counter()
-        rows = do_exchange(self.cx, self.ox, got)
-        t_x = time.perf_counter() - t
+        rows, t_x = self._measure("exchange", lambda: do_exchange(self.cx, self.ox, got))
         assert rows == n_rows, (self.name, rows)
         del got
         waited += settle(self.procs)
-        t = time.perf_counter()
-        transfer(self.c1, self.o1, self.c2, self.o2, "SELECT * FROM bench_flights",
-                 "bench_transfer")
-        t_tr = time.perf_counter() - t
+        _, t_tr = self._measure("transfer", lambda: transfer(
+            self.c1, self.o1, self.c2, self.o2, "SELECT * FROM bench_flights", "bench_transfer"))
         waited += settle(self.procs)  # what the transfer left to do
         self.settle_s.append(waited)
         for m, v in zip(METRICS, [t_get, t_put, t_get + t_put, t_x, t_tr]):
             self.times[m].append(v)
+        for who in ["client", "servers"]:
+            self.cpu["total"][who].append(self.cpu["get"][who][-1] + self.cpu["put"][who][-1])
 
     def summary(self, n_rows, n_bytes):
         out = {}
         for m in METRICS:
             med = statistics.median(self.times[m])
             out[m] = {"median_s": med, "min_s": min(self.times[m]), "max_s": max(self.times[m]),
-                      "rows_per_s": n_rows / med, "mb_per_s": n_bytes / 1e6 / med}
+                      "rows_per_s": n_rows / med, "mb_per_s": n_bytes / 1e6 / med,
+                      "client_cpu_s": statistics.median(self.cpu[m]["client"]),
+                      "server_cpu_s": statistics.median(self.cpu[m]["servers"])}
         return out
 
 
@@ -256,8 +280,8 @@ def main():
     try:
         m, r, rx = procs["mallard"], procs["reference"], procs["reference_exchanger"]
         everyone = [m, r, rx]
-        systems = [System("mallard", m.uris[0], m.uris[1], m.uris[0], everyone),
-                   System("reference", r.uris[0], r.uris[1], rx.uris[0], everyone)]
+        systems = [System("mallard", m.uris[0], m.uris[1], m.uris[0], everyone, [m]),
+                   System("reference", r.uris[0], r.uris[1], rx.uris[0], everyone, [r, rx])]
         result["load_s"] = {s.name: s.load(data) for s in systems}
         for k in range(args.repeat):
             order = systems if k % 2 == 0 else systems[::-1]
@@ -323,6 +347,21 @@ def report(res):
           f"Mallard's {mal.get('settle_s', 0):.2f} s, after the reference's "
           f"{ref.get('settle_s', 0):.2f} s (background work, such as `mallard serve` "
           f"compressing what a load wrote, is timed in no measure)")
+    print("\nCPU seconds per measure (median; the pyarrow client's own, and the system's server "
+          "processes'):\n")
+    print("| Metric | Mallard client | Mallard servers | reference client | reference servers | "
+          "reference / Mallard (client + servers) |")
+    print("|---|---|---|---|---|---|")
+    tot = lambda x: x["client_cpu_s"] + x["server_cpu_s"]  # noqa: E731
+    ratio = lambda a, b: f"**{b / a:.2f}x**" if a > 0 else "n/a"  # noqa: E731
+    for m in METRICS:
+        a, b = mal[m], ref[m]
+        print(f"| {NAMES[m]} | {a['client_cpu_s']:.2f} | {a['server_cpu_s']:.2f} | "
+              f"{b['client_cpu_s']:.2f} | {b['server_cpu_s']:.2f} | {ratio(tot(a), tot(b))} |")
+    print(f"| TRANSFER vs reference GET-then-PUT | {mal['transfer']['client_cpu_s']:.2f} | "
+          f"{mal['transfer']['server_cpu_s']:.2f} | {ref['total']['client_cpu_s']:.2f} | "
+          f"{ref['total']['server_cpu_s']:.2f} | "
+          f"{ratio(tot(mal['transfer']), tot(ref['total']))} |")
     rss = res["peak_rss_bytes"]
     fmt = lambda v: "n/a" if v is None else f"{v / 1e6:,.0f} MB"  # noqa: E731
     print(f"\npeak RSS: mallard serve (both servers) {fmt(rss['mallard'])}; reference server "
@@ -330,12 +369,20 @@ def report(res):
           f"{fmt(rss['reference_exchanger'])}")
     cli = res.get("mallard_cli")
     if cli:
-        print("\n`mallard bench` (the C client) on the same Mallard servers:\n")
-        print("| Metric | time (s) | rows/s | MB/s |\n|---|---|---|---|")
-        for m in METRICS:
-            x = cli["results"][m]
-            print(f"| {NAMES[m]} | {x['median_s']:.2f} ({x['min_s']:.2f}-{x['max_s']:.2f}) | "
-                  f"{x['rows_per_s']:,.0f} | {x['mb_per_s']:,.0f} |")
+        print("\n`mallard bench` (the C client) on the same Mallard servers, against the "
+              "reference's figures above (pyarrow client):\n")
+        print("| Metric | time (s) | rows/s | MB/s | vs reference (time) | CPU s: client / servers "
+              "| vs reference (CPU) |\n|---|---|---|---|---|---|---|")
+        for m in METRICS + ["transfer_vs_gtp"]:
+            x = cli["results"]["transfer" if m == "transfer_vs_gtp" else m]
+            b = ref["total" if m == "transfer_vs_gtp" else m]
+            name = "TRANSFER vs reference GET-then-PUT" if m == "transfer_vs_gtp" else NAMES[m]
+            cc, sc = x.get("client_cpu_s"), x.get("server_cpu_s")
+            cpu = "n/a" if cc is None or sc is None else f"{cc:.2f} / {sc:.2f}"
+            vs_cpu = "n/a" if cc is None or sc is None else ratio(cc + sc, tot(b))
+            print(f"| {name} | {x['median_s']:.2f} ({x['min_s']:.2f}-{x['max_s']:.2f}) | "
+                  f"{x['rows_per_s']:,.0f} | {x['mb_per_s']:,.0f} | "
+                  f"**{b['median_s'] / x['median_s']:.2f}x** | {cpu} | {vs_cpu} |")
         if "settle_s" in cli:
             print(f"\nwaits for the servers to go idle between its measures, per run (median): "
                   f"{cli['settle_s']['median_s']:.2f} s")

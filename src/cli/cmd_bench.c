@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +33,9 @@ typedef struct bench {
   mallard_client *c1, *c2;
   mallard_call_options call;
   double times[M_COUNT][BENCH_MAX_REPEAT];
+  /* CPU seconds spent during each measure: this process (all its threads) and the --server-pid
+   * processes together (-1: no --server-pid, or one could not be read). */
+  double client_cpu[M_COUNT][BENCH_MAX_REPEAT], server_cpu[M_COUNT][BENCH_MAX_REPEAT];
   int64_t n_rows, n_bytes;
   double load_s;
   double settle_s[BENCH_MAX_REPEAT]; /* waiting for the servers' background work, per run */
@@ -50,7 +54,8 @@ static void usage(FILE *out) {
           "local; n/a without). Each measure starts once those processes are idle (under 10%%\n"
           "of a core for 0.25 s, at most 120 s), so that background work of one step, such as\n"
           "`mallard serve` compressing what a load wrote, is not timed in the next: the\n"
-          "waits are reported apart. Needs memory for the data once on the client.\n\n"
+          "waits are reported apart. Also reports the CPU seconds each measure cost this client\n"
+          "and the --server-pid processes. Needs memory for the data once on the client.\n\n"
           "  --server1 URI       source server (default %s)\n"
           "  --server2 URI       target server (default %s)\n"
           "  --data FILE         Parquet/CSV/JSON data (default %s)\n"
@@ -58,7 +63,7 @@ static void usage(FILE *out) {
           "  --rows N            exactly N rows (the file repeated as needed)\n"
           "  --repeat N          runs per measure: the median and the spread (default 1)\n"
           "  --json              one JSON object on stdout instead of the table\n"
-          "  --server-pid PID    a local server process to report the peak RSS of\n\n",
+          "  --server-pid PID    a local server process to report the peak RSS and CPU of\n\n",
           CLI_DEFAULT_SERVER, BENCH_SERVER2, BENCH_DATA);
   cli_conn_opts_help(out);
 }
@@ -113,6 +118,46 @@ static double proc_cpu_s(long pid) {
   return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* User + system CPU seconds of this process so far (every thread). */
+static double self_cpu_s(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU seconds of the --server-pid processes together so far; -1 without any or if one cannot
+ * be read. */
+static double servers_cpu_s(const bench *b) {
+  double sum = 0;
+  for (int i = 0; i < b->n_pids; i++) {
+    double v = proc_cpu_s(b->pids[i]);
+    if (v < 0) return -1;
+    sum += v;
+  }
+  return b->n_pids > 0 ? sum : -1;
+}
+
+/* One measure's clock and CPU readings. */
+typedef struct meter {
+  double t, client, servers;
+} meter;
+
+static meter meter_start(const bench *b) {
+  meter m = {cli_now(), self_cpu_s(), servers_cpu_s(b)};
+  return m;
+}
+
+/* Records the time and CPU since start as measure `metric` of run k. */
+static void meter_stop(bench *b, const meter *start, int metric, int k) {
+  meter end = meter_start(b);
+  b->times[metric][k] = end.t - start->t;
+  b->client_cpu[metric][k] =
+      start->client >= 0 && end.client >= 0 ? end.client - start->client : -1;
+  b->server_cpu[metric][k] =
+      start->servers >= 0 && end.servers >= 0 ? end.servers - start->servers : -1;
+}
+
 /* Waits until every --server-pid process has used under 10% of a core for 0.25 s (or 120 s
  * passed); returns the seconds waited. */
 static double settle(const bench *b) {
@@ -159,10 +204,10 @@ static int one_run(bench *b, int k) {
   int ec = CLI_EXIT_OK;
 
   double waited = settle(b);
-  double t = cli_now();
+  meter mt = meter_start(b);
   mallard_code rc =
       cli_drain_get(b->c1, &b->call, "SELECT * FROM bench_flights", &rows, &bytes, &batches, &err);
-  b->times[M_GET][k] = cli_now() - t;
+  meter_stop(b, &mt, M_GET, k);
   if (rc != MALLARD_OK) {
     ec = fail("GET", &err);
     goto done;
@@ -171,18 +216,24 @@ static int one_run(bench *b, int k) {
   b->n_bytes = bytes;
 
   waited += settle(b);
-  t = cli_now();
+  mt = meter_start(b);
   ec = put_batches(b, &batches, "bench_put");
-  b->times[M_PUT][k] = cli_now() - t;
+  meter_stop(b, &mt, M_PUT, k);
   if (ec != CLI_EXIT_OK) goto done;
   b->times[M_TOTAL][k] = b->times[M_GET][k] + b->times[M_PUT][k];
+  b->client_cpu[M_TOTAL][k] = b->client_cpu[M_GET][k] < 0 || b->client_cpu[M_PUT][k] < 0
+                                  ? -1
+                                  : b->client_cpu[M_GET][k] + b->client_cpu[M_PUT][k];
+  b->server_cpu[M_TOTAL][k] = b->server_cpu[M_GET][k] < 0 || b->server_cpu[M_PUT][k] < 0
+                                  ? -1
+                                  : b->server_cpu[M_GET][k] + b->server_cpu[M_PUT][k];
 
   struct ArrowArrayStream s;
   cli_batches_stream(&batches, &s);
   waited += settle(b);
-  t = cli_now();
+  mt = meter_start(b);
   rc = cli_exchange_stream(b->c1, &b->call, "processed", &s, &rows, NULL, NULL, NULL, &err);
-  b->times[M_EXCHANGE][k] = cli_now() - t;
+  meter_stop(b, &mt, M_EXCHANGE, k);
   s.release(&s);
   if (rc != MALLARD_OK) {
     ec = fail("EXCHANGE", &err);
@@ -201,7 +252,7 @@ static int one_run(bench *b, int k) {
   struct ArrowArrayStream src;
   memset(&src, 0, sizeof src);
   waited += settle(b);
-  t = cli_now();
+  mt = meter_start(b);
   rc = mallard_client_do_get(b->c1, &b->call, sql, strlen(sql), &r, &err);
   if (rc == MALLARD_OK) rc = mallard_reader_export(&r, &src, &err);
   if (rc != MALLARD_OK) {
@@ -212,7 +263,7 @@ static int one_run(bench *b, int k) {
   char *json = cli_put_command(NULL, "bench_transfer", "replace");
   mallard_descriptor desc = mallard_descriptor_command(json, 0);
   ec = cli_pump_put("bench", b->c2, &b->call, &desc, &src, "transfer", true, &rows, NULL);
-  b->times[M_TRANSFER][k] = cli_now() - t;
+  meter_stop(b, &mt, M_TRANSFER, k);
   free(json);
   src.release(&src);
   waited += settle(b); /* what the transfer left to do */
@@ -222,9 +273,29 @@ done:
   return ec;
 }
 
+/* The median of n CPU readings, -1 if any of them is unknown. */
+static double cpu_median(const double *v, int n) {
+  for (int i = 0; i < n; i++)
+    if (v[i] < 0) return -1;
+  return stats(v, n).median;
+}
+
+/* Prints a CPU median as JSON: a number, or null when unknown. */
+static void json_cpu(const char *key, double v) {
+  if (v < 0)
+    printf(", \"%s\": null", key);
+  else
+    printf(", \"%s\": %.3f", key, v);
+}
+
 static void report(const bench *b) {
   stat3 st[M_COUNT];
-  for (int m = 0; m < M_COUNT; m++) st[m] = stats(b->times[m], b->repeat);
+  double ccpu[M_COUNT], scpu[M_COUNT];
+  for (int m = 0; m < M_COUNT; m++) {
+    st[m] = stats(b->times[m], b->repeat);
+    ccpu[m] = cpu_median(b->client_cpu[m], b->repeat);
+    scpu[m] = cpu_median(b->server_cpu[m], b->repeat);
+  }
   double mb = (double)b->n_bytes / 1e6;
   stat3 idle = stats(b->settle_s, b->repeat);
   if (b->json) {
@@ -234,9 +305,12 @@ static void report(const bench *b) {
     for (int m = 0; m < M_COUNT; m++) {
       double med = st[m].median;
       printf("%s\"%s\": {\"median_s\": %.4f, \"min_s\": %.4f, \"max_s\": %.4f, \"rows_per_s\": "
-             "%.0f, \"mb_per_s\": %.1f}",
+             "%.0f, \"mb_per_s\": %.1f",
              m ? ", " : "", METRIC_KEYS[m], med, st[m].min, st[m].max,
              med > 0 ? (double)b->n_rows / med : 0.0, med > 0 ? mb / med : 0.0);
+      json_cpu("client_cpu_s", ccpu[m]);
+      json_cpu("server_cpu_s", scpu[m]);
+      printf("}");
     }
     printf("}, \"settle_s\": {\"median_s\": %.4f, \"min_s\": %.4f, \"max_s\": %.4f}", idle.median,
            idle.min, idle.max);
@@ -249,15 +323,22 @@ static void report(const bench *b) {
   printf("\n%lld rows, %.1f MB of Arrow data; loaded into server 1 in %.2f s; %s%d run%s\n\n",
          (long long)b->n_rows, mb, b->load_s, b->repeat > 1 ? "median of " : "", b->repeat,
          b->repeat > 1 ? "s" : "");
-  printf("| Metric          | Time (s) | Spread (s)    | Throughput (rows/s) | MB/s   |\n");
-  printf("| --------------- | -------- | ------------- | ------------------- | ------ |\n");
+  printf("| Metric          | Time (s) | Spread (s)    | Throughput (rows/s) | MB/s   | CPU s: "
+         "client / servers |\n");
+  printf("| --------------- | -------- | ------------- | ------------------- | ------ | "
+         "------------------------ |\n");
   for (int m = 0; m < M_COUNT; m++) {
     double med = st[m].median;
-    char spread[32];
+    char spread[32], cpu[48], srv[16];
     snprintf(spread, sizeof spread, "%.2f-%.2f", st[m].min, st[m].max);
-    printf("| %-15s | %8.2f | %-13s | %19.0f | %6.1f |\n", METRIC_NAMES[m], med,
+    if (scpu[m] < 0)
+      snprintf(srv, sizeof srv, "n/a");
+    else
+      snprintf(srv, sizeof srv, "%.2f", scpu[m]);
+    snprintf(cpu, sizeof cpu, "%.2f / %s", ccpu[m] < 0 ? 0.0 : ccpu[m], srv);
+    printf("| %-15s | %8.2f | %-13s | %19.0f | %6.1f | %-24s |\n", METRIC_NAMES[m], med,
            b->repeat > 1 ? spread : "-", med > 0 ? (double)b->n_rows / med : 0.0,
-           med > 0 ? mb / med : 0.0);
+           med > 0 ? mb / med : 0.0, cpu);
   }
   if (b->n_pids > 0)
     printf("\nwaits for the servers to go idle between measures (background work): %.2f s per "

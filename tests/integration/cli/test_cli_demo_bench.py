@@ -63,6 +63,13 @@ def test_bench_json(cli, servers):
         m = res["results"][k]
         assert 0 < m["min_s"] <= m["median_s"] <= m["max_s"]
         assert m["rows_per_s"] > 0
+        # CPU of this client (getrusage: microseconds) and of the --server-pid process (/proc:
+        # 10 ms ticks, so a small measure can read 0) during the measure
+        assert 0 < m["client_cpu_s"] < 60 and 0 <= m["server_cpu_s"] < 60, (k, m)
+    r_ = res["results"]
+    for who in ["client_cpu_s", "server_cpu_s"]:
+        # each run's total is its GET + PUT, so the median total is at least either median
+        assert r_["total"][who] >= max(r_["get"][who], r_["put"][who]) - 0.001, who
     assert res["peak_rss_bytes"][str(pid)] > 10_000_000
     # With --server-pid each of the five measures of a run waits (>= 0.25 s) for the server
     # to be idle; the waits are reported apart.
@@ -82,6 +89,9 @@ def test_bench_table(cli, servers):
     for metric in ["GET", "PUT", "Total (GET+PUT)", "EXCHANGE", "TRANSFER"]:
         assert f"| {metric}" in text
     assert "peak server RSS: n/a" in text
+    assert "CPU s: client / servers" in text
+    get_row = next(line for line in text.splitlines() if line.startswith("| GET"))
+    assert get_row.rstrip(" |").endswith("/ n/a")  # no --server-pid: the servers' CPU unknown
     assert "go idle" not in text  # no --server-pid: nothing to wait for
 
 
