@@ -4,6 +4,7 @@
 #ifndef CLI_CLIENT_H
 #define CLI_CLIENT_H
 
+#include "arrow/arrowc_buf.h"
 #include "mallard/arrow_c.h"
 #include "mallard/client.h"
 
@@ -108,6 +109,12 @@ int cli_write_arrow_stream(const char *cmd, struct ArrowArrayStream *src, cli_fo
 /* A local file (Parquet, CSV, JSON, Arrow IPC file or stream) as an Arrow stream: the caller
  * releases *out. Prints the error itself and returns the exit code (0 ok). */
 int cli_open_local_file(const char *cmd, const char *path, struct ArrowArrayStream *out);
+
+/* Maps the regular file at path read-only into *out (refcount 1; the mapping goes with the last
+ * reference), so that Arrow arrays can view it without a copy. Returns 0, ENODEV when path is
+ * not a non-empty regular file (read it instead), or another errno. The file must not shrink
+ * while mapped (reading a page past its new end is a SIGBUS, as with any mapped file). */
+int cli_map_file(const char *path, arrowc_buf **out);
 
 /* The result of SQL run on a fresh embedded (in-memory) DuckDB, as an Arrow stream (same
  * contract as cli_open_local_file). */

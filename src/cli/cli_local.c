@@ -11,10 +11,13 @@
 #include <duckdb.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 cli_format cli_format_parse(const char *s) {
@@ -686,6 +689,47 @@ static void free_image(void *p) {
   free(p);
 }
 
+typedef struct mapping {
+  void *addr;
+  size_t len;
+} mapping;
+
+static void unmap_image(void *p) {
+  mapping *m = p;
+  munmap(m->addr, m->len);
+  free(m);
+}
+
+int cli_map_file(const char *path, arrowc_buf **out) {
+  *out = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return e;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > SIZE_MAX) {
+    close(fd);
+    return ENODEV;
+  }
+  size_t len = (size_t)st.st_size;
+  void *addr = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+  int e = errno;
+  close(fd);
+  if (addr == MAP_FAILED) return e;
+  (void)madvise(addr, len, MADV_SEQUENTIAL); /* read ahead, drop pages behind: advice only */
+  mapping *m = malloc(sizeof *m);
+  if (m == NULL) {
+    munmap(addr, len);
+    return ENOMEM;
+  }
+  *m = (mapping){addr, len};
+  *out = arrowc_buf_wrap(addr, (int64_t)len, unmap_image, m); /* unmaps itself on failure */
+  return *out != NULL ? 0 : ENOMEM;
+}
+
 static int open_arrow_file(const char *cmd, const char *path, struct ArrowArrayStream *out) {
   local_ipc_stream *l = calloc(1, sizeof *l);
   if (l == NULL) return CLI_EXIT_ERROR;
@@ -699,18 +743,26 @@ static int open_arrow_file(const char *cmd, const char *path, struct ArrowArrayS
   size_t got = fread(magic, 1, 6, l->f);
   mlr_code rc;
   if (got == 6 && memcmp(magic, "ARROW1", 6) == 0) {
-    /* The IPC file format: read the image whole (the footer indexes it). */
-    fseek(l->f, 0, SEEK_END);
-    long size = ftell(l->f);
-    fseek(l->f, 0, SEEK_SET);
-    void *data = size > 0 ? malloc((size_t)size) : NULL;
-    if (data == NULL || fread(data, 1, (size_t)size, l->f) != (size_t)size) {
-      free(data);
-      fprintf(stderr, "mallard %s: cannot read %s\n", cmd, path);
+    /* The IPC file format: the footer indexes the whole image. A regular file is mapped
+     * (batches view it without a copy, and what was sent can leave memory again); anything
+     * else is read whole. */
+    int e = cli_map_file(path, &l->image);
+    if (e == ENODEV) {
+      fseek(l->f, 0, SEEK_END);
+      long size = ftell(l->f);
+      fseek(l->f, 0, SEEK_SET);
+      void *data = size > 0 ? malloc((size_t)size) : NULL;
+      if (data != NULL && fread(data, 1, (size_t)size, l->f) == (size_t)size)
+        l->image = arrowc_buf_wrap(data, size, free_image, data);
+      else
+        free(data);
+      e = l->image != NULL ? 0 : EIO;
+    }
+    if (e != 0) {
+      fprintf(stderr, "mallard %s: cannot read %s: %s\n", cmd, path, strerror(e));
       lipc_release(&(struct ArrowArrayStream){.private_data = l});
       return CLI_EXIT_ERROR;
     }
-    l->image = arrowc_buf_wrap(data, size, free_image, data);
     rc = l->image != NULL ? ipc_file_reader_new(l->image, NULL, &l->fr, &l->err) : MALLARD_INTERNAL;
   } else {
     fseek(l->f, 0, SEEK_SET);

@@ -2,6 +2,7 @@
  * (`check FILE`, `convert IN OUT [--format stream|file] [--compression none|lz4|zstd]`). */
 #include "arrow/arrowc_buf.h"
 #include "cli/cli.h"
+#include "cli/cli_client.h"
 #include "ipc/ipc.h"
 
 #include <errno.h>
@@ -31,6 +32,11 @@ static void free_ctx(void *p) {
 
 static mlr_code read_all(const char *path, arrowc_buf **out, mlr_error *err) {
   *out = NULL;
+  if (strcmp(path, "-") != 0) { /* a regular file is mapped, not copied */
+    int e = cli_map_file(path, out);
+    if (e == 0) return MALLARD_OK;
+    if (e != ENODEV) return mlr_error_set(err, MALLARD_NOT_FOUND, "cannot open: %s", strerror(e));
+  }
   FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
   if (f == NULL) return mlr_error_set(err, MALLARD_NOT_FOUND, "cannot open: %s", strerror(errno));
   size_t cap = 1 << 16, size = 0;

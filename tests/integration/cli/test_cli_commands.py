@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import struct
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -181,6 +182,35 @@ def test_put_parquet_and_arrow(cli, servers, tmp_path):
         r = cli("put", str(tmp_path / name), "--table", "put_files", "--mode", "replace", "-s", uri)
         assert r.returncode == 0, err(r)
         assert count(cli, uri, "put_files") == 3000
+
+
+def test_put_arrow_file_values_and_corrupt_late_batch(cli, servers, tmp_path):
+    """An Arrow IPC file is mapped, its batches sent as views of the mapping: the values arrive
+    intact; a batch with broken offsets far into the file fails the put whole."""
+    uri = servers[0]
+    n, chunk = 20000, 2000
+    t = pa.table({"k": pa.array(range(n), pa.int64()), "s": ["ab"] * n})
+    path = tmp_path / "v.arrow"
+    with ipc.new_file(path, t.schema) as w:
+        w.write_table(t, max_chunksize=chunk)
+    r = cli("put", str(path), "--table", "put_mapped", "--mode", "replace", "-s", uri)
+    assert r.returncode == 0, err(r)
+    r = cli("query", "SELECT count(*) AS n, sum(k) AS sk, count(*) FILTER (s = 'ab') AS ab "
+            "FROM put_mapped", "-s", uri, "--format", "csv")
+    assert out(r).splitlines()[1] == f"{n},{n * (n - 1) // 2},{n}"
+    # Every batch's string offsets start 0, 2, 4, 6, ...: break them in the 8th of 10 batches.
+    data = bytearray(path.read_bytes())
+    pattern = struct.pack("<5i", 0, 2, 4, 6, 8)
+    at = -1
+    for _ in range(8):
+        at = data.index(pattern, at + 1)
+    data[at + 12:at + 16] = struct.pack("<i", 0x7FFFFFF0)
+    bad = tmp_path / "late_bad.arrow"
+    bad.write_bytes(bytes(data))
+    r = cli("put", str(bad), "--table", "put_mapped", "--mode", "append", "-s", uri)
+    assert r.returncode == 1
+    assert "offset" in one_line_error(r)
+    assert count(cli, uri, "put_mapped") == n
 
 
 def test_put_malformed_file_leaves_table_unchanged(cli, servers, tmp_path):
