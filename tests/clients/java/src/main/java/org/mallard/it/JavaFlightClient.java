@@ -50,6 +50,15 @@ public final class JavaFlightClient {
     System.out.println(key + "=" + value);
   }
 
+  /** "name:type;name:type" in Arrow Java's notation of the types. */
+  private static String fieldList(Schema schema) {
+    List<String> parts = new ArrayList<>();
+    for (Field f : schema.getFields()) {
+      parts.add(f.getName() + ":" + f.getType());
+    }
+    return String.join(";", parts);
+  }
+
   private static byte[] utf8(String s) {
     return s.getBytes(StandardCharsets.UTF_8);
   }
@@ -105,11 +114,7 @@ public final class JavaFlightClient {
     double sumDd = 0;
     try (FlightStream s = client.getStream(new Ticket(utf8(sql)), bearer)) {
       VectorSchemaRoot root = s.getRoot();
-      StringBuilder types = new StringBuilder();
-      for (Field f : root.getSchema().getFields()) {
-        types.append(f.getName()).append(':').append(f.getType()).append(';');
-      }
-      out("get_schema", types);
+      out("get_schema", fieldList(root.getSchema()));
       while (s.next()) {
         BigIntVector i = (BigIntVector) root.getVector("i");
         FieldVector str = root.getVector("s");
@@ -202,7 +207,7 @@ public final class JavaFlightClient {
       FlightStream in = rw.getReader();
       while (in.next()) {
         VectorSchemaRoot got = in.getRoot();
-        outSchema = got.getSchema().getFields().toString();
+        outSchema = fieldList(got.getSchema());
         BigIntVector gx = (BigIntVector) got.getVector("x");
         BitVector p = (BitVector) got.getVector("processed");
         for (int r = 0; r < got.getRowCount(); r++) {
