@@ -685,10 +685,6 @@ static void lipc_release(struct ArrowArrayStream *s) {
   s->release = NULL;
 }
 
-static void free_image(void *p) {
-  free(p);
-}
-
 typedef struct mapping {
   void *addr;
   size_t len;
@@ -743,23 +739,15 @@ static int open_arrow_file(const char *cmd, const char *path, struct ArrowArrayS
   size_t got = fread(magic, 1, 6, l->f);
   mlr_code rc;
   if (got == 6 && memcmp(magic, "ARROW1", 6) == 0) {
-    /* The IPC file format: the footer indexes the whole image. A regular file is mapped
-     * (batches view it without a copy, and what was sent can leave memory again); anything
-     * else is read whole. */
+    /* The IPC file format: the footer at the end indexes the whole image, which is mapped
+     * (batches view it without a copy, and what was sent can leave memory again). Only a
+     * regular file can be: a pipe cannot be read from its end. */
     int e = cli_map_file(path, &l->image);
-    if (e == ENODEV) {
-      fseek(l->f, 0, SEEK_END);
-      long size = ftell(l->f);
-      fseek(l->f, 0, SEEK_SET);
-      void *data = size > 0 ? malloc((size_t)size) : NULL;
-      if (data != NULL && fread(data, 1, (size_t)size, l->f) == (size_t)size)
-        l->image = arrowc_buf_wrap(data, size, free_image, data);
-      else
-        free(data);
-      e = l->image != NULL ? 0 : EIO;
-    }
     if (e != 0) {
-      fprintf(stderr, "mallard %s: cannot read %s: %s\n", cmd, path, strerror(e));
+      fprintf(stderr, "mallard %s: cannot read %s: %s\n", cmd, path,
+              e == ENODEV ? "an Arrow IPC file must be a regular file (send the stream format "
+                            "through a pipe)"
+                          : strerror(e));
       lipc_release(&(struct ArrowArrayStream){.private_data = l});
       return CLI_EXIT_ERROR;
     }

@@ -148,6 +148,11 @@ static meter meter_start(const bench *b) {
   return m;
 }
 
+/* a + b, or -1 (unknown) if either is. */
+static double sum_known(double a, double b) {
+  return a < 0 || b < 0 ? -1 : a + b;
+}
+
 /* Records the time and CPU since start as measure `metric` of run k. */
 static void meter_stop(bench *b, const meter *start, int metric, int k) {
   meter end = meter_start(b);
@@ -221,12 +226,8 @@ static int one_run(bench *b, int k) {
   meter_stop(b, &mt, M_PUT, k);
   if (ec != CLI_EXIT_OK) goto done;
   b->times[M_TOTAL][k] = b->times[M_GET][k] + b->times[M_PUT][k];
-  b->client_cpu[M_TOTAL][k] = b->client_cpu[M_GET][k] < 0 || b->client_cpu[M_PUT][k] < 0
-                                  ? -1
-                                  : b->client_cpu[M_GET][k] + b->client_cpu[M_PUT][k];
-  b->server_cpu[M_TOTAL][k] = b->server_cpu[M_GET][k] < 0 || b->server_cpu[M_PUT][k] < 0
-                                  ? -1
-                                  : b->server_cpu[M_GET][k] + b->server_cpu[M_PUT][k];
+  b->client_cpu[M_TOTAL][k] = sum_known(b->client_cpu[M_GET][k], b->client_cpu[M_PUT][k]);
+  b->server_cpu[M_TOTAL][k] = sum_known(b->server_cpu[M_GET][k], b->server_cpu[M_PUT][k]);
 
   struct ArrowArrayStream s;
   cli_batches_stream(&batches, &s);

@@ -50,6 +50,16 @@ async fn login(channel: Channel, user: &str, password: &str) -> Result<String, t
     Ok(bearer)
 }
 
+/// The column `name` of b as its concrete array type (panics when absent or of another type:
+/// the test then fails with the message).
+fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
+    b.column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap_or_else(|| panic!("column {name}: unexpected type"))
+}
+
 /// "name:type;name:type" in arrow-rs's notation of the types.
 fn field_list(b: &RecordBatch) -> String {
     let f: Vec<String> = b
@@ -93,34 +103,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut nulls = 0;
     let (mut sum_d, mut sum_dd, mut sum_ts) = (0i128, 0f64, 0i64);
     for b in &batches {
-        let d = b.column_by_name("d").unwrap();
-        let d = d.as_any().downcast_ref::<Decimal128Array>().unwrap();
-        sum_d += d.values().iter().sum::<i128>();
-        let dd = b.column_by_name("dd").unwrap();
-        sum_dd += dd
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .unwrap()
-            .values()
-            .iter()
-            .sum::<f64>();
-        let ts = b.column_by_name("ts").unwrap();
-        let ts = ts
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .unwrap();
+        sum_d += col::<Decimal128Array>(b, "d").values().iter().sum::<i128>();
+        sum_dd += col::<Float64Array>(b, "dd").values().iter().sum::<f64>();
+        let ts = col::<TimestampMicrosecondArray>(b, "ts");
         sum_ts += ts
             .values()
             .iter()
             .map(|v| v - EPOCH_2024_MICROS)
             .sum::<i64>();
-        let i = b
-            .column_by_name("i")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap();
-        sum_i += i.values().iter().sum::<i64>();
+        sum_i += col::<Int64Array>(b, "i").values().iter().sum::<i64>();
         let s = b.column_by_name("s").unwrap();
         let s = arrow_array::cast::AsArray::as_string::<i32>(s);
         sum_len += s.iter().map(|v| v.map_or(0, |x| x.len())).sum::<usize>();
@@ -189,18 +180,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let got: Vec<RecordBatch> = client.do_exchange(input).await?.try_collect().await?;
     let (mut xrows, mut trues, mut sum_x) = (0usize, 0usize, 0i64);
     for b in &got {
-        let x = b
-            .column_by_name("x")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap();
-        let p = b
-            .column_by_name("processed")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .unwrap();
+        let x = col::<Int64Array>(b, "x");
+        let p = col::<BooleanArray>(b, "processed");
         sum_x += x.values().iter().sum::<i64>();
         trues += p.true_count();
         xrows += b.num_rows();
