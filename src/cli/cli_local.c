@@ -215,13 +215,75 @@ static int duck_fail(const char *cmd, duckdb_result *res, const char *what) {
   return CLI_EXIT_ERROR;
 }
 
-/* Pads s to width w in display columns (UTF-8 aware enough for tables: counts code points). */
+/* Decodes the UTF-8 sequence at p into *cp; returns its length in bytes (1 for a stray byte). */
+static size_t utf8_decode(const unsigned char *p, uint32_t *cp) {
+  size_t n = p[0] < 0x80             ? 1
+             : (p[0] & 0xE0) == 0xC0 ? 2
+             : (p[0] & 0xF0) == 0xE0 ? 3
+             : (p[0] & 0xF8) == 0xF0 ? 4
+                                     : 1;
+  uint32_t v = n == 1 ? p[0] : p[0] & (0x7F >> n);
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xC0) != 0x80) {
+      *cp = p[0];
+      return 1;
+    }
+    v = (v << 6) | (p[i] & 0x3F);
+  }
+  *cp = v;
+  return n;
+}
+
+/* Terminal columns a code point takes: 0 for combining marks and joiners, 2 for East Asian wide
+ * and fullwidth characters and emoji, 1 otherwise (what wcwidth says for the common cases,
+ * without depending on the locale). */
+static size_t codepoint_width(uint32_t c) {
+  if ((c >= 0x0300 && c <= 0x036F) || (c >= 0x200B && c <= 0x200F) ||
+      (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0x1AB0 && c <= 0x1AFF) || (c >= 0x20D0 && c <= 0x20FF))
+    return 0;
+  if ((c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) ||
+      (c >= 0x3041 && c <= 0x33FF) || (c >= 0x3400 && c <= 0x4DBF) ||
+      (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
+      (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
+      (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
+      (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x1F300 && c <= 0x1F64F) ||
+      (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD))
+    return 2;
+  return 1;
+}
+
+/* Display columns of the UTF-8 text s on a terminal. */
 static size_t display_width(const char *s) {
   size_t w = 0;
-  for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-    if ((*p & 0xC0) != 0x80) w++;
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p != '\0') {
+    uint32_t cp;
+    p += utf8_decode(p, &cp);
+    w += codepoint_width(cp);
   }
   return w;
+}
+
+/* s as one table cell (owned by the caller): control characters become spaces and text wider
+ * than max columns is cut with an ellipsis. NULL when out of memory. */
+static char *cell_text(const char *s, size_t len, size_t max) {
+  char *v = malloc(len + 4);
+  if (v == NULL) return NULL;
+  memcpy(v, s, len);
+  v[len] = '\0';
+  for (size_t i = 0; i < len; i++)
+    if (v[i] == '\n' || v[i] == '\r' || v[i] == '\t' || v[i] == '\0') v[i] = ' ';
+  if (display_width(v) <= max) return v;
+  size_t i = 0, w = 0;
+  while (v[i] != '\0') {
+    uint32_t cp;
+    size_t n = utf8_decode((const unsigned char *)v + i, &cp);
+    if (w + codepoint_width(cp) > max - 1) break;
+    w += codepoint_width(cp);
+    i += n;
+  }
+  memcpy(v + i, "\xE2\x80\xA6", 4); /* fits: len + 4 bytes, i <= len */
+  return v;
 }
 
 static void print_cell(FILE *out, const char *s, size_t w, bool right) {
@@ -351,56 +413,57 @@ static int print_table(const char *cmd, duckdb_connection con, FILE *out, int64_
   duckdb_destroy_result(&cnt);
   if (rows_out != NULL) *rows_out = total;
 
-  char sql[128];
-  snprintf(sql, sizeof sql, "SELECT * FROM mallard_result LIMIT %lld", (long long)max_rows);
-  if (duckdb_query(con, sql, &res) == DuckDBError) {
+  /* The column types (for the header) from the table, the cells as DuckDB's own text for
+   * every type, nested ones included. */
+  if (duckdb_query(con, "SELECT * FROM mallard_result LIMIT 0", &res) == DuckDBError) {
     exit_code = duck_fail(cmd, &res, "reading the result");
     duckdb_destroy_result(&res);
     return exit_code;
   }
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT CAST(COLUMNS(*) AS VARCHAR) FROM mallard_result LIMIT %lld",
+           (long long)max_rows);
+  duckdb_result text;
+  if (duckdb_query(con, sql, &text) == DuckDBError) {
+    exit_code = duck_fail(cmd, &text, "reading the result");
+    duckdb_destroy_result(&text);
+    duckdb_destroy_result(&res);
+    return exit_code;
+  }
   idx_t ncol = duckdb_column_count(&res);
-  idx_t nrow = duckdb_row_count(&res);
+  idx_t nrow = duckdb_row_count(&text);
   size_t *w = calloc(ncol + 1, sizeof *w);
   char **cells = calloc((nrow + 1) * (ncol + 1), sizeof *cells);
-  if (w == NULL || cells == NULL) {
-    fprintf(stderr, "mallard %s: out of memory\n", cmd);
-    exit_code = CLI_EXIT_ERROR;
-    goto done;
-  }
+  if (w == NULL || cells == NULL) goto oom;
   for (idx_t c = 0; c < ncol; c++) {
     w[c] = display_width(duckdb_column_name(&res, c));
     if (strlen(type_label(&res, c)) > w[c]) w[c] = strlen(type_label(&res, c));
-    for (idx_t r = 0; r < nrow; r++) {
-      char *v =
-          duckdb_value_is_null(&res, c, r) ? strdup("NULL") : duckdb_value_varchar(&res, c, r);
-      if (v == NULL) v = strdup("");
-      /* One line per row, bounded width: long values are cut with an ellipsis. */
-      for (char *p = v; *p != '\0'; p++)
-        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
-      if (display_width(v) > CELL_MAX) {
-        size_t cps = 0, i = 0;
-        while (v[i] != '\0' && cps < CELL_MAX - 1) {
-          i++;
-          while ((v[i] & 0xC0) == 0x80) i++;
-          cps++;
-        }
-        char *cut = malloc(i + 4);
-        if (cut != NULL) {
-          memcpy(cut, v, i);
-          memcpy(cut + i, "\xE2\x80\xA6", 4);
-        }
-        duckdb_free(v);
-        v = cut != NULL ? cut : strdup("");
-        cells[r * ncol + c] = v;
-      } else {
-        char *copy = strdup(v);
-        duckdb_free(v);
-        cells[r * ncol + c] = copy;
-      }
-      size_t dw = cells[r * ncol + c] ? display_width(cells[r * ncol + c]) : 0;
-      if (dw > w[c]) w[c] = dw;
-    }
   }
+  idx_t got = 0;
+  for (duckdb_data_chunk chunk; (chunk = duckdb_fetch_chunk(text)) != NULL;) {
+    idx_t n = duckdb_data_chunk_get_size(chunk);
+    for (idx_t c = 0; c < ncol && got + n <= nrow; c++) {
+      duckdb_vector vec = duckdb_data_chunk_get_vector(chunk, c);
+      duckdb_string_t *str = duckdb_vector_get_data(vec);
+      uint64_t *valid = duckdb_vector_get_validity(vec);
+      for (idx_t k = 0; k < n; k++) {
+        char **cell = &cells[(got + k) * ncol + c];
+        if (valid != NULL && !duckdb_validity_row_is_valid(valid, k))
+          *cell = strdup("NULL");
+        else
+          *cell =
+              cell_text(duckdb_string_t_data(&str[k]), duckdb_string_t_length(str[k]), CELL_MAX);
+        if (*cell == NULL) {
+          duckdb_destroy_data_chunk(&chunk);
+          goto oom;
+        }
+        if (display_width(*cell) > w[c]) w[c] = display_width(*cell);
+      }
+    }
+    got += n;
+    duckdb_destroy_data_chunk(&chunk);
+  }
+  if (got < nrow) nrow = got;
   /* ┌─┬─┐ style, as DuckDB's own shell. */
   fputs("\xE2\x94\x8C", out);
   for (idx_t c = 0; c < ncol; c++) {
@@ -449,11 +512,16 @@ static int print_table(const char *cmd, duckdb_connection con, FILE *out, int64_
     fprintf(out, "%lld rows (%lld shown)\n", (long long)total, (long long)nrow);
   else
     fprintf(out, "%lld row%s\n", (long long)total, total == 1 ? "" : "s");
+  goto done;
+oom:
+  fprintf(stderr, "mallard %s: out of memory\n", cmd);
+  exit_code = CLI_EXIT_ERROR;
 done:
   if (cells != NULL)
     for (idx_t i = 0; i < nrow * ncol; i++) free(cells[i]);
   free(cells);
   free(w);
+  duckdb_destroy_result(&text);
   duckdb_destroy_result(&res);
   return exit_code;
 }

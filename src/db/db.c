@@ -264,6 +264,19 @@ mlr_code db_execute(db_conn *conn, const char *sql, int64_t *rows_changed, mlr_e
     rc = db_error_from_result(&res, err);
   } else if (rows_changed) {
     *rows_changed = (int64_t)duckdb_rows_changed(&res);
+    /* CREATE TABLE ... AS reports its rows as a one-row "Count" column, not as changed rows. */
+    if (*rows_changed == 0 && duckdb_result_statement_type(res) == DUCKDB_STATEMENT_TYPE_CREATE &&
+        duckdb_column_count(&res) == 1 && duckdb_column_type(&res, 0) == DUCKDB_TYPE_BIGINT &&
+        strcmp(duckdb_column_name(&res, 0), "Count") == 0) {
+      duckdb_data_chunk chunk = duckdb_fetch_chunk(res);
+      if (chunk != NULL) {
+        if (duckdb_data_chunk_get_size(chunk) == 1) {
+          const int64_t *v = duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 0));
+          if (v[0] > 0) *rows_changed = v[0];
+        }
+        duckdb_destroy_data_chunk(&chunk);
+      }
+    }
   }
   duckdb_destroy_result(&res);
   if (rc == MALLARD_OK) db_compact_request(conn->db);

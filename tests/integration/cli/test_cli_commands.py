@@ -131,6 +131,43 @@ def test_query_table_format(cli, servers):
     assert "answer" in out(r) and "42" in out(r) and "1 row" in out(r)
 
 
+def table_rows(text):
+    """The cells of a box-drawn table, one list per line between the vertical bars."""
+    return [[c.strip() for c in ln.split("\u2502")[1:-1]] for ln in text.splitlines()
+            if ln.startswith("\u2502")]
+
+
+def test_query_table_format_every_type(cli, servers):
+    # Nested and zoned types print as DuckDB writes them; wide characters take two columns, so
+    # every line of the table is equally wide on a terminal.
+    sql = ("SELECT [1, 2] AS l, {'k': 1, 'v': 'a'} AS s, MAP {'a': 1} AS m, "
+           "TIMESTAMPTZ '2024-01-01 10:00:00+00' AS tz, '日本語' AS wide, "
+           "'a' || chr(10) || 'b' AS nl, repeat('x', 60) AS long, NULL::INT AS n")
+    r = cli("query", sql, "-s", servers[0], "--format", "table")
+    assert r.returncode == 0, err(r)
+    rows = table_rows(out(r))
+    assert rows[0] == ["l", "s", "m", "tz", "wide", "nl", "long", "n"]
+    assert rows[1] == ["list", "struct", "map", "timestamptz", "varchar", "varchar", "varchar",
+                       "int32"]
+    assert rows[2][:6] == ["[1, 2]", "{'k': 1, 'v': a}", "{a=1}", "2024-01-01 10:00:00+00",
+                           "日本語", "a b"]
+    assert rows[2][6] == "x" * 47 + "\u2026" and rows[2][7] == "NULL"
+
+    def columns(line):
+        return sum(2 if "\u4e00" <= ch <= "\u9fff" else 1 for ch in line)
+
+    widths = {columns(ln) for ln in out(r).splitlines()[:5]}
+    assert len(widths) == 1, out(r)
+
+
+def test_query_table_format_row_limit(cli, servers):
+    r = cli("query", "SELECT * FROM range(5000)", "-s", servers[0], "--format", "table",
+            "--max-rows", "3")
+    assert r.returncode == 0, err(r)
+    assert table_rows(out(r))[2:] == [["0"], ["1"], ["2"]]
+    assert "5000 rows (3 shown)" in out(r)
+
+
 @pytest.mark.parametrize("ext", ["parquet", "arrow", "csv", "json"])
 def test_get_to_file(cli, servers, tmp_path, ext):
     path = tmp_path / f"out.{ext}"

@@ -219,6 +219,10 @@ def test_execute_and_list_and_drop(client, table_name):
     assert res == {"rows_changed": 10}
     res = json.loads(action(c, o, "execute", f"DELETE FROM {table_name} WHERE i < 3")[0])
     assert res == {"rows_changed": 3}
+    # CREATE TABLE ... AS reports the rows it wrote, as DuckDB's shell shows them.
+    ctas = f"CREATE TABLE {table_name}_copy AS SELECT * FROM {table_name}"
+    assert json.loads(action(c, o, "execute", ctas)[0]) == {"rows_changed": 7}
+    assert json.loads(action(c, o, "drop_table", f"{table_name}_copy")[0]) == {"dropped": True}
     tables = json.loads(action(c, o, "list_tables")[0])
     mine = [t for t in tables if t["table"] == table_name]
     assert mine == [{"schema": "main", "table": table_name, "rows": 7}]

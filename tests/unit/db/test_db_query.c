@@ -177,6 +177,12 @@ static void test_errors(void) {
   int64_t changed = -1;
   CHECK_EQ_INT(db_execute(c, "INSERT INTO t VALUES (1), (2)", &changed, &e), MALLARD_OK);
   CHECK_EQ_INT(changed, 2);
+  /* CREATE TABLE AS counts the rows it wrote; other DDL changes none. */
+  CHECK_EQ_INT(db_execute(c, "CREATE TABLE t3 AS SELECT * FROM range(3)", &changed, &e),
+               MALLARD_OK);
+  CHECK_EQ_INT(changed, 3);
+  CHECK_EQ_INT(db_execute(c, "CREATE VIEW v AS SELECT * FROM t3", &changed, &e), MALLARD_OK);
+  CHECK_EQ_INT(changed, 0);
   CHECK_EQ_INT(db_execute(c, "INSERT INTO t VALUES (1)", NULL, &e), MALLARD_INVALID_ARGUMENT);
   CHECK(strstr(e.message, "Constraint") != NULL);
   CHECK_EQ_INT(db_execute(c, "SELECT 'a'::INTEGER", NULL, &e), MALLARD_INVALID_ARGUMENT);
