@@ -255,30 +255,56 @@ void db_conn_interrupt(db_conn *conn) {
   if (conn) duckdb_interrupt(conn->con);
 }
 
-mlr_code db_execute(db_conn *conn, const char *sql, int64_t *rows_changed, mlr_error *err) {
-  conn->epoch++;
-  duckdb_result res;
-  mlr_code rc = MALLARD_OK;
-  if (rows_changed) *rows_changed = 0;
-  if (duckdb_query(conn->con, sql, &res) != DuckDBSuccess) {
-    rc = db_error_from_result(&res, err);
-  } else if (rows_changed) {
-    *rows_changed = (int64_t)duckdb_rows_changed(&res);
-    /* CREATE TABLE ... AS reports its rows as a one-row "Count" column, not as changed rows. */
-    if (*rows_changed == 0 && duckdb_result_statement_type(res) == DUCKDB_STATEMENT_TYPE_CREATE &&
-        duckdb_column_count(&res) == 1 && duckdb_column_type(&res, 0) == DUCKDB_TYPE_BIGINT &&
-        strcmp(duckdb_column_name(&res, 0), "Count") == 0) {
-      duckdb_data_chunk chunk = duckdb_fetch_chunk(res);
-      if (chunk != NULL) {
-        if (duckdb_data_chunk_get_size(chunk) == 1) {
-          const int64_t *v = duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 0));
-          if (v[0] > 0) *rows_changed = v[0];
-        }
-        duckdb_destroy_data_chunk(&chunk);
+/* The rows a statement's result reports: changed rows, or the count CREATE TABLE ... AS wrote
+ * (a one-row "Count" column, not changed rows to DuckDB). */
+static int64_t result_rows(duckdb_result *res) {
+  int64_t n = (int64_t)duckdb_rows_changed(res);
+  if (n == 0 && duckdb_result_statement_type(*res) == DUCKDB_STATEMENT_TYPE_CREATE &&
+      duckdb_column_count(res) == 1 && duckdb_column_type(res, 0) == DUCKDB_TYPE_BIGINT &&
+      strcmp(duckdb_column_name(res, 0), "Count") == 0) {
+    duckdb_data_chunk chunk = duckdb_fetch_chunk(*res);
+    if (chunk != NULL) {
+      if (duckdb_data_chunk_get_size(chunk) == 1) {
+        const int64_t *v = duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 0));
+        if (v[0] > 0) n = v[0];
       }
+      duckdb_destroy_data_chunk(&chunk);
     }
   }
-  duckdb_destroy_result(&res);
+  return n;
+}
+
+mlr_code db_execute(db_conn *conn, const char *sql, int64_t *rows_changed, mlr_error *err) {
+  conn->epoch++;
+  mlr_code rc = MALLARD_OK;
+  int64_t total = 0;
+  if (rows_changed) *rows_changed = 0;
+  /* Statement by statement (each prepared once the ones before it ran), as duckdb_query does,
+   * so that the rows of every statement are counted, not only the last one's. */
+  duckdb_extracted_statements ex = NULL;
+  idx_t n = duckdb_extract_statements(conn->con, sql, &ex);
+  if (n == 0) {
+    const char *m = duckdb_extract_statements_error(ex);
+    rc = m != NULL ? db_error_set(err, db_map_error_message(m), m, "no statement")
+                   : mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "no statement to run");
+  }
+  for (idx_t i = 0; i < n && rc == MALLARD_OK; i++) {
+    duckdb_prepared_statement st = NULL;
+    if (duckdb_prepare_extracted_statement(conn->con, ex, i, &st) != DuckDBSuccess) {
+      const char *m = duckdb_prepare_error(st);
+      rc = db_error_set(err, db_map_error_message(m), m, "prepare failed");
+    } else {
+      duckdb_result res;
+      if (duckdb_execute_prepared(st, &res) != DuckDBSuccess)
+        rc = db_error_from_result(&res, err);
+      else
+        total += result_rows(&res);
+      duckdb_destroy_result(&res);
+    }
+    duckdb_destroy_prepare(&st);
+  }
+  duckdb_destroy_extracted(&ex);
+  if (rc == MALLARD_OK && rows_changed) *rows_changed = total;
   if (rc == MALLARD_OK) db_compact_request(conn->db);
   return rc;
 }

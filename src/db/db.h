@@ -110,6 +110,20 @@ mlr_code db_prepared_schema(db_prepared *p, struct ArrowSchema *out, mlr_error *
 mlr_code db_prepared_query(db_prepared *p, const db_query_options *opts, db_query **out,
                            mlr_error *err);
 void db_prepared_free(db_prepared *p);
+/* Whether the statement is a query (DuckDB's SELECT statement type: SELECT, WITH ... SELECT,
+ * FROM, VALUES, TABLE, SHOW, DESCRIBE, SUMMARIZE and PIVOT are all planned as one). A data-
+ * modifying WITH (WITH ... INSERT) is not. */
+bool db_prepared_is_query(const db_prepared *p);
+
+/* Whether sql is one statement that cannot write: a query (as db_prepared_is_query), or an
+ * EXPLAIN, unless EXPLAIN ANALYZE (it runs its statement) of a statement that is not a query.
+ * Decided by DuckDB's parser and binder: the statement is prepared, never run. A statement that
+ * does not prepare (a syntax error, an unknown table, several statements) answers its error. */
+mlr_code db_sql_is_read_only(db_conn *conn, const char *sql, bool *read_only, mlr_error *err);
+/* Whether sql's first word is one a query starts with (SELECT, WITH, FROM, VALUES, TABLE, SHOW,
+ * DESCRIBE, SUMMARIZE, PIVOT, UNPIVOT or '('): for text that cannot be prepared yet (its
+ * tables do not exist), as a first check; db_prepared_is_query decides once it prepares. */
+bool db_sql_starts_like_query(const char *sql);
 
 /* ---------------------------------------------------------------- catalog */
 

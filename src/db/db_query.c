@@ -7,6 +7,7 @@
 #include "db/db_coalesce.h"
 #include "db/db_export.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +324,122 @@ mlr_code db_query_schema_only(db_conn *conn, const char *sql, struct ArrowSchema
   return rc;
 }
 
+/* ---------------------------------------------------------------- read-only statements */
+
+static const char *skip_space_and_comments(const char *p) {
+  for (;;) {
+    while (*p != '\0' && isspace((unsigned char)*p)) p++;
+    if (p[0] == '-' && p[1] == '-') {
+      while (*p != '\0' && *p != '\n') p++;
+      continue;
+    }
+    if (p[0] == '/' && p[1] == '*') {
+      const char *e = strstr(p + 2, "*/");
+      if (e == NULL) return p + strlen(p);
+      p = e + 2;
+      continue;
+    }
+    return p;
+  }
+}
+
+/* The word at p (letters and underscores): its length. */
+static size_t word_len(const char *p) {
+  size_t n = 0;
+  while (isalpha((unsigned char)p[n]) || p[n] == '_') n++;
+  return n;
+}
+
+static bool word_is(const char *p, size_t n, const char *w) {
+  return n == strlen(w) && strncasecmp(p, w, n) == 0;
+}
+
+/* For an EXPLAIN statement: the explained statement's text and whether it is run (ANALYZE,
+ * written as a word or inside the option list). NULL when the text does not read as one. */
+static const char *explained(const char *sql, bool *analyze) {
+  const char *p = skip_space_and_comments(sql);
+  *analyze = false;
+  if (!word_is(p, word_len(p), "EXPLAIN")) return NULL;
+  p += strlen("EXPLAIN");
+  for (;;) {
+    p = skip_space_and_comments(p);
+    size_t n = word_len(p);
+    if (word_is(p, n, "ANALYZE") || word_is(p, n, "ANALYSE")) {
+      *analyze = true;
+      p += n;
+    } else if (word_is(p, n, "VERBOSE")) {
+      p += n;
+    } else if (*p == '(') {
+      /* An option list: any ANALYZE in it counts (ANALYZE false too, which only makes the
+       * check stricter). */
+      const char *e = strchr(p, ')');
+      if (e == NULL) return NULL;
+      for (const char *q = p; q < e; q++)
+        if (strncasecmp(q, "ANALY", 5) == 0) *analyze = true;
+      p = e + 1;
+    } else {
+      return p;
+    }
+  }
+}
+
+/* Text of several statements: true when one of them is not a query (so the text would write),
+ * false when all are or cannot be told. */
+static bool some_statement_writes(db_conn *conn, const char *sql) {
+  duckdb_extracted_statements ex = NULL;
+  idx_t n = duckdb_extract_statements(conn->con, sql, &ex);
+  bool writes = false;
+  for (idx_t i = 0; i < n && !writes; i++) {
+    duckdb_prepared_statement st = NULL;
+    if (duckdb_prepare_extracted_statement(conn->con, ex, i, &st) == DuckDBSuccess)
+      writes = duckdb_prepared_statement_type(st) != DUCKDB_STATEMENT_TYPE_SELECT;
+    duckdb_destroy_prepare(&st);
+  }
+  duckdb_destroy_extracted(&ex);
+  return writes;
+}
+
+static mlr_code read_only_at(db_conn *conn, const char *sql, int depth, bool *read_only,
+                             mlr_error *err) {
+  *read_only = false;
+  duckdb_prepared_statement st = NULL;
+  mlr_code rc = prepare_stmt(conn, sql, &st, err);
+  if (rc != MALLARD_OK) {
+    /* Several statements are never allowed; when one of them writes, that is the refusal. */
+    if (err != NULL && strstr(err->message, "multiple statements") != NULL &&
+        some_statement_writes(conn, sql))
+      return MALLARD_OK;
+    return rc;
+  }
+  duckdb_statement_type type = duckdb_prepared_statement_type(st);
+  duckdb_destroy_prepare(&st);
+  if (type == DUCKDB_STATEMENT_TYPE_SELECT) {
+    *read_only = true;
+  } else if (type == DUCKDB_STATEMENT_TYPE_EXPLAIN && depth < 4) {
+    bool analyze = false;
+    const char *inner = explained(sql, &analyze);
+    if (inner != NULL && !analyze) *read_only = true;
+    if (inner != NULL && analyze) return read_only_at(conn, inner, depth + 1, read_only, err);
+  }
+  return MALLARD_OK;
+}
+
+bool db_sql_starts_like_query(const char *sql) {
+  static const char *const words[] = {"SELECT",   "WITH", "FROM",      "VALUES", "TABLE",  "SHOW",
+                                      "DESCRIBE", "DESC", "SUMMARIZE", "PIVOT",  "UNPIVOT"};
+  const char *p = skip_space_and_comments(sql);
+  if (*p == '(') return true;
+  size_t n = word_len(p);
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    if (word_is(p, n, words[i])) return true;
+  return false;
+}
+
+mlr_code db_sql_is_read_only(db_conn *conn, const char *sql, bool *read_only, mlr_error *err) {
+  conn->epoch++;
+  return read_only_at(conn, sql, 0, read_only, err);
+}
+
 /* ---------------------------------------------------------------- prepared statements */
 
 mlr_code db_prepare(db_conn *conn, const char *sql, db_prepared **out, mlr_error *err) {
@@ -354,6 +471,10 @@ mlr_code db_prepare(db_conn *conn, const char *sql, db_prepared **out, mlr_error
   }
   *out = p;
   return MALLARD_OK;
+}
+
+bool db_prepared_is_query(const db_prepared *p) {
+  return p != NULL && duckdb_prepared_statement_type(p->stmt) == DUCKDB_STATEMENT_TYPE_SELECT;
 }
 
 void db_prepared_free(db_prepared *p) {

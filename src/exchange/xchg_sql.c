@@ -76,6 +76,16 @@ cleanup:
   return rc;
 }
 
+/* An exchanger transforms its input: its SQL must be a query, so that running it (a reader may)
+ * never writes. p NULL: the text is not one. */
+static mlr_code require_query(const db_prepared *p, mlr_error *err) {
+  if (p != NULL && db_prepared_is_query(p)) return MALLARD_OK;
+  return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                       "the SQL must be one query (SELECT, WITH, FROM, VALUES, ...) over the "
+                       "table `input`: an exchanger transforms batches and writes nothing (load "
+                       "tables with DoPut or the execute action)");
+}
+
 mlr_code xchg_sql_validate(db_database *db, const xchg_sql_def *def, mlr_error *err) {
   db_conn *conn = NULL;
   db_prepared *p = NULL;
@@ -100,19 +110,23 @@ mlr_code xchg_sql_validate(db_database *db, const xchg_sql_def *def, mlr_error *
       rc = MALLARD_INVALID_ARGUMENT;
       if (err != NULL) err->code = rc;
     }
+    if (rc == MALLARD_OK) rc = require_query(p, err);
     goto cleanup;
   }
   /* Without a declared input the table `input` does not exist yet, so only a parse error is
    * certain to be the query's fault; binding is checked when the first exchange opens. */
   rc = db_prepare(conn, def->sql, &p, &local);
-  if (rc != MALLARD_OK) {
+  if (rc == MALLARD_OK) {
+    rc = require_query(p, err);
+  } else {
     bool parse_error = strstr(local.message, "Parser Error") != NULL ||
                        strstr(local.message, "syntax error") != NULL ||
                        strstr(local.message, "multiple statements") != NULL;
     if (parse_error) {
       rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "%s", local.message);
     } else {
-      rc = MALLARD_OK;
+      /* Parsed but not bound (it reads `input`): what it is shows in its first word. */
+      rc = db_sql_starts_like_query(def->sql) ? MALLARD_OK : require_query(NULL, err);
     }
   }
 cleanup:
@@ -295,6 +309,8 @@ mlr_code xchg_sql_open(xchg_instance *inst, const char *params_json, mlr_error *
     }
     goto cleanup;
   }
+  rc = require_query(inst->stmt, err); /* registered before this rule, or without input_schema */
+  if (rc != MALLARD_OK) goto cleanup;
   rc = bind_params(inst, inst->stmt, params_json, err);
   if (rc != MALLARD_OK) goto cleanup;
   if (params_json != NULL && (inst->params_json = strdup(params_json)) == NULL) {

@@ -87,11 +87,6 @@ void srv_query_hash(const char *text, size_t len, char out[17]);
 /* True when len bytes are valid UTF-8 without NUL bytes. */
 bool srv_valid_utf8(const char *s, size_t len);
 
-/* True when the SQL text is a single statement that starts with a read-only keyword (SELECT,
- * WITH, FROM, VALUES, TABLE, SHOW, DESCRIBE, EXPLAIN, SUMMARIZE, PIVOT, UNPIVOT, or '('). Used by
- * --read-only in front of a rolled-back transaction, which catches what this check cannot. */
-bool srv_sql_is_read_only(const char *sql);
-
 typedef enum srv_put_mode {
   SRV_PUT_CREATE_OR_APPEND = 0,
   SRV_PUT_APPEND = 1,

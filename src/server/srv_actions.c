@@ -73,9 +73,9 @@ static mlr_code action_execute(srv_server *s, srv_call *sc, const flight_action 
   rc = srv_sql_from_bytes(a->body.data, a->body.len, "execute body", &sql, err);
   if (rc != MALLARD_OK) goto cleanup;
   srv_call_set_query(sc, sql, a->body.len);
-  rc = srv_check_read_only_sql(s, sc->call, sql, err);
-  if (rc != MALLARD_OK) goto cleanup;
   rc = srv_call_connect(sc, &conn, err);
+  if (rc != MALLARD_OK) goto cleanup;
+  rc = srv_check_read_only_sql(s, sc->call, conn, sql, err);
   if (rc != MALLARD_OK) goto cleanup;
   if (srv_call_read_only(s, sc->call)) {
     rc = db_execute(conn, "BEGIN TRANSACTION", NULL, err);

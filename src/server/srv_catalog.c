@@ -109,9 +109,9 @@ static mlr_code describe(srv_server *s, srv_call *sc, const flight_descriptor *d
     rc = srv_sql_from_bytes(desc->cmd.data, desc->cmd.len, "CMD descriptor", &sql, err);
     if (rc != MALLARD_OK) goto cleanup;
     srv_call_set_query(sc, sql, desc->cmd.len);
-    rc = srv_check_read_only_sql(s, sc->call, sql, err);
-    if (rc != MALLARD_OK) goto cleanup;
     rc = srv_call_connect(sc, &conn, err);
+    if (rc != MALLARD_OK) goto cleanup;
+    rc = srv_check_read_only_sql(s, sc->call, conn, sql, err);
     if (rc != MALLARD_OK) goto cleanup;
     srv_call_watch(sc);
     rc = db_query_schema_only(conn, sql, &info->schema, err);

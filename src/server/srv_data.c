@@ -68,12 +68,12 @@ mlr_code srv_do_get(void *ctx, flight_call *call, const flight_bytes *ticket, ml
   rc = srv_sql_from_bytes(ticket->data, ticket->len, "ticket", &sql, err);
   if (rc != MALLARD_OK) goto cleanup;
   srv_call_set_query(sc, sql, ticket->len);
-  rc = srv_check_read_only_sql(s, call, sql, err);
-  if (rc != MALLARD_OK) goto cleanup;
   rc = srv_call_connect(sc, &conn, err);
   if (rc != MALLARD_OK) goto cleanup;
+  rc = srv_check_read_only_sql(s, call, conn, sql, err);
+  if (rc != MALLARD_OK) goto cleanup;
   if (srv_call_read_only(s, call)) {
-    /* Whatever slips past the keyword check is rolled back. */
+    /* Whatever slips past the statement check is rolled back. */
     rc = db_execute(conn, "BEGIN TRANSACTION", NULL, err);
     if (rc != MALLARD_OK) goto cleanup;
     in_txn = true;

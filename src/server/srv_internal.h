@@ -110,7 +110,8 @@ mlr_code srv_sql_from_bytes(const uint8_t *data, size_t len, const char *what, c
 bool srv_call_read_only(srv_server *s, flight_call *call);
 /* For such calls: PERMISSION_DENIED unless the SQL is a single read-only statement (which then
  * runs in a transaction that is rolled back, catching what the keyword check cannot). */
-mlr_code srv_check_read_only_sql(srv_server *s, flight_call *call, const char *sql, mlr_error *err);
+mlr_code srv_check_read_only_sql(srv_server *s, flight_call *call, db_conn *conn, const char *sql,
+                                 mlr_error *err);
 /* --read-only: PERMISSION_DENIED for a write operation `what`. */
 mlr_code srv_refuse_write(srv_server *s, const char *what, mlr_error *err);
 

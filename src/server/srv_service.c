@@ -150,20 +150,23 @@ bool srv_call_read_only(srv_server *s, flight_call *call) {
   return s->read_only || auth_call_role(call) == AUTH_ROLE_READER;
 }
 
-mlr_code srv_check_read_only_sql(srv_server *s, flight_call *call, const char *sql,
+mlr_code srv_check_read_only_sql(srv_server *s, flight_call *call, db_conn *conn, const char *sql,
                                  mlr_error *err) {
-  if (!srv_call_read_only(s, call) || srv_sql_is_read_only(sql)) return MALLARD_OK;
+  if (!srv_call_read_only(s, call)) return MALLARD_OK;
+  bool read_only = false;
+  MLR_RETURN_NOT_OK(db_sql_is_read_only(conn, sql, &read_only, err));
+  if (read_only) return MALLARD_OK;
   if (s->read_only) {
     return mlr_error_set(err, MALLARD_PERMISSION_DENIED,
-                         "this server is read-only (--read-only): only single read-only "
-                         "statements (SELECT, WITH, FROM, VALUES, SHOW, DESCRIBE, EXPLAIN, ...) "
-                         "are allowed");
+                         "this server is read-only (--read-only): only a query (SELECT, WITH, "
+                         "FROM, VALUES, SHOW, DESCRIBE, EXPLAIN, ...) is allowed, and EXPLAIN "
+                         "ANALYZE only of a query");
   }
   const char *user = auth_call_user(call);
   return mlr_error_set(err, MALLARD_PERMISSION_DENIED,
-                       "user '%s' is a reader: only single read-only statements (SELECT, WITH, "
-                       "FROM, VALUES, SHOW, DESCRIBE, EXPLAIN, ...) are allowed; writing needs "
-                       "role admin",
+                       "user '%s' is a reader: only a query (SELECT, WITH, FROM, VALUES, SHOW, "
+                       "DESCRIBE, EXPLAIN, ...) is allowed, and EXPLAIN ANALYZE only of a "
+                       "query; writing needs role admin",
                        user ? user : "?");
 }
 

@@ -64,64 +64,6 @@ bool srv_valid_utf8(const char *str, size_t len) {
 }
 
 /* Skips whitespace and SQL comments (-- to end of line, block comments). */
-static const char *skip_space_and_comments(const char *p) {
-  for (;;) {
-    while (*p && isspace((unsigned char)*p)) p++;
-    if (p[0] == '-' && p[1] == '-') {
-      while (*p && *p != '\n') p++;
-      continue;
-    }
-    if (p[0] == '/' && p[1] == '*') {
-      const char *e = strstr(p + 2, "*/");
-      if (e == NULL) return p + strlen(p);
-      p = e + 2;
-      continue;
-    }
-    return p;
-  }
-}
-
-bool srv_sql_is_read_only(const char *sql) {
-  static const char *const keywords[] = {"SELECT",  "WITH",      "FROM",     "VALUES",
-                                         "TABLE",   "SHOW",      "DESCRIBE", "DESC",
-                                         "EXPLAIN", "SUMMARIZE", "PIVOT",    "UNPIVOT"};
-  const char *p = skip_space_and_comments(sql);
-  bool ok = false;
-  if (*p == '(') {
-    ok = true;
-  } else {
-    size_t n = 0;
-    while (isalpha((unsigned char)p[n])) n++;
-    for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++) {
-      if (strlen(keywords[i]) == n && strncasecmp(p, keywords[i], n) == 0) ok = true;
-    }
-  }
-  if (!ok) return false;
-  /* One statement only: a ';' outside quotes and comments must end the text. */
-  char quote = 0;
-  for (const char *q = p; *q; q++) {
-    if (quote) {
-      if (*q == quote) quote = 0;
-      continue;
-    }
-    if (*q == '\'' || *q == '"') {
-      quote = *q;
-    } else if (q[0] == '-' && q[1] == '-') {
-      while (*q && *q != '\n') q++;
-      if (!*q) break;
-    } else if (q[0] == '/' && q[1] == '*') {
-      const char *e = strstr(q + 2, "*/");
-      if (e == NULL) break;
-      q = e + 1;
-    } else if (*q == ';') {
-      const char *rest = skip_space_and_comments(q + 1);
-      while (*rest == ';') rest = skip_space_and_comments(rest + 1);
-      return *rest == '\0';
-    }
-  }
-  return true;
-}
-
 void srv_put_target_release(srv_put_target *t) {
   if (t == NULL) return;
   free(t->schema);

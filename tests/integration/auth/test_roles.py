@@ -104,7 +104,8 @@ def test_reader_sql_writes_through_read_rpcs_refused(setup):
     for sql in (b"DROP TABLE t", b"INSERT INTO t VALUES (42)",
                 b"CREATE TABLE reader_made AS SELECT 1 AS y", b"DELETE FROM t",
                 b"SELECT 1; DROP TABLE t"):
-        with pytest.raises(flight.FlightError):
+        # PERMISSION_DENIED, or INVALID_ARGUMENT for text that is not one statement
+        with pytest.raises((flight.FlightError, pa.ArrowInvalid)):
             reader.do_get(flight.Ticket(sql), options=ropts).read_all()
         # GetFlightInfo/GetSchema may describe the statement, but must not run it
         for call in (lambda: reader.get_flight_info(flight.FlightDescriptor.for_command(sql),
@@ -113,10 +114,73 @@ def test_reader_sql_writes_through_read_rpcs_refused(setup):
                                                options=ropts)):
             try:
                 call()
-            except (flight.FlightError, OSError):
+            except (flight.FlightError, pa.ArrowInvalid, OSError):
                 pass
         assert snapshot(admin, aopts) == before, sql
     assert snapshot(admin, aopts) == before
+
+
+def test_reader_side_effects_refused(setup, tmp_path):
+    """Writes that a rolled-back transaction cannot undo (a file written by COPY, a global
+    setting) and writes hidden behind a read-looking first word are refused with
+    PERMISSION_DENIED before they run; EXPLAIN ANALYZE of a query still works."""
+    admin, aopts, reader, ropts = setup
+    before = snapshot(admin, aopts)
+    threads = admin.do_get(flight.Ticket(b"SELECT current_setting('threads') AS n"),
+                           options=aopts).read_all().column("n")[0].as_py()
+    target = tmp_path / "reader_wrote.csv"
+    attacks = [
+        f"EXPLAIN ANALYZE COPY (SELECT 42 AS x) TO '{target}'",
+        "EXPLAIN ANALYZE SET GLOBAL threads = 1",
+        "explain analyse insert into t values (7)",
+        "WITH v AS (SELECT 8 AS x) INSERT INTO t SELECT * FROM v",
+        "WITH v AS (SELECT 1) DELETE FROM t",
+    ]
+    for sql in attacks:
+        with pytest.raises(flight.FlightUnauthorizedError) as ei:
+            reader.do_get(flight.Ticket(sql.encode()), options=ropts).read_all()
+        assert "reader" in str(ei.value) and "EXPLAIN ANALYZE" in str(ei.value), sql
+        with pytest.raises(flight.FlightUnauthorizedError):
+            reader.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()),
+                                   options=ropts)
+    assert not target.exists()
+    assert admin.do_get(flight.Ticket(b"SELECT current_setting('threads') AS n"),
+                        options=aopts).read_all().column("n")[0].as_py() == threads
+    assert snapshot(admin, aopts) == before
+    plan = reader.do_get(flight.Ticket(b"EXPLAIN ANALYZE SELECT sum(x) FROM t"),
+                         options=ropts).read_all()
+    assert plan.num_rows >= 1
+
+
+def test_exchanger_sql_must_be_a_query(setup, tmp_path):
+    """An exchanger that would write is refused at registration, so no reader can run one."""
+    admin, aopts, reader, ropts = setup
+    before = snapshot(admin, aopts)
+    target = tmp_path / "xchg_wrote.csv"
+    for sql in ("INSERT INTO t SELECT x FROM input",
+                f"COPY (SELECT * FROM input) TO '{target}'",
+                "CREATE TABLE kept AS SELECT * FROM input",
+                "", "-- nothing"):
+        with pytest.raises(pa.ArrowInvalid) as ei:  # INVALID_ARGUMENT
+            action(admin, aopts, "register_exchanger", json.dumps({"name": "w", "sql": sql}))
+        assert "must be one query" in str(ei.value) or "No statement" in str(ei.value), sql
+    # A data-modifying WITH reads like a query until it is prepared against the input: it is
+    # registered, then refused when an exchange opens, before any batch is read.
+    action(admin, aopts, "register_exchanger", json.dumps(
+        {"name": "sneaky", "sql": "WITH v AS (SELECT x FROM input) INSERT INTO t FROM v"}))
+    data = pa.table({"x": pa.array([5, 6], pa.int64())})
+    w, r = reader.do_exchange(flight.FlightDescriptor.for_command(b"sneaky"), options=ropts)
+    with pytest.raises(pa.ArrowInvalid) as ei:
+        w.begin(data.schema)
+        w.write_table(data)
+        w.done_writing()
+        r.read_all()
+    assert "must be one query" in str(ei.value)
+    with pytest.raises(pa.ArrowInvalid):  # the stream's status, once more on close
+        w.close()
+    action(admin, aopts, "unregister_exchanger", "sneaky")
+    assert snapshot(admin, aopts) == before
+    assert not target.exists()
 
 
 def test_admin_can_write(setup):

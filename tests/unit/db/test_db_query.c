@@ -183,6 +183,16 @@ static void test_errors(void) {
   CHECK_EQ_INT(changed, 3);
   CHECK_EQ_INT(db_execute(c, "CREATE VIEW v AS SELECT * FROM t3", &changed, &e), MALLARD_OK);
   CHECK_EQ_INT(changed, 0);
+  /* Every statement's rows count; statements run in order, each seeing the ones before. */
+  CHECK_EQ_INT(db_execute(c,
+                          "CREATE TABLE t4 (i INT); INSERT INTO t4 VALUES (1), (2); "
+                          "INSERT INTO t4 SELECT i + 10 FROM t4; DELETE FROM t4 WHERE i = 1",
+                          &changed, &e),
+               MALLARD_OK);
+  CHECK_EQ_INT(changed, 5);
+  CHECK_EQ_INT(db_execute(c, "", &changed, &e), MALLARD_INVALID_ARGUMENT);
+  CHECK_EQ_INT(db_execute(c, "INSERT INTO t4 VALUES (3); SELEC", &changed, &e),
+               MALLARD_INVALID_ARGUMENT);
   CHECK_EQ_INT(db_execute(c, "INSERT INTO t VALUES (1)", NULL, &e), MALLARD_INVALID_ARGUMENT);
   CHECK(strstr(e.message, "Constraint") != NULL);
   CHECK_EQ_INT(db_execute(c, "SELECT 'a'::INTEGER", NULL, &e), MALLARD_INVALID_ARGUMENT);
@@ -383,7 +393,103 @@ static void test_prepared_named_params(void) {
   db_close(db);
 }
 
+/* Read-only statements are told by DuckDB's parser, not by their first word: a data-modifying
+ * WITH and an EXPLAIN ANALYZE of a write are writes. */
+static void test_read_only_sql(void) {
+  db_options o = {.threads = 1};
+  db_database *db = NULL;
+  db_conn *c = NULL;
+  mlr_error e = {0};
+  REQUIRE(db_open(&o, &db, &e) == MALLARD_OK);
+  REQUIRE(db_connect(db, &c, &e) == MALLARD_OK);
+  REQUIRE(db_execute(c, "CREATE TABLE t (i INT)", NULL, &e) == MALLARD_OK);
+  static const char *const ro[] = {
+      "SELECT 1",
+      "  select * from t",
+      "WITH x AS (SELECT 1) SELECT * FROM x",
+      "FROM t",
+      "VALUES (1), (2)",
+      "TABLE t",
+      "(SELECT 1) UNION (SELECT 2)",
+      "-- comment\nSELECT 1",
+      "/* c */ SELECT 1;",
+      "SELECT ';' AS semi",
+      "SELECT 1 -- ; DROP TABLE t",
+      "SHOW TABLES",
+      "DESCRIBE t",
+      "SUMMARIZE t",
+      "PIVOT t ON i IN (1, 2) USING count(*)",
+      "EXPLAIN SELECT 1",
+      "EXPLAIN INSERT INTO t VALUES (1)",
+      "EXPLAIN ANALYZE SELECT * FROM t",
+      "explain /* x */ analyze select 1",
+      "PRAGMA version" /* planned as SELECT * FROM pragma_version() */};
+  /* Writes, and text that is not one statement (those answer their error). */
+  static const char *const rw[] = {"INSERT INTO t VALUES (1)",
+                                   "DROP TABLE t",
+                                   "CREATE TABLE u (i INT)",
+                                   "UPDATE t SET i = 1",
+                                   "DELETE FROM t",
+                                   "COPY t TO 'x.csv'",
+                                   "ATTACH 'x.db'",
+                                   "CHECKPOINT",
+                                   "SET threads = 1",
+                                   "PRAGMA threads = 1",
+                                   "PRAGMA force_checkpoint",
+                                   "WITH x AS (SELECT 8 AS i) INSERT INTO t SELECT * FROM x",
+                                   "WITH x AS (SELECT 1) DELETE FROM t",
+                                   "EXPLAIN ANALYZE COPY (SELECT 42 AS x) TO 'never.csv'",
+                                   "EXPLAIN ANALYZE SET GLOBAL threads = 1",
+                                   "EXPLAIN ANALYSE INSERT INTO t VALUES (9)",
+                                   "EXPLAIN (ANALYZE) INSERT INTO t VALUES (9)",
+                                   "EXPLAIN (ANALYZE, FORMAT json) DELETE FROM t",
+                                   "EXPLAIN ANALYZE EXPLAIN ANALYZE DELETE FROM t",
+                                   "SELECT 1; DROP TABLE t",
+                                   "SELECT 1;DELETE FROM t",
+                                   "SELECTX 1",
+                                   "",
+                                   "   ",
+                                   "/* only a comment */"};
+  for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
+    bool r = false;
+    mlr_code rc = db_sql_is_read_only(c, ro[i], &r, &e);
+    CHECK(rc == MALLARD_OK && r);
+    if (rc != MALLARD_OK || !r) fprintf(stderr, "  wrongly refused: %s (%s)\n", ro[i], e.message);
+  }
+  /* Several statements: refused as writes when one writes, else as not one statement. */
+  bool r = true;
+  CHECK_EQ_INT(db_sql_is_read_only(c, "SELECT 1; DROP TABLE t", &r, &e), MALLARD_OK);
+  CHECK(!r);
+  CHECK_EQ_INT(db_sql_is_read_only(c, "SELECT 1; SELECT 2", &r, &e), MALLARD_INVALID_ARGUMENT);
+  for (size_t i = 0; i < sizeof rw / sizeof rw[0]; i++) {
+    r = true;
+    mlr_code rc = db_sql_is_read_only(c, rw[i], &r, &e);
+    CHECK(rc != MALLARD_OK || !r);
+    if (rc == MALLARD_OK && r) fprintf(stderr, "  wrongly allowed: %s\n", rw[i]);
+  }
+  /* Nothing was run: the table is empty, the file absent, the setting unchanged. */
+  db_query *q = NULL;
+  REQUIRE(db_query_start(c, "SELECT count(*) FROM t", NULL, &q, &e) == MALLARD_OK);
+  struct ArrowArray b = {0};
+  bool eof = false;
+  REQUIRE(db_query_next(q, &b, &eof, &e) == MALLARD_OK && !eof);
+  CHECK_EQ_INT(((const int64_t *)b.children[0]->buffers[1])[0], 0);
+  b.release(&b);
+  db_query_free(q);
+  CHECK(access("never.csv", F_OK) != 0);
+  /* A query prepared as a query is one; a write is not. */
+  db_prepared *p = NULL;
+  REQUIRE(db_prepare(c, "FROM t", &p, &e) == MALLARD_OK);
+  CHECK(db_prepared_is_query(p));
+  db_prepared_free(p);
+  REQUIRE(db_prepare(c, "WITH x AS (SELECT 1 AS i) INSERT INTO t FROM x", &p, &e) == MALLARD_OK);
+  CHECK(!db_prepared_is_query(p));
+  db_prepared_free(p);
+  db_disconnect(c);
+  db_close(db);
+}
+
 MTEST_MAIN(MTEST(test_batches_and_values), MTEST(test_coalesce_matches_chunks),
            MTEST(test_zero_rows), MTEST(test_errors), MTEST(test_error_mid_stream),
            MTEST(test_stream_closed_by_other_statement), MTEST(test_interrupt),
-           MTEST(test_prepared_named_params))
+           MTEST(test_prepared_named_params), MTEST(test_read_only_sql))

@@ -92,48 +92,6 @@ static void test_path(void) {
   CHECK_EQ_INT(srv_parse_path(NULL, 0, &t, &err), MALLARD_INVALID_ARGUMENT);
 }
 
-static void test_read_only_sql(void) {
-  static const char *const ro[] = {"SELECT 1",
-                                   "  select * from t",
-                                   "WITH x AS (SELECT 1) SELECT * FROM x",
-                                   "FROM t",
-                                   "VALUES (1), (2)",
-                                   "(SELECT 1) UNION (SELECT 2)",
-                                   "-- comment\nSELECT 1",
-                                   "/* c */ SELECT 1;",
-                                   "SELECT ';' AS semi",
-                                   "SELECT 1 -- ; DROP TABLE t",
-                                   "SHOW TABLES",
-                                   "DESCRIBE t",
-                                   "EXPLAIN SELECT 1",
-                                   "SUMMARIZE t",
-                                   "SELECT 1;  ;"};
-  static const char *const rw[] = {"INSERT INTO t VALUES (1)",
-                                   "DROP TABLE t",
-                                   "CREATE TABLE t (i INT)",
-                                   "UPDATE t SET i = 1",
-                                   "DELETE FROM t",
-                                   "COPY t TO 'x.csv'",
-                                   "ATTACH 'x.db'",
-                                   "SELECT 1; DROP TABLE t",
-                                   "SELECT 1;DELETE FROM t",
-                                   "SELECTX 1",
-                                   "",
-                                   "   ",
-                                   "/* only a comment */",
-                                   "CHECKPOINT",
-                                   "SET threads = 1",
-                                   "PRAGMA version"};
-  for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
-    CHECK(srv_sql_is_read_only(ro[i]));
-    if (!srv_sql_is_read_only(ro[i])) fprintf(stderr, "  wrongly refused: %s\n", ro[i]);
-  }
-  for (size_t i = 0; i < sizeof rw / sizeof rw[0]; i++) {
-    CHECK(!srv_sql_is_read_only(rw[i]));
-    if (srv_sql_is_read_only(rw[i])) fprintf(stderr, "  wrongly allowed: %s\n", rw[i]);
-  }
-}
-
 static void test_query_hash(void) {
   char a[17], b[17], c[17];
   srv_query_hash("SELECT 1", 8, a);
@@ -197,5 +155,4 @@ static void test_log_line(void) {
 }
 
 MTEST_MAIN(MTEST(test_put_command_modes), MTEST(test_put_command_errors), MTEST(test_path),
-           MTEST(test_read_only_sql), MTEST(test_query_hash), MTEST(test_utf8),
-           MTEST(test_log_line))
+           MTEST(test_query_hash), MTEST(test_utf8), MTEST(test_log_line))
