@@ -66,6 +66,8 @@ struct flight_call {
   grpc_call *gcall;
   gpr_timespec deadline;
   grpc_metadata_array req_md;
+  grpc_call_details details; /* the method of a call no registered method matched */
+  grpc_byte_buffer *reply;   /* its answer, alive until the batch sending it completes */
   atomic_int refs;
   fs_tag t_accept, t_recv, t_send, t_close, t_status;
   char *peer;
@@ -164,6 +166,8 @@ static void call_free(flight_call *call) {
   md_release(&call->trailers);
   flight_descriptor_release(&call->first_desc);
   grpc_metadata_array_destroy(&call->req_md);
+  grpc_call_details_destroy(&call->details);
+  if (call->reply != NULL) grpc_byte_buffer_destroy(call->reply);
   if (call->gcall != NULL) grpc_call_unref(call->gcall);
   if (call->peer != NULL) gpr_free(call->peer);
   free(call->hooks);
@@ -191,6 +195,8 @@ static mlr_code call_cancel_code(const flight_call *call, mlr_error *err) {
   return mlr_error_set(err, MALLARD_CANCELLED, "call cancelled by the client");
 }
 
+/* m is a Flight method, or FLIGHT_METHOD_COUNT for any other method (answered without a
+ * handler: see on_unknown_method). */
 static void request_call(flight_server *srv, flight_method m) {
   flight_call *call = calloc(1, sizeof *call);
   if (call == NULL) return;
@@ -200,6 +206,7 @@ static void request_call(flight_server *srv, flight_method m) {
   pthread_mutex_init(&call->mu, NULL);
   pthread_cond_init(&call->cv, NULL);
   grpc_metadata_array_init(&call->req_md);
+  grpc_call_details_init(&call->details);
   call->t_accept = (fs_tag){TAG_ACCEPT, call};
   call->t_recv = (fs_tag){TAG_RECV, call};
   call->t_send = (fs_tag){TAG_SEND, call};
@@ -208,9 +215,13 @@ static void request_call(flight_server *srv, flight_method m) {
   pthread_mutex_lock(&srv->mu);
   srv->live_calls++;
   pthread_mutex_unlock(&srv->mu);
-  grpc_call_error e = grpc_server_request_registered_call(
-      srv->server, srv->methods[m], &call->gcall, &call->deadline, &call->req_md, NULL, srv->cq,
-      srv->cq, &call->t_accept);
+  grpc_call_error e =
+      m == FLIGHT_METHOD_COUNT
+          ? grpc_server_request_call(srv->server, &call->gcall, &call->details, &call->req_md,
+                                     srv->cq, srv->cq, &call->t_accept)
+          : grpc_server_request_registered_call(srv->server, srv->methods[m], &call->gcall,
+                                                &call->deadline, &call->req_md, NULL, srv->cq,
+                                                srv->cq, &call->t_accept);
   if (e != GRPC_CALL_OK) call_unref(call);
 }
 
@@ -410,6 +421,48 @@ static void reject_call(flight_call *call, grpc_status_code code, const char *ms
   grpc_slice_unref(details);
 }
 
+static bool slice_is(grpc_slice s, const char *text) {
+  size_t n = strlen(text);
+  return GRPC_SLICE_LENGTH(s) == n && memcmp(GRPC_SLICE_START_PTR(s), text, n) == 0;
+}
+
+/* A call to a method that is not Flight's. The standard health check (grpc.health.v1.Health/
+ * Check, as load balancers and Kubernetes probes send it, without credentials) answers SERVING;
+ * anything else UNIMPLEMENTED at once, as gRPC servers do (unanswered, the client would wait for
+ * its deadline, or forever). */
+static void on_unknown_method(flight_call *call) {
+  grpc_op ops[3];
+  memset(ops, 0, sizeof ops);
+  size_t n = 0;
+  grpc_status_code code = GRPC_STATUS_UNIMPLEMENTED;
+  char msg[320];
+  ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+  if (slice_is(call->details.method, "/grpc.health.v1.Health/Check")) {
+    static const char serving[] = {0x08, 0x01}; /* HealthCheckResponse{status: SERVING} */
+    grpc_slice body = grpc_slice_from_static_buffer(serving, sizeof serving);
+    call->reply = grpc_raw_byte_buffer_create(&body, 1);
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n++].data.send_message.send_message = call->reply;
+    code = GRPC_STATUS_OK;
+    msg[0] = '\0';
+  } else {
+    int len = (int)GRPC_SLICE_LENGTH(call->details.method);
+    snprintf(msg, sizeof msg,
+             "method %.*s is not implemented: this is an Arrow Flight server "
+             "(arrow.flight.protocol.FlightService)",
+             len > 200 ? 200 : len, (const char *)GRPC_SLICE_START_PTR(call->details.method));
+  }
+  grpc_slice details = grpc_slice_from_copied_string(msg);
+  ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  ops[n].data.send_status_from_server.status = code;
+  ops[n++].data.send_status_from_server.status_details = &details;
+  call->initial_md_sent = true;
+  call->t_status.kind = TAG_REJECT;
+  if (grpc_call_start_batch(call->gcall, ops, n, &call->t_status, NULL) != GRPC_CALL_OK)
+    call_unref(call);
+  grpc_slice_unref(details);
+}
+
 static void on_accept(flight_call *call, bool ok) {
   flight_server *srv = call->srv;
   if (!ok) {
@@ -420,6 +473,10 @@ static void on_accept(flight_call *call, bool ok) {
   bool shutting = srv->shutting_down;
   pthread_mutex_unlock(&srv->mu);
   if (!shutting) request_call(srv, call->method);
+  if (call->method == FLIGHT_METHOD_COUNT) {
+    on_unknown_method(call);
+    return;
+  }
 
   call->peer = grpc_call_get_peer(call->gcall);
   /* The close op tells us about cancellation; it holds its own reference. */
@@ -816,7 +873,7 @@ mlr_code flight_server_start(const flight_server_options *opts, const flight_ser
   }
   /* A few outstanding accepts per method so that bursts of new calls do not wait on us. */
   for (int k = 0; k < 4; k++)
-    for (int m = 0; m < FLIGHT_METHOD_COUNT; m++) request_call(srv, (flight_method)m);
+    for (int m = 0; m <= FLIGHT_METHOD_COUNT; m++) request_call(srv, (flight_method)m);
   *out = srv;
   return MALLARD_OK;
 fail:

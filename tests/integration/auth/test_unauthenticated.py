@@ -135,3 +135,32 @@ def test_hostile_headers(shared_server):
     res = list(client.do_action(flight.Action("ping", b""), options=opts))
     assert json.loads(res[0].body.to_pybytes())["ok"] is True
     assert shared_server.proc.poll() is None
+
+
+def test_unknown_methods_answer_unimplemented_at_once(shared_server):
+    """A method that is not Flight's gets UNIMPLEMENTED straight away (not silence until the
+    client's deadline); the standard health check answers SERVING without credentials."""
+    import time
+
+    channel = grpc.insecure_channel(shared_server.target())
+    try:
+        for method in ("/arrow.flight.protocol.FlightService/NoSuchMethod",
+                       "/other.Service/Method", "/grpc.health.v1.Health/Watch"):
+            call = channel.unary_unary(method, request_serializer=None,
+                                       response_deserializer=None)
+            t0 = time.monotonic()
+            with pytest.raises(grpc.RpcError) as ei:
+                call(b"\x0a\x00", timeout=20)
+            assert ei.value.code() == grpc.StatusCode.UNIMPLEMENTED, method
+            assert method in ei.value.details() and "Flight" in ei.value.details()
+            assert time.monotonic() - t0 < 5, method
+        check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=None,
+                                    response_deserializer=None)
+        assert check(b"", timeout=20) == b"\x08\x01"  # HealthCheckResponse{status: SERVING}
+        assert check(b"\x0a\x00", timeout=20) == b"\x08\x01"
+    finally:
+        channel.close()
+    # and the Flight service is unaffected
+    client, opts, _ = login(shared_server, "alice", PASSWORDS["alice"])
+    assert client.do_get(flight.Ticket(b"SELECT 7 AS x"), options=opts).read_all() \
+        .column("x").to_pylist() == [7]
