@@ -184,6 +184,22 @@ static bool pb_skip(const uint8_t **p, const uint8_t *end, unsigned wire) {
   }
 }
 
+bool flight_pb_string_has_nul(const uint8_t *msg, size_t n, unsigned field) {
+  const uint8_t *p = msg, *end = msg + n;
+  while (p < end) {
+    uint64_t key, len;
+    if (!pb_get_varint(&p, end, &key)) return false;
+    if ((key >> 3) == field && (key & 7) == PB_LEN) {
+      if (!pb_get_varint(&p, end, &len) || len > (uint64_t)(end - p)) return false;
+      if (memchr(p, 0, (size_t)len) != NULL) return true;
+      p += len;
+    } else if (!pb_skip(&p, end, (unsigned)(key & 7))) {
+      return false;
+    }
+  }
+  return false;
+}
+
 /* Size of a FlightDescriptor message (without its own tag/length). */
 static size_t descriptor_size(const flight_descriptor *d) {
   size_t n = 0;
@@ -223,6 +239,10 @@ static mlr_code descriptor_parse(const uint8_t *p, const uint8_t *end, flight_de
         flight_bytes_release(&d->cmd);
         if (flight_bytes_copy(&d->cmd, p, (size_t)v, err) != MALLARD_OK) goto fail;
       } else {
+        if (memchr(p, 0, (size_t)v) != NULL) {
+          flight_descriptor_release(d);
+          return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "%s", FLIGHT_PATH_NUL_MESSAGE);
+        }
         char **np = realloc(d->path, (d->n_path + 1) * sizeof *np);
         if (np == NULL) goto oom;
         d->path = np;

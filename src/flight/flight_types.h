@@ -89,6 +89,12 @@ typedef struct flight_data {
 
 void flight_bytes_release(flight_bytes *b);
 mlr_code flight_bytes_copy(flight_bytes *dst, const void *data, size_t len, mlr_error *err);
+/* True when a top-level length-delimited field number `field` of the protobuf message holds a
+ * NUL byte (a string field that a C string would silently cut short). Malformed bytes: false
+ * (the decoder refuses them). */
+bool flight_pb_string_has_nul(const uint8_t *msg, size_t n, unsigned field);
+#define FLIGHT_PATH_NUL_MESSAGE                                                                    \
+  "a PATH descriptor element contains a NUL byte: name a table with UTF-8 text"
 void flight_descriptor_release(flight_descriptor *d);
 mlr_code flight_descriptor_copy(flight_descriptor *dst, const flight_descriptor *src,
                                 mlr_error *err);

@@ -69,7 +69,11 @@ mlr_code flight_descriptor_decode(const uint8_t *data, size_t len, flight_descri
   ProtobufCMessage *m = unpack(&arrow__flight__protocol__flight_descriptor__descriptor, data, len,
                                "FlightDescriptor", err);
   if (m == NULL) return MALLARD_INVALID_ARGUMENT;
-  mlr_code rc = descriptor_from_pb((pb_descriptor *)m, out, err);
+  mlr_code rc = MALLARD_OK;
+  if (flight_pb_string_has_nul(data, len, 3))
+    rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "%s", FLIGHT_PATH_NUL_MESSAGE);
+  else
+    rc = descriptor_from_pb((pb_descriptor *)m, out, err);
   protobuf_c_message_free_unpacked(m, NULL);
   return rc;
 }
@@ -114,6 +118,11 @@ mlr_code flight_action_decode(const uint8_t *data, size_t len, flight_action *ou
   if (m == NULL) return MALLARD_INVALID_ARGUMENT;
   Arrow__Flight__Protocol__Action *pb = (Arrow__Flight__Protocol__Action *)m;
   mlr_code rc = MALLARD_OK;
+  if (flight_pb_string_has_nul(data, len, 1)) {
+    protobuf_c_message_free_unpacked(m, NULL);
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                         "the action type contains a NUL byte (ListActions lists the actions)");
+  }
   out->type = strdup(pb->type != NULL ? pb->type : "");
   if (out->type == NULL) rc = oom(err);
   if (rc == MALLARD_OK) rc = flight_bytes_copy(&out->body, pb->body.data, pb->body.len, err);

@@ -291,3 +291,21 @@ def test_duckdb_parser_error_context_appears_once(client):
     msg = str(e.value).split(". gRPC client debug context")[0]  # the server's message only
     assert "syntax error" in msg
     assert msg.count("LINE 1:") == 1, msg
+
+
+def test_nul_in_names_refused(client, table_name):
+    """A NUL byte in a PATH element or an action type is a bad descriptor or action: refused with
+    INVALID_ARGUMENT, never cut short into another table's or action's name."""
+    c, o = client
+    put_table(c, o, fl.FlightDescriptor.for_path(table_name), pa.table({"a": [1]}))
+    evil = fl.FlightDescriptor.for_path(table_name + "\0evil")
+    with expect_status("INVALID_ARGUMENT", "NUL"):
+        c.get_flight_info(evil, o)
+    with expect_status("INVALID_ARGUMENT", "NUL"):
+        c.get_schema(evil, o)
+    with expect_status("INVALID_ARGUMENT", "NUL"):
+        put_table(c, o, evil, pa.table({"a": [2]}))
+    with expect_status("INVALID_ARGUMENT", "NUL"):
+        list(c.do_action(fl.Action("ping\0xx", b""), o))
+    rows = c.do_get(fl.Ticket(f'SELECT a FROM "{table_name}"'.encode()), o).read_all()
+    assert rows.column("a").to_pylist() == [1]

@@ -1,5 +1,6 @@
 /* Unit tests of the hand-written FlightData codec and of the Flight value helpers. */
 #include "flight/flight_types.h"
+#include "flight/flight_types_pb.h"
 #include "mtest.h"
 
 #include <stdlib.h>
@@ -120,5 +121,39 @@ static void test_descriptor_copy(void) {
   flight_bytes_release(&fb);
 }
 
+/* A NUL byte in a PATH element or an action type is refused, not cut off (a C string would
+ * have named another table or action). */
+static void test_nul_in_strings(void) {
+  /* FlightData { flight_descriptor { type: PATH, path: "t1\0evil" } } */
+  const uint8_t fd_bytes[] = {0x0a, 0x0b, 0x08, 0x01, 0x1a, 0x07, 't', '1', 0, 'e', 'v', 'i', 'l'};
+  arrowc_buf *b = arrowc_buf_wrap(fd_bytes, (int64_t)sizeof fd_bytes, NULL, NULL);
+  flight_data fd;
+  mlr_error err;
+  CHECK_EQ_INT(flight_data_decode(b, &fd, &err), MALLARD_INVALID_ARGUMENT);
+  CHECK(strstr(err.message, "NUL") != NULL);
+  arrowc_buf_unref(b);
+  /* The same descriptor alone (GetFlightInfo, GetSchema). */
+  flight_descriptor d;
+  CHECK_EQ_INT(flight_descriptor_decode(fd_bytes + 2, 0x0b, &d, &err), MALLARD_INVALID_ARGUMENT);
+  CHECK(strstr(err.message, "NUL") != NULL);
+  /* Action { type: "ping\0xx" } */
+  const uint8_t action[] = {0x0a, 0x07, 'p', 'i', 'n', 'g', 0, 'x', 'x'};
+  flight_action a;
+  CHECK_EQ_INT(flight_action_decode(action, sizeof action, &a, &err), MALLARD_INVALID_ARGUMENT);
+  CHECK(strstr(err.message, "NUL") != NULL);
+  /* NUL bytes in bytes fields are data: a CMD and an action body keep them. */
+  const uint8_t cmd[] = {0x08, 0x02, 0x12, 0x03, 'a', 0, 'b'};
+  REQUIRE(flight_descriptor_decode(cmd, sizeof cmd, &d, &err) == MALLARD_OK);
+  CHECK_EQ_INT(d.cmd.len, 3);
+  flight_descriptor_release(&d);
+  const uint8_t action_body[] = {0x0a, 0x02, 'o', 'k', 0x12, 0x02, 0, 1};
+  REQUIRE(flight_action_decode(action_body, sizeof action_body, &a, &err) == MALLARD_OK);
+  CHECK_EQ_STR(a.type, "ok");
+  CHECK_EQ_INT(a.body.len, 2);
+  flight_action_release(&a);
+  CHECK(!flight_pb_string_has_nul(action_body, sizeof action_body, 1));
+  CHECK(flight_pb_string_has_nul(action_body, sizeof action_body, 2));
+}
+
 MTEST_MAIN(MTEST(test_roundtrip), MTEST(test_cmd_and_empty), MTEST(test_unknown_fields_skipped),
-           MTEST(test_malformed), MTEST(test_descriptor_copy))
+           MTEST(test_malformed), MTEST(test_descriptor_copy), MTEST(test_nul_in_strings))
