@@ -24,8 +24,14 @@
 struct db_compactor {
   pthread_t thread;
   pthread_mutex_t lock; /* guards everything below */
-  pthread_cond_t cond;  /* requests, stop, and the end of a pass (for waiters) */
+  pthread_cond_t cond;  /* requests, stop, the end of a pass (for waiters), queries closing */
   duckdb_connection con;
+  /* The query gate. A streaming query holds its tables' scan locks until its client has read it
+   * all, and a CHECKPOINT waits for those locks while holding the lock that every write needs:
+   * with a slow reader (or a transfer from and into this server, whose reader waits for its
+   * writer) every write stalled, or deadlocked. So a pass starts only while no query is open,
+   * and a query that starts during a pass waits for its end. */
+  int open_queries;
   uint64_t requested; /* bumped by every request */
   uint64_t done;      /* the request count the last successful CHECKPOINT covered */
   bool running;       /* a CHECKPOINT is under way */
@@ -113,6 +119,10 @@ static void *compact_main(void *arg) {
     }
     if (c->stop) break;
     if (c->requested != seen) continue;
+    if (c->open_queries > 0) { /* a query holds scan locks: when the last one closes */
+      pthread_cond_wait(&c->cond, &c->lock);
+      continue;
+    }
     c->running = true;
     pthread_mutex_unlock(&c->lock);
     bool ok = compact_all(c);
@@ -183,6 +193,23 @@ void db_compact_request(db_database *db) {
   pthread_mutex_lock(&c->lock);
   c->requested++;
   pthread_cond_broadcast(&c->cond);
+  pthread_mutex_unlock(&c->lock);
+}
+
+void db_compact_query_open(db_database *db) {
+  db_compactor *c = db ? db->compactor : NULL;
+  if (!c) return;
+  pthread_mutex_lock(&c->lock);
+  while (c->running) pthread_cond_wait(&c->cond, &c->lock);
+  c->open_queries++;
+  pthread_mutex_unlock(&c->lock);
+}
+
+void db_compact_query_close(db_database *db) {
+  db_compactor *c = db ? db->compactor : NULL;
+  if (!c) return;
+  pthread_mutex_lock(&c->lock);
+  if (--c->open_queries == 0) pthread_cond_broadcast(&c->cond);
   pthread_mutex_unlock(&c->lock);
 }
 

@@ -42,6 +42,10 @@ mlr_code db_compactor_start(db_database *db, mlr_error *err);
 void db_compactor_stop(db_database *db);
 /* Something was written: checkpoint once writes settle. A no-op without a compactor. */
 void db_compact_request(db_database *db);
+/* Around every streaming query (db_query_from_stmt .. db_query_free): open waits while a
+ * compaction pass runs; no pass starts while a query is open. No-ops without a compactor. */
+void db_compact_query_open(db_database *db);
+void db_compact_query_close(db_database *db);
 
 /* Maps a DuckDB error type (and, for catalog errors, the message) to a status. */
 mlr_code db_map_error_type(duckdb_error_type type, const char *msg);

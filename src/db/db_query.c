@@ -33,6 +33,7 @@ struct db_query {
   char **names;
   struct ArrowArray **pending; /* chunks waiting to be coalesced */
   int64_t npending, cap_pending;
+  bool gated; /* counted by the compactor's query gate (db_compact_query_open) */
 };
 
 static mlr_code make_schema(db_conn *conn, duckdb_logical_type *types, char **names, idx_t n,
@@ -90,6 +91,7 @@ void db_query_free(db_query *q) {
   free(q->types);
   free(q->names);
   if (q->owns_stmt && q->stmt) duckdb_destroy_prepare(&q->stmt);
+  if (q->gated) db_compact_query_close(q->conn->db);
   free(q);
 }
 
@@ -124,6 +126,8 @@ mlr_code db_query_from_stmt(db_conn *conn, duckdb_prepared_statement stmt, bool 
     return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
   }
   q->conn = conn;
+  db_compact_query_open(conn->db);
+  q->gated = true;
   q->stmt = stmt;
   q->owns_stmt = owns_stmt;
   q->batch_rows = opts && opts->batch_rows > 0 ? opts->batch_rows : DB_DEFAULT_BATCH_ROWS;

@@ -134,3 +134,50 @@ def test_killed_client_mid_doget(mallard):
     time.sleep(0.3)
     cancelled = [l for l in mallard.log_lines if "rpc=DoGet" in l and "status=OK" not in l]
     assert len(cancelled) >= 3, "".join(mallard.log_lines[-10:])
+
+
+def load(c, o, name, table):
+    w, r = c.do_put(fl.FlightDescriptor.for_path(name), table.schema, o)
+    w.write_table(table, max_chunksize=65536)
+    w.done_writing()
+    r.read()
+    w.close()
+
+
+def test_slow_reader_does_not_stall_writers(mallard):
+    """A DoGet whose client stops reading holds its table's scan locks; the background
+    compaction after a load must not wait for them while holding the lock every write needs
+    (writes stalled until the reader finished, and a transfer from and into the same server,
+    whose reader waits for its writer, deadlocked)."""
+    c = fl.FlightClient(mallard.urls[0])
+    token = c.authenticate_basic_token("admin", "password123")
+    o = fl.FlightCallOptions(headers=[token])
+    quick = fl.FlightCallOptions(headers=[token], timeout=15)
+    n = 4_000_000  # ~100 MB: more than the call's send budget and the HTTP/2 windows hold
+    big = pa.table({"k": pa.array(range(n), pa.int64()),
+                    "s": pa.array([f"row {i % 977}" for i in range(n)])})
+    # Read the table at once after loading it (its compaction is due 0.1 s after the commit and
+    # has it to write), then stop reading: the server blocks on flow control.
+    load(c, o, "slow_src", big)
+    reader = c.do_get(fl.Ticket(b"SELECT * FROM slow_src"), o)
+    first = reader.read_chunk()
+    assert first.data.num_rows > 0
+    t0 = time.monotonic()
+    time.sleep(1.0)
+    load(c, quick, "slow_small", pa.table({"x": [1, 2, 3]}))
+    got = c.do_get(fl.Ticket(b"SELECT count(*) AS n FROM slow_small"), quick).read_all()
+    assert got.column("n").to_pylist() == [3]
+    assert time.monotonic() - t0 < 20
+    # The stalled reader still gets every row once it reads on.
+    rest = reader.read_all()
+    assert first.data.num_rows + rest.num_rows == n
+
+    # The same server as source and target right after a load: the DoGet feeds the DoPut.
+    load(c, o, "slow_other", big)
+    src = c.do_get(fl.Ticket(b"SELECT * FROM slow_other"), quick)
+    w, r = c.do_put(fl.FlightDescriptor.for_path("slow_copy"), big.schema, quick)
+    for chunk in src:
+        w.write_batch(chunk.data)
+    w.done_writing()
+    assert json.loads(r.read().to_pybytes()) == {"rows": n}
+    w.close()
