@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 
 #include <stdarg.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -36,8 +37,18 @@ static int take_value(int argc, char **argv, int *i, const char *name, const cha
   return 1;
 }
 
+bool cli_is_positional(const cli_conn_opts *o, const char *a) {
+  if (o->end_of_options || a[0] != '-' || a[1] == '\0') return true;
+  return a[1] == '-' && a[2] != '\0' && isspace((unsigned char)a[2]);
+}
+
 int cli_conn_opts_parse(cli_conn_opts *o, int argc, char **argv, int *i) {
   const char *arg = argv[*i];
+  if (o->end_of_options) return 0;
+  if (strcmp(arg, "--") == 0) {
+    o->end_of_options = true;
+    return 1;
+  }
   if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
     o->quiet = true;
     return 1;

@@ -23,6 +23,7 @@ typedef struct cli_conn_opts {
   const char *tls_name; /* --tls-server-name NAME */
   double timeout_s;     /* --timeout SECONDS, 0 = none */
   bool quiet;           /* --quiet / -q */
+  bool end_of_options;  /* "--" seen: every later argument is positional */
 } cli_conn_opts;
 
 /* Fills defaults (from the environment where documented). */
@@ -31,6 +32,10 @@ void cli_conn_opts_init(cli_conn_opts *o);
 /* If argv[*i] is a common option, consumes it (and its value) and returns 1; returns 0 if it
  * is not one; returns -1 (after printing a usage error) if its value is missing. */
 int cli_conn_opts_parse(cli_conn_opts *o, int argc, char **argv, int *i);
+
+/* True when a is a positional argument rather than an option: anything after "--", anything
+ * not starting with '-', "-" itself (stdin/stdout), and SQL starting with a comment ("-- ..."). */
+bool cli_is_positional(const cli_conn_opts *o, const char *a);
 
 /* The help text of the common options. */
 void cli_conn_opts_help(FILE *out);

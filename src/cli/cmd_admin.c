@@ -14,6 +14,7 @@ typedef struct admin_args {
   bool json;
   bool replace;
   const char *mode;
+  const char *schema; /* drop --schema */
 } admin_args;
 
 static const char *const HELP[][2] = {
@@ -33,7 +34,9 @@ static const char *const HELP[][2] = {
     {"unregister", "usage: mallard unregister NAME [options]\n\nRemoves a SQL exchanger.\n\n"},
     {"execute", "usage: mallard execute SQL [options]\n\nRuns a statement that returns no rows "
                 "(DDL, INSERT, ...) and prints how many rows it changed.\n\n"},
-    {"drop", "usage: mallard drop TABLE [options]\n\nDrops a table.\n\n"},
+    {"drop", "usage: mallard drop TABLE [--schema S] [options]\n\nDrops a table (the name as "
+             "it is, quotes and dots included; --schema for one outside the default "
+             "schema).\n\n"},
 };
 
 static void usage(const char *cmd, FILE *out) {
@@ -64,18 +67,20 @@ static int parse(const char *cmd, int argc, char **argv, int max_pos, admin_args
     bool is_register = strcmp(cmd, "register") == 0;
     bool is_list =
         strcmp(cmd, "tables") == 0 || strcmp(cmd, "actions") == 0 || strcmp(cmd, "exchangers") == 0;
-    if (is_list && strcmp(s, "--json") == 0)
-      a->json = true;
-    else if (is_register && strcmp(s, "--replace") == 0)
-      a->replace = true;
-    else if (is_register && strcmp(s, "--mode") == 0 && i + 1 < argc)
-      a->mode = argv[++i];
-    else if (s[0] == '-' && s[1] != '\0')
-      return cli_usage_error(cmd, "unknown option '%s'", s);
-    else if (a->n_pos < max_pos)
+    if (cli_is_positional(&a->o, s)) {
+      if (a->n_pos >= max_pos) return cli_usage_error(cmd, "unexpected argument '%s'", s);
       a->pos[a->n_pos++] = s;
-    else
-      return cli_usage_error(cmd, "unexpected argument '%s'", s);
+    } else if (is_list && strcmp(s, "--json") == 0) {
+      a->json = true;
+    } else if (is_register && strcmp(s, "--replace") == 0) {
+      a->replace = true;
+    } else if (is_register && strcmp(s, "--mode") == 0 && i + 1 < argc) {
+      a->mode = argv[++i];
+    } else if (strcmp(cmd, "drop") == 0 && strcmp(s, "--schema") == 0 && i + 1 < argc) {
+      a->schema = argv[++i];
+    } else {
+      return cli_usage_error(cmd, "unknown option '%s'", s);
+    }
   }
   return -1;
 }
@@ -271,7 +276,24 @@ static int simple_cmd(const char *cmd, int argc, char **argv, const char *type, 
   if (rc >= 0) return rc;
   if (a.n_pos < 1) return cli_usage_error(cmd, "missing %s", what);
   mallard_bytes r = {0};
-  rc = action(cmd, &a, type, a.pos[0], strlen(a.pos[0]), &r);
+  if (strcmp(cmd, "drop") == 0) {
+    /* The JSON form: any name (one starting with '"' or '{' too) and a schema. */
+    mlr_strbuf b = {0};
+    mlr_strbuf_append_str(&b, "{\"table\": ");
+    mlr_strbuf_append_json_string(&b, a.pos[0], strlen(a.pos[0]));
+    if (a.schema != NULL) {
+      mlr_strbuf_append_str(&b, ", \"schema\": ");
+      mlr_strbuf_append_json_string(&b, a.schema, strlen(a.schema));
+    }
+    mlr_strbuf_append_str(&b, "}");
+    size_t n = 0;
+    char *body = mlr_strbuf_take(&b, &n);
+    if (body == NULL) return cli_usage_error(cmd, "out of memory");
+    rc = action(cmd, &a, type, body, n, &r);
+    free(body);
+  } else {
+    rc = action(cmd, &a, type, a.pos[0], strlen(a.pos[0]), &r);
+  }
   if (rc != CLI_EXIT_OK) return rc;
   mlr_json_doc *doc = NULL;
   const mlr_json *root = parse_result(cmd, &r, &doc);

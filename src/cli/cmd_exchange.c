@@ -69,7 +69,10 @@ int cli_cmd_exchange(int argc, char **argv) {
     int r = cli_conn_opts_parse(&o, argc, argv, &i);
     if (r < 0) return CLI_EXIT_USAGE;
     if (r > 0) continue;
-    if (strcmp(a, "--query") == 0 && i + 1 < argc)
+    if (cli_is_positional(&o, a)) {
+      if (name != NULL) return cli_usage_error(cmd, "unexpected argument '%s'", a);
+      name = a;
+    } else if (strcmp(a, "--query") == 0 && i + 1 < argc)
       query = argv[++i];
     else if (strcmp(a, "--input") == 0 && i + 1 < argc)
       input = argv[++i];
@@ -79,12 +82,8 @@ int cli_cmd_exchange(int argc, char **argv) {
       out_path = argv[++i];
     else if ((strcmp(a, "-f") == 0 || strcmp(a, "--format") == 0) && i + 1 < argc)
       format_s = argv[++i];
-    else if (a[0] == '-' && a[1] != '\0')
-      return cli_usage_error(cmd, "unknown option '%s'", a);
-    else if (name == NULL)
-      name = a;
     else
-      return cli_usage_error(cmd, "unexpected argument '%s'", a);
+      return cli_usage_error(cmd, "unknown option '%s'", a);
   }
   if (name == NULL) return cli_usage_error(cmd, "missing exchanger NAME");
   if ((query == NULL) == (input == NULL))

@@ -47,7 +47,10 @@ static int run(const char *cmd, int argc, char **argv) {
     int r = cli_conn_opts_parse(&o, argc, argv, &i);
     if (r < 0) return CLI_EXIT_USAGE;
     if (r > 0) continue;
-    if ((strcmp(a, "--table") == 0 || strcmp(a, "-t") == 0) && i + 1 < argc) {
+    if (cli_is_positional(&o, a)) {
+      if (arg != NULL) return cli_usage_error(cmd, "unexpected argument '%s'", a);
+      arg = a;
+    } else if ((strcmp(a, "--table") == 0 || strcmp(a, "-t") == 0) && i + 1 < argc) {
       table = argv[++i];
     } else if (strcmp(a, "--schema") == 0 && i + 1 < argc) {
       schema = argv[++i];
@@ -55,12 +58,8 @@ static int run(const char *cmd, int argc, char **argv) {
       mode = argv[++i];
     } else if (!is_put && strcmp(a, "--to") == 0 && i + 1 < argc) {
       to = argv[++i];
-    } else if (a[0] == '-' && a[1] != '\0') {
-      return cli_usage_error(cmd, "unknown option '%s'", a);
-    } else if (arg == NULL) {
-      arg = a;
     } else {
-      return cli_usage_error(cmd, "unexpected argument '%s'", a);
+      return cli_usage_error(cmd, "unknown option '%s'", a);
     }
   }
   if (arg == NULL) return cli_usage_error(cmd, is_put ? "missing FILE" : "missing SQL");

@@ -35,7 +35,10 @@ static int run(const char *cmd, int argc, char **argv) {
     int r = cli_conn_opts_parse(&o, argc, argv, &i);
     if (r < 0) return CLI_EXIT_USAGE;
     if (r > 0) continue;
-    if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
+    if (cli_is_positional(&o, a)) {
+      if (sql != NULL) return cli_usage_error(cmd, "one SQL statement only (quote it)");
+      sql = a;
+    } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
       out_path = argv[++i];
     } else if ((strcmp(a, "-f") == 0 || strcmp(a, "--format") == 0) && i + 1 < argc) {
       format_s = argv[++i];
@@ -43,12 +46,8 @@ static int run(const char *cmd, int argc, char **argv) {
       char *end = NULL;
       max_rows = strtoll(argv[++i], &end, 10);
       if (*end != '\0' || max_rows < 0) return cli_usage_error(cmd, "--max-rows needs a number");
-    } else if (a[0] == '-' && a[1] != '\0') {
-      return cli_usage_error(cmd, "unknown option '%s'", a);
-    } else if (sql == NULL) {
-      sql = a;
     } else {
-      return cli_usage_error(cmd, "one SQL statement only (quote it)");
+      return cli_usage_error(cmd, "unknown option '%s'", a);
     }
   }
   if (sql == NULL) return cli_usage_error(cmd, "missing SQL");

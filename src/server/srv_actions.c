@@ -17,8 +17,8 @@ typedef struct srv_action_def {
 static const srv_action_def srv_actions[] = {
     {"ping", "Checks that the server answers; result {\"ok\": true, \"version\": \"...\"}."},
     {"execute", "Runs SQL (body: the SQL text) to completion; result {\"rows_changed\": N}."},
-    {"list_tables",
-     "Lists the tables; result [{\"schema\": .., \"table\": .., \"rows\": ..}, ...]."},
+    {"list_tables", "Lists the tables (body: none, or a LIKE pattern for the table name); result "
+                    "[{\"schema\": .., \"table\": .., \"rows\": ..}, ...]."},
     {"drop_table", "Drops a table (body: its name, or {\"schema\": .., \"table\": ..}); result "
                    "{\"dropped\": true}."},
     {"register_exchanger",
@@ -98,13 +98,17 @@ cleanup:
   return srv_call_fix_status(sc, rc, err);
 }
 
-static mlr_code action_list_tables(srv_call *sc, mlr_error *err) {
+static mlr_code action_list_tables(srv_call *sc, const flight_action *a, mlr_error *err) {
   mlr_code rc = MALLARD_OK;
   db_conn *conn = NULL;
   db_table_list list = {0};
+  char *pattern = NULL;
+  if (a->body.len > 0 &&
+      (rc = srv_sql_from_bytes(a->body.data, a->body.len, "list_tables pattern", &pattern, err)))
+    return rc;
   rc = srv_call_connect(sc, &conn, err);
   if (rc != MALLARD_OK) goto cleanup;
-  rc = db_list_tables(conn, NULL, &list, err);
+  rc = db_list_tables(conn, pattern, &list, err);
   if (rc != MALLARD_OK) goto cleanup;
   mlr_strbuf b = {0};
   mlr_strbuf_append(&b, "[", 1);
@@ -123,6 +127,7 @@ static mlr_code action_list_tables(srv_call *sc, mlr_error *err) {
 cleanup:
   db_table_list_free(&list);
   srv_call_disconnect(sc, conn);
+  free(pattern);
   return rc;
 }
 
@@ -207,7 +212,7 @@ mlr_code srv_do_action(void *ctx, flight_call *call, const flight_action *action
   mlr_code rc;
   if (strcmp(type, "ping") == 0) return action_ping(call, err);
   if (strcmp(type, "execute") == 0) return action_execute(s, sc, action, err);
-  if (strcmp(type, "list_tables") == 0) return action_list_tables(sc, err);
+  if (strcmp(type, "list_tables") == 0) return action_list_tables(sc, action, err);
   if (strcmp(type, "drop_table") == 0) return action_drop_table(s, sc, action, err);
   if (strcmp(type, "register_exchanger") == 0) {
     MLR_RETURN_NOT_OK(srv_refuse_write(s, "action 'register_exchanger'", err));

@@ -359,3 +359,41 @@ def test_tables_execute_drop(cli, servers):
     assert "cli_t" not in out(cli("tables", "-s", uri)).split()
     r = cli("drop", "cli_t", "-s", uri)
     assert r.returncode == 1 and "NOT_FOUND" in one_line_error(r)
+
+
+def test_tables_pattern_and_drop_any_name(cli, servers, tmp_path):
+    uri = servers[1]
+    src = tmp_path / "two.csv"
+    src.write_text("a\n1\n2\n")
+    for name in ("pat_alpha", "pat_beta", '"pat quoted"', "{pat}"):
+        r = cli("put", str(src), "--table", name, "--mode", "replace", "-s", uri)
+        assert r.returncode == 0, err(r)
+    r = cli("execute", "CREATE SCHEMA IF NOT EXISTS pat_s; CREATE OR REPLACE TABLE pat_s.pat_alpha "
+            "AS SELECT 1 AS a", "-s", uri)
+    assert r.returncode == 0, err(r)
+    r = cli("tables", "pat_a%", "--json", "-s", uri)
+    assert r.returncode == 0, err(r)
+    assert sorted((t["schema"], t["table"]) for t in json.loads(out(r))) == \
+        [("main", "pat_alpha"), ("pat_s", "pat_alpha")]
+    assert json.loads(out(cli("tables", "nothing_like_this%", "--json", "-s", uri))) == []
+    # drop takes the name as it is, and --schema
+    for name in ('"pat quoted"', "{pat}", "pat_beta"):
+        r = cli("drop", name, "-s", uri)
+        assert r.returncode == 0 and "dropped: true" in out(r), (name, err(r))
+    r = cli("drop", "pat_alpha", "--schema", "pat_s", "-s", uri)
+    assert r.returncode == 0, err(r)
+    left = {(t["schema"], t["table"]) for t in json.loads(out(cli("tables", "--json", "-s", uri)))}
+    assert ("main", "pat_alpha") in left and ("pat_s", "pat_alpha") not in left
+    assert not any("pat quoted" in t or "{pat}" in t or t == "pat_beta" for _, t in left)
+
+
+def test_sql_starting_with_a_comment_and_end_of_options(cli, servers):
+    r = cli("query", "-- the answer\nSELECT 42 AS x", "-s", servers[0], "--format", "csv")
+    assert r.returncode == 0, err(r)
+    assert out(r).split() == ["x", "42"]
+    # after "--" every argument is positional, even one that looks like an option
+    r = cli("query", "-s", servers[0], "--format", "csv", "--", "SELECT '-q' AS opt")
+    assert r.returncode == 0, err(r)
+    assert out(r).split() == ["opt", "-q"]
+    r = cli("query", "-s", servers[0], "--", "--bogus")  # SQL that is only a comment
+    assert r.returncode == 1 and "No statement" in one_line_error(r)
