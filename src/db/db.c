@@ -14,9 +14,18 @@
 mlr_code db_map_error_type(duckdb_error_type type, const char *msg) {
   switch (type) {
   case DUCKDB_ERROR_CATALOG:
-    if (msg && strstr(msg, "already exists")) return MALLARD_ALREADY_EXISTS;
-    if (msg && (strstr(msg, "does not exist") || strstr(msg, "not found")))
-      return MALLARD_NOT_FOUND;
+    /* NOT_FOUND / ALREADY_EXISTS name tables (and their schemas and databases); an unknown
+     * function or type, or a duplicate column, is a mistake in the statement. */
+    if (msg && (strstr(msg, "Table with name") || strstr(msg, "View with name") ||
+                strstr(msg, "Schema with name") || strstr(msg, "Catalog with name"))) {
+      if (strstr(msg, "already exists")) return MALLARD_ALREADY_EXISTS;
+      if (strstr(msg, "does not exist") || strstr(msg, "not found")) return MALLARD_NOT_FOUND;
+    }
+    return MALLARD_INVALID_ARGUMENT;
+  case DUCKDB_ERROR_TRANSACTION:
+    /* Two transactions wrote the same rows: retrying may succeed. Else a misuse (COMMIT with
+     * no transaction open, ...). */
+    if (msg && strstr(msg, "onflict")) return MALLARD_ABORTED;
     return MALLARD_INVALID_ARGUMENT;
   case DUCKDB_ERROR_OUT_OF_MEMORY:
     return MALLARD_RESOURCE_EXHAUSTED;
@@ -63,6 +72,8 @@ static const struct {
     {"Invalid Error", DUCKDB_ERROR_INVALID},
     {"Mismatch Type Error", DUCKDB_ERROR_MISMATCH_TYPE},
     {"Dependency Error", DUCKDB_ERROR_DEPENDENCY},
+    {"TransactionContext Error", DUCKDB_ERROR_TRANSACTION},
+    {"Transaction Error", DUCKDB_ERROR_TRANSACTION},
     {"Parameter Not Resolved Error", DUCKDB_ERROR_PARAMETER_NOT_RESOLVED},
     {"Parameter Not Allowed Error", DUCKDB_ERROR_PARAMETER_NOT_ALLOWED},
 };
@@ -288,11 +299,19 @@ mlr_code db_execute(db_conn *conn, const char *sql, int64_t *rows_changed, mlr_e
     rc = m != NULL ? db_error_set(err, db_map_error_message(m), m, "no statement")
                    : mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "no statement to run");
   }
+  /* Several statements run as one transaction (all or nothing), unless one is already open. */
+  bool own_txn = n > 1 && !conn->in_transaction;
+  if (own_txn) rc = db_exec_internal(conn->con, "BEGIN TRANSACTION", err);
   for (idx_t i = 0; i < n && rc == MALLARD_OK; i++) {
     duckdb_prepared_statement st = NULL;
     if (duckdb_prepare_extracted_statement(conn->con, ex, i, &st) != DuckDBSuccess) {
       const char *m = duckdb_prepare_error(st);
       rc = db_error_set(err, db_map_error_message(m), m, "prepare failed");
+    } else if (n > 1 && duckdb_prepared_statement_type(st) == DUCKDB_STATEMENT_TYPE_TRANSACTION) {
+      rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                         "statement %llu of %llu is BEGIN, COMMIT or ROLLBACK: several statements "
+                         "run as one transaction already (all or nothing), leave them out",
+                         (unsigned long long)i + 1, (unsigned long long)n);
     } else {
       duckdb_result res;
       if (duckdb_execute_prepared(st, &res) != DuckDBSuccess)
@@ -304,6 +323,8 @@ mlr_code db_execute(db_conn *conn, const char *sql, int64_t *rows_changed, mlr_e
     duckdb_destroy_prepare(&st);
   }
   duckdb_destroy_extracted(&ex);
+  if (own_txn && rc == MALLARD_OK) rc = db_exec_internal(conn->con, "COMMIT", err);
+  if (own_txn && rc != MALLARD_OK) (void)db_exec_internal(conn->con, "ROLLBACK", NULL);
   if (rc == MALLARD_OK && rows_changed) *rows_changed = total;
   if (rc == MALLARD_OK) db_compact_request(conn->db);
   return rc;

@@ -191,6 +191,24 @@ static void test_errors(void) {
                MALLARD_OK);
   CHECK_EQ_INT(changed, 5);
   CHECK_EQ_INT(db_execute(c, "", &changed, &e), MALLARD_INVALID_ARGUMENT);
+  /* ... in one transaction: a failing statement leaves nothing of the ones before it. */
+  CHECK_EQ_INT(
+      db_execute(c, "INSERT INTO t4 VALUES (100); INSERT INTO nosuch VALUES (1)", &changed, &e),
+      MALLARD_NOT_FOUND);
+  CHECK_EQ_INT(db_execute(c, "BEGIN; INSERT INTO t4 VALUES (100)", &changed, &e),
+               MALLARD_INVALID_ARGUMENT);
+  CHECK(strstr(e.message, "one transaction") != NULL);
+  CHECK_EQ_INT(db_execute(c, "DELETE FROM t4 WHERE i = 100", &changed, &e), MALLARD_OK);
+  CHECK_EQ_INT(changed, 0);
+  /* Status codes: NOT_FOUND / ALREADY_EXISTS for tables and schemas only. */
+  CHECK_EQ_INT(db_execute(c, "SELECT nosuchfunc(1)", NULL, &e), MALLARD_INVALID_ARGUMENT);
+  CHECK_EQ_INT(db_execute(c, "SELECT 1::nosuchtype", NULL, &e), MALLARD_INVALID_ARGUMENT);
+  CHECK_EQ_INT(db_execute(c, "CREATE TABLE dup (a INT, a INT)", NULL, &e),
+               MALLARD_INVALID_ARGUMENT);
+  CHECK_EQ_INT(db_execute(c, "SELECT * FROM nosuch_table", NULL, &e), MALLARD_NOT_FOUND);
+  CHECK_EQ_INT(db_execute(c, "SELECT * FROM nosuch_schema.t", NULL, &e), MALLARD_NOT_FOUND);
+  CHECK_EQ_INT(db_execute(c, "CREATE TABLE t4 (i INT)", NULL, &e), MALLARD_ALREADY_EXISTS);
+  CHECK_EQ_INT(db_execute(c, "ROLLBACK", NULL, &e), MALLARD_INVALID_ARGUMENT);
   CHECK_EQ_INT(db_execute(c, "INSERT INTO t4 VALUES (3); SELEC", &changed, &e),
                MALLARD_INVALID_ARGUMENT);
   CHECK_EQ_INT(db_execute(c, "INSERT INTO t VALUES (1)", NULL, &e), MALLARD_INVALID_ARGUMENT);
