@@ -87,6 +87,7 @@ static mstream *stream_new(mallard_client *client, const mallard_call_options *o
   }
   s->kind = kind;
   s->wopts.compression = (ipc_compression)client->write_compression;
+  s->wopts.max_body_size = IPC_FLIGHT_MAX_BODY_SIZE;
   ipc_read_options ropts;
   memset(&ropts, 0, sizeof ropts);
   if (ipc_decoder_new(&ropts, &s->dec, err) != MALLARD_OK) {

@@ -82,7 +82,15 @@ typedef struct ipc_write_options {
    * less than 1 MiB in all are compressed on the calling thread. The output bytes are the same
    * whatever the number of threads. Capped at 64. */
   int compression_threads;
+  /* Record batches whose message body would be larger than this many bytes go out as several
+   * messages of consecutive rows (halving until each fits; one row always goes whole), so that
+   * wide rows stay under a peer's message size limit. 0 = no limit (one message per batch). */
+  int64_t max_body_size;
 } ipc_write_options;
+
+/* The max_body_size Mallard's server and client use: under the 4 MiB that gRPC clients and
+ * servers accept by default (grpc-go's, grpc-java's), above a 65536-row batch of typical rows. */
+#define IPC_FLIGHT_MAX_BODY_SIZE ((int64_t)4 << 20)
 
 typedef struct ipc_encoder ipc_encoder;
 
@@ -100,8 +108,8 @@ mlr_code ipc_encoder_schema(ipc_encoder *enc, ipc_message *out, mlr_error *err);
  * A non-OK return stops encoding and is returned by ipc_encoder_batch. */
 typedef mlr_code (*ipc_message_sink)(void *ctx, ipc_message *msg, mlr_error *err);
 
-/* Encodes one record batch. Takes ownership of *batch (moved: batch->release is set to NULL),
- * also on error. Emits any DictionaryBatch messages the batch needs (new dictionaries, deltas
+/* Encodes one record batch (as several messages with max_body_size). Takes ownership of
+ * *batch (moved: batch->release is set to NULL), also on error. Emits any DictionaryBatch messages the batch needs (new dictionaries, deltas
  * or replacements) before its RecordBatch message, all through sink. Arrays with non-zero
  * offsets (slices) are encoded correctly. */
 mlr_code ipc_encoder_batch(ipc_encoder *enc, struct ArrowArray *batch, ipc_message_sink sink,

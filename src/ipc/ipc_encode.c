@@ -1579,12 +1579,46 @@ cleanup:
   return rc;
 }
 
+/* Rows [start, start + len) of the shared batch as one RecordBatch message, or, when its body
+ * would be larger than opts.max_body_size, as its two halves in turn (each split again as
+ * needed; a single row always goes as it is). */
+static mlr_code emit_rows(ipc_encoder *enc, enc_shared *src, int64_t start, int64_t len,
+                          ipc_message_sink sink, void *sink_ctx, mlr_error *err) {
+  mlr_code rc = MALLARD_OK;
+  enc_batch eb = {0};
+  ipc_message msg = {0};
+  const struct ArrowArray *a = &src->arr;
+  const enc_field *r = &enc->root;
+  for (int64_t i = 0; i < r->n_children; i++) {
+    const struct ArrowArray *c = a->children[i];
+    rc = walk(&eb, &r->children[i], c, c->offset + a->offset + start, len, 1, err);
+    if (rc != MALLARD_OK) {
+      mlr_error_prefix(err, "column '%s': ", r->children[i].name);
+      goto cleanup;
+    }
+  }
+  rc = build_batch_message(enc, &eb, len, NULL, false, src, &msg, err);
+  if (rc != MALLARD_OK) goto cleanup;
+  if (enc->opts.max_body_size > 0 && msg.body_size > enc->opts.max_body_size && len > 1) {
+    ipc_message_release(&msg);
+    batch_release(&eb);
+    int64_t half = len / 2;
+    rc = emit_rows(enc, src, start, half, sink, sink_ctx, err);
+    if (rc == MALLARD_OK) rc = emit_rows(enc, src, start + half, len - half, sink, sink_ctx, err);
+    return rc;
+  }
+  rc = sink(sink_ctx, &msg, err);
+  memset(&msg, 0, sizeof msg);
+cleanup:
+  ipc_message_release(&msg);
+  batch_release(&eb);
+  return rc;
+}
+
 mlr_code ipc_encoder_batch(ipc_encoder *enc, struct ArrowArray *batch, ipc_message_sink sink,
                            void *sink_ctx, mlr_error *err) {
   mlr_code rc = MALLARD_OK;
-  enc_batch eb = {0};
   dict_list dl = {0};
-  ipc_message msg = {0};
   enc_shared *src = NULL;
   if (batch == NULL || batch->release == NULL)
     return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "released or missing batch");
@@ -1613,21 +1647,8 @@ mlr_code ipc_encoder_batch(ipc_encoder *enc, struct ArrowArray *batch, ipc_messa
     rc = emit_dictionary(enc, &dl.items[i], src, sink, sink_ctx, err);
     if (rc != MALLARD_OK) goto cleanup;
   }
-  for (int64_t i = 0; i < r->n_children; i++) {
-    const struct ArrowArray *c = a->children[i];
-    rc = walk(&eb, &r->children[i], c, c->offset + a->offset, a->length, 1, err);
-    if (rc != MALLARD_OK) {
-      mlr_error_prefix(err, "column '%s': ", r->children[i].name);
-      goto cleanup;
-    }
-  }
-  rc = build_batch_message(enc, &eb, a->length, NULL, false, src, &msg, err);
-  if (rc != MALLARD_OK) goto cleanup;
-  rc = sink(sink_ctx, &msg, err);
-  memset(&msg, 0, sizeof msg);
+  rc = emit_rows(enc, src, 0, a->length, sink, sink_ctx, err);
 cleanup:
-  ipc_message_release(&msg);
-  batch_release(&eb);
   free(dl.items);
   shared_unref(src);
   return rc;

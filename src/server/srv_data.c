@@ -36,7 +36,8 @@ static mlr_code out_sink(void *ctx, ipc_message *msg, mlr_error *err) {
 /* Creates the encoder and sends the schema message. */
 static mlr_code out_begin(out_stream *o, const struct ArrowSchema *schema, mlr_error *err) {
   ipc_message msg = {0};
-  MLR_RETURN_NOT_OK(ipc_encoder_new(schema, NULL, &o->enc, err));
+  ipc_write_options opts = {.max_body_size = IPC_FLIGHT_MAX_BODY_SIZE};
+  MLR_RETURN_NOT_OK(ipc_encoder_new(schema, &opts, &o->enc, err));
   MLR_RETURN_NOT_OK(ipc_encoder_schema(o->enc, &msg, err));
   return out_sink(o, &msg, err);
 }

@@ -1,6 +1,6 @@
 /* mallard-ipc-gen: writes one Arrow IPC stream (CASE.arrows) and, where valid, one IPC file
  * (CASE.arrow) per hand-built case of tests/unit/ipc/test_write_cases.h, for pyarrow to check.
- * usage: mallard-ipc-gen OUTDIR [none|lz4|zstd] [CASE...] */
+ * usage: mallard-ipc-gen OUTDIR [none|lz4|zstd|split] [CASE...] (split: max_body_size 1) */
 #include "ipc/ipc.h"
 #include "ipc/test_write_cases.h"
 
@@ -59,7 +59,7 @@ static mlr_code write_file(const twc_case *c, const ipc_write_options *opts, FIL
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: mallard-ipc-gen OUTDIR [none|lz4|zstd] [CASE...]\n");
+    fprintf(stderr, "usage: mallard-ipc-gen OUTDIR [none|lz4|zstd|split] [CASE...]\n");
     return 2;
   }
   ipc_write_options opts = {0};
@@ -68,6 +68,8 @@ int main(int argc, char **argv) {
       opts.compression = IPC_COMPRESSION_LZ4_FRAME;
     else if (strcmp(argv[2], "zstd") == 0)
       opts.compression = IPC_COMPRESSION_ZSTD;
+    else if (strcmp(argv[2], "split") == 0)
+      opts.max_body_size = 1; /* every batch of two rows or more as one message per row */
     else if (strcmp(argv[2], "none") != 0) {
       fprintf(stderr, "mallard-ipc-gen: unknown compression '%s'\n", argv[2]);
       return 2;

@@ -397,3 +397,23 @@ def test_sql_starting_with_a_comment_and_end_of_options(cli, servers):
     assert out(r).split() == ["opt", "-q"]
     r = cli("query", "-s", servers[0], "--", "--bogus")  # SQL that is only a comment
     assert r.returncode == 1 and "No statement" in one_line_error(r)
+
+
+def test_wide_rows_put_and_get(cli, servers, tmp_path):
+    """One 300 MB batch in a file goes up as messages under 4 MiB, and comes back the same way
+    (both failed against the 128 MB message limit)."""
+    uri = servers[0]
+    n = 3000
+    t = pa.table({"i": pa.array(range(n), pa.int64()),
+                  "s": pa.array([chr(65 + i % 26) * 100_000 for i in range(n)])})
+    src = tmp_path / "wide.arrows"
+    with pa.OSFile(str(src), "wb") as f, pa.ipc.new_stream(f, t.schema) as w:
+        w.write_table(t, max_chunksize=n)  # one batch
+    r = cli("put", str(src), "--table", "wide_rows", "--mode", "replace", "-s", uri)
+    assert r.returncode == 0, err(r)
+    r = cli("get", "SELECT * FROM wide_rows ORDER BY i", "-o", str(tmp_path / "back.arrows"),
+            "-s", uri)
+    assert r.returncode == 0, err(r)
+    with pa.OSFile(str(tmp_path / "back.arrows")) as f:
+        back = pa.ipc.open_stream(f).read_all()
+    assert back.equals(t)

@@ -16,9 +16,10 @@ def ipc_gen(build_dir):
 
 @pytest.fixture(scope="session")
 def generated(ipc_gen, tmp_path_factory):
-    """compression -> directory holding CASE.arrows (stream) and CASE.arrow (file)."""
+    """compression -> directory holding CASE.arrows (stream) and CASE.arrow (file); "split":
+    uncompressed, with max_body_size 1 (each batch as one message per row)."""
     out = {}
-    for codec in ("none", "lz4", "zstd"):
+    for codec in ("none", "lz4", "zstd", "split"):
         d = tmp_path_factory.mktemp(f"ipcgen-{codec}")
         res = subprocess.run([str(ipc_gen), str(d), codec], capture_output=True, text=True,
                              timeout=120)

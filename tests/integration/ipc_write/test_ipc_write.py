@@ -199,6 +199,22 @@ def test_values(generated, codec, kind, case):
         assert_equal_arrays(column(schema, batches, name), exp, f"{case}.{name}")
 
 
+@pytest.mark.parametrize("kind", ["stream", "file"])
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_values_split_by_max_body_size(generated, kind, case):
+    """With max_body_size the encoder sends a batch as several messages of consecutive rows
+    (here: one row each): the same values, every type, dictionaries included."""
+    path = generated["split"] / f"{case}.{'arrows' if kind == 'stream' else 'arrow'}"
+    schema, batches = read(path, kind)
+    assert schema.names == list(EXPECTED[case])
+    for name, exp in EXPECTED[case].items():
+        assert_equal_arrays(column(schema, batches, name), exp, f"{case}.{name}")
+    rows = sum(b.num_rows for b in batches)
+    has_body = any(not pa.types.is_null(a.type) for a in EXPECTED[case].values())
+    if has_body and rows > 1:  # a null column has no body to split by
+        assert max(b.num_rows for b in batches) == 1, [b.num_rows for b in batches]
+
+
 @pytest.mark.parametrize("codec", CODECS)
 @pytest.mark.parametrize("case", sorted(RAW))
 def test_intervals_raw(generated, codec, case):

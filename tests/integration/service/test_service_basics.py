@@ -309,3 +309,23 @@ def test_nul_in_names_refused(client, table_name):
         list(c.do_action(fl.Action("ping\0xx", b""), o))
     rows = c.do_get(fl.Ticket(f'SELECT a FROM "{table_name}"'.encode()), o).read_all()
     assert rows.column("a").to_pylist() == [1]
+
+
+def test_wide_rows_are_sent_in_messages_under_4mib(client, table_name):
+    """Batches are cut by rows (65536), but a message goes out under 4 MiB, the limit gRPC
+    clients apply by default: a 300 MB batch of wide rows arrives as many smaller ones (before,
+    it failed with RESOURCE_EXHAUSTED against the 128 MB maximum)."""
+    c, o = client
+    c.do_action(fl.Action("execute", f"CREATE TABLE {table_name} AS SELECT i, "
+                          f"repeat(chr(65 + (i % 26)::INT), 100000) AS s FROM range(3000) t(i)"
+                          .encode()), o)
+    reader = c.do_get(fl.Ticket(f"SELECT * FROM {table_name} ORDER BY i".encode()), o)
+    batches = [chunk.data for chunk in reader]
+    assert len(batches) >= 300 // 4
+    assert all(b.nbytes <= 4 * 1024 * 1024 for b in batches)
+    t = pa.Table.from_batches(batches)
+    assert t.num_rows == 3000
+    assert t.column("i").to_pylist() == list(range(3000))
+    s = t.column("s")
+    assert all(len(v) == 100000 for v in s.to_pylist()[::97])
+    assert s[27].as_py() == "B" * 100000
