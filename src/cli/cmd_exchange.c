@@ -91,8 +91,9 @@ int cli_cmd_exchange(int argc, char **argv) {
   if (params != NULL) {
     mlr_json_doc *doc = NULL;
     mlr_error jerr;
-    if (mlr_json_parse(params, strlen(params), &doc, &jerr) != MALLARD_OK ||
-        mlr_json_root(doc)->type != MLR_JSON_OBJECT) {
+    if (mlr_json_parse(params, strlen(params), &doc, &jerr) != MALLARD_OK)
+      return cli_usage_error(cmd, "--params is not valid JSON: %s", jerr.message);
+    if (mlr_json_root(doc)->type != MLR_JSON_OBJECT) {
       mlr_json_free(doc);
       return cli_usage_error(cmd, "--params must be a JSON object");
     }

@@ -320,6 +320,7 @@ static mlr_code parse_number(json_parser *ps, mlr_json *node) {
       }
     }
     node->is_integer = fits;
+    node->integral = true;
     node->integer = fits ? v : 0;
   }
   if (!isfinite(node->number)) {
@@ -667,6 +668,8 @@ void mlr_json_write(mlr_strbuf *b, const mlr_json *v) {
   case MLR_JSON_NUMBER:
     if (v->is_integer) {
       mlr_strbuf_appendf(b, "%lld", (long long)v->integer);
+    } else if (v->integral && isfinite(v->number)) {
+      mlr_strbuf_appendf(b, "%.0f", v->number); /* still an integer when read back */
     } else if (isfinite(v->number)) {
       mlr_strbuf_appendf(b, "%.17g", v->number);
     } else {

@@ -25,6 +25,7 @@ struct mlr_json {
   bool boolean;
   double number;
   bool is_integer; /* number was written without fraction/exponent and fits int64 */
+  bool integral;   /* number was written without fraction/exponent (fitting int64 or not) */
   int64_t integer;
   char *string; /* STRING: value (NUL-terminated, may contain \0 escapes: see string_len) */
   size_t string_len;

@@ -176,8 +176,14 @@ static mlr_code bind_params(xchg_instance *inst, db_prepared *stmt, const char *
       rc = db_prepared_bind_bool(stmt, pname, v->boolean, err);
       break;
     case MLR_JSON_NUMBER:
-      rc = v->is_integer ? db_prepared_bind_int64(stmt, pname, v->integer, err)
-                         : db_prepared_bind_double(stmt, pname, v->number, err);
+      if (v->integral && !v->is_integer) /* as a double it would be rounded: refuse */
+        rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                           "parameter $%s is an integer beyond 64 bits: pass it as a string and "
+                           "cast it in the query ($%s::UBIGINT, $%s::HUGEINT)",
+                           pname, pname, pname);
+      else
+        rc = v->is_integer ? db_prepared_bind_int64(stmt, pname, v->integer, err)
+                           : db_prepared_bind_double(stmt, pname, v->number, err);
       break;
     case MLR_JSON_STRING:
       if (strlen(v->string) != v->string_len) {

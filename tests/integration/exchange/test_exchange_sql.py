@@ -106,6 +106,13 @@ def test_query_not_fitting_input_and_missing_params(client, flights_small):
     register(c, o, "needs_t", "SELECT delay FROM input WHERE delay > $t")
     with expect_status("INVALID_ARGUMENT", "$t"):
         exchange(c, o, "needs_t", flights_small.slice(0, 100))
+    # An integer beyond 64 bits would be rounded as a double: refused, with what to do instead.
+    with expect_status("INVALID_ARGUMENT", "beyond 64 bits"):
+        exchange(c, o, command("needs_t", {"t": 18446744073709551000}),
+                 flights_small.slice(0, 100))
+    low = exchange(c, o, command("needs_t", {"t": -9223372036854775808}),
+                   flights_small.slice(0, 100))
+    assert low.num_rows == 100  # INT64_MIN still binds exactly
 
 
 def test_sql_failing_on_some_batch(client, flights_small):

@@ -82,11 +82,20 @@ static void test_integer_limits(void) {
   rc = parse_str("9223372036854775808", &doc, NULL);
   REQUIRE(rc == MALLARD_OK);
   CHECK(!mlr_json_root(doc)->is_integer);
+  CHECK(mlr_json_root(doc)->integral); /* written as an integer, too large for int64 */
   CHECK(mlr_json_root(doc)->number > 9.2e18);
+  /* Written back, it still reads as an integer (not as 9.2233720368547758e+18). */
+  mlr_strbuf b = {0};
+  mlr_json_write(&b, mlr_json_root(doc));
+  char *text = mlr_strbuf_take(&b, NULL);
+  REQUIRE(text != NULL);
+  CHECK(strchr(text, 'e') == NULL && strchr(text, '.') == NULL);
+  free(text);
   mlr_json_free(doc);
   rc = parse_str("12.0", &doc, NULL);
   REQUIRE(rc == MALLARD_OK);
   CHECK(!mlr_json_root(doc)->is_integer);
+  CHECK(!mlr_json_root(doc)->integral);
   mlr_json_free(doc);
 }
 
