@@ -195,6 +195,10 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
   if (uri == NULL) uri = o->server;
   mallard_client *client = NULL;
   mallard_code rc = mallard_client_connect(uri, &copts, &client, &err);
+  if (rc == MALLARD_INVALID_ARGUMENT) { /* a bad --server URI or TLS file: the command line's */
+    fprintf(stderr, "mallard: %s\n", cli_one_line(err.message));
+    return CLI_EXIT_USAGE;
+  }
   if (rc != MALLARD_OK) return cli_fail("connect", &err);
 
   mallard_call_options call = cli_call_options(o);

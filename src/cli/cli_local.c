@@ -271,8 +271,15 @@ static char *cell_text(const char *s, size_t len, size_t max) {
   if (v == NULL) return NULL;
   memcpy(v, s, len);
   v[len] = '\0';
-  for (size_t i = 0; i < len; i++)
-    if (v[i] == '\n' || v[i] == '\r' || v[i] == '\t' || v[i] == '\0') v[i] = ' ';
+  /* Whitespace becomes a space; other control characters a '?', so that data can never drive
+   * the terminal (ESC sequences) or break the box. */
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)v[i];
+    if (ch == '\n' || ch == '\r' || ch == '\t' || ch == '\0')
+      v[i] = ' ';
+    else if (ch < 0x20 || ch == 0x7f)
+      v[i] = '?';
+  }
   if (display_width(v) <= max) return v;
   size_t i = 0, w = 0;
   while (v[i] != '\0') {
@@ -434,9 +441,12 @@ static int print_table(const char *cmd, duckdb_connection con, FILE *out, int64_
   idx_t nrow = duckdb_row_count(&text);
   size_t *w = calloc(ncol + 1, sizeof *w);
   char **cells = calloc((nrow + 1) * (ncol + 1), sizeof *cells);
-  if (w == NULL || cells == NULL) goto oom;
+  char **names = calloc(ncol + 1, sizeof *names);
+  if (w == NULL || cells == NULL || names == NULL) goto oom;
   for (idx_t c = 0; c < ncol; c++) {
-    w[c] = display_width(duckdb_column_name(&res, c));
+    const char *name = duckdb_column_name(&res, c);
+    if ((names[c] = cell_text(name, strlen(name), (size_t)1 << 20)) == NULL) goto oom;
+    w[c] = display_width(names[c]);
     if (strlen(type_label(&res, c)) > w[c]) w[c] = strlen(type_label(&res, c));
   }
   idx_t got = 0;
@@ -474,7 +484,7 @@ static int print_table(const char *cmd, duckdb_connection con, FILE *out, int64_
   fputs("\xE2\x94\x82", out);
   for (idx_t c = 0; c < ncol; c++) {
     fputc(' ', out);
-    print_cell(out, duckdb_column_name(&res, c), w[c], false);
+    print_cell(out, names[c], w[c], false);
     fputs(" \xE2\x94\x82", out);
   }
   fputs("\n\xE2\x94\x82", out);
@@ -519,6 +529,9 @@ oom:
 done:
   if (cells != NULL)
     for (idx_t i = 0; i < nrow * ncol; i++) free(cells[i]);
+  if (names != NULL)
+    for (idx_t c = 0; c < ncol; c++) free(names[c]);
+  free(names);
   free(cells);
   free(w);
   duckdb_destroy_result(&text);

@@ -114,9 +114,9 @@ static int run(const char *cmd, int argc, char **argv) {
   double el = cli_now() - t0;
   free(json);
   if (rc == CLI_EXIT_OK && !o.quiet)
-    printf("%s %lld rows into %s%s%s in %.2f s (%.0f rows/s)\n", is_put ? "loaded" : "transferred",
-           (long long)rows, schema ? schema : "", schema ? "." : "", table, el,
-           el > 0 ? (double)rows / el : 0.0);
+    printf("%s %lld row%s into %s%s%s in %.2f s (%.0f rows/s)\n", is_put ? "loaded" : "transferred",
+           (long long)rows, rows == 1 ? "" : "s", schema ? schema : "", schema ? "." : "", table,
+           el, el > 0 ? (double)rows / el : 0.0);
 cleanup:
   if (src.release != NULL) src.release(&src);
   mallard_client_close(&target);

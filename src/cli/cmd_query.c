@@ -85,8 +85,8 @@ static int run(const char *cmd, int argc, char **argv) {
     double t0 = cli_now();
     rc = cli_write_stream(cmd, &reader, format, out_path, max_rows, &o, &rows);
     if (rc == CLI_EXIT_OK && is_get && !o.quiet)
-      fprintf(stderr, "wrote %lld rows to %s in %.2f s\n", (long long)rows, out_path,
-              cli_now() - t0);
+      fprintf(stderr, "wrote %lld row%s to %s in %.2f s\n", (long long)rows, rows == 1 ? "" : "s",
+              out_path, cli_now() - t0);
   }
   mallard_client_close(&client);
   return rc;

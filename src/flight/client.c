@@ -57,6 +57,12 @@ static mlr_code read_pem(const char *path, const char *what, char **out, mlr_err
     return rc;
   }
   buf[len] = 0;
+  /* gRPC would take anything and fail at the first call with a log of its own: say it here. */
+  if (strstr(buf, "-----BEGIN ") == NULL) {
+    free(buf);
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                         "%s '%s' is not PEM (no -----BEGIN ...----- block)", what, path);
+  }
   *out = buf;
   return MALLARD_OK;
 }

@@ -160,6 +160,29 @@ def test_query_table_format_every_type(cli, servers):
     assert len(widths) == 1, out(r)
 
 
+def test_query_table_format_control_characters(cli, servers):
+    # Data never drives the terminal: ESC and other control characters print as '?'; a newline
+    # in a column name does not break the box.
+    sql = "SELECT chr(27) || '[31mRED' || chr(27) || '[0m' AS \"two\nlines\", chr(7) AS bell"
+    r = cli("query", sql, "-s", servers[0], "--format", "table")
+    assert r.returncode == 0, err(r)
+    assert "\x1b" not in out(r) and "\x07" not in out(r)
+    rows = table_rows(out(r))
+    assert rows[0] == ["two lines", "bell"]
+    assert rows[2] == ["?[31mRED?[0m", "?"]
+    assert len({len(ln) for ln in out(r).splitlines()[:5]}) == 1
+
+
+def test_bad_server_uri_and_tls_file_are_usage_errors(cli, tmp_path):
+    r = cli("query", "SELECT 1", "-s", "http://127.0.0.1:1")
+    assert r.returncode == 2 and "unsupported URI" in one_line_error(r)
+    not_pem = tmp_path / "ca.csv"
+    not_pem.write_text("a,b\n1,2\n")
+    r = cli("ping", "-s", "grpc+tls://127.0.0.1:1", "--tls-ca", str(not_pem))
+    assert r.returncode == 2 and "not PEM" in one_line_error(r)
+    assert len(err(r).strip().splitlines()) == 1, err(r)
+
+
 def test_query_table_format_row_limit(cli, servers):
     r = cli("query", "SELECT * FROM range(5000)", "-s", servers[0], "--format", "table",
             "--max-rows", "3")

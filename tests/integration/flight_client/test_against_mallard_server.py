@@ -58,7 +58,8 @@ def test_big_batch_round_trip(mallard_server, driver, tmp_path):
     driver.run(mallard_server, "get", "big", opts=["--out", str(out)], check_status="OK")
     t = read_ipc(out)
     assert t.num_rows == batch.num_rows
-    assert t.column(0).chunk(0).equals(batch.column(0))
+    assert t.column(0).num_chunks > 1  # messages under 4 MiB both ways
+    assert t.column(0).combine_chunks().equals(batch.column(0))
 
 
 def test_errors_and_deadline(mallard_server, driver):
