@@ -576,9 +576,9 @@ int cli_write_stream(const char *cmd, mallard_reader **reader, cli_format format
   return exit_code;
 }
 
-int cli_write_arrow_stream(const char *cmd, struct ArrowArrayStream *src, cli_format format,
-                           const char *path, int64_t max_rows, const cli_conn_opts *o,
-                           int64_t *rows_out) {
+static int write_stream(const char *cmd, struct ArrowArrayStream *src, cli_format format,
+                        const char *path, int64_t max_rows, const cli_conn_opts *o,
+                        int64_t *rows_out) {
   if (format == CLI_FORMAT_ARROW) return write_arrow(cmd, src, path, o, rows_out);
   bool to_stdout = path == NULL || strcmp(path, "-") == 0;
   if (format == CLI_FORMAT_PARQUET && to_stdout)
@@ -673,6 +673,35 @@ cleanup:
   if (con != NULL) duckdb_disconnect(&con);
   if (db != NULL) duckdb_close(&db);
   if (counted.release != NULL) counted.release(&counted);
+  return exit_code;
+}
+
+/* A file that a failed write leaves behind (path or DuckDB's "tmp_" file beside it) is removed
+ * when it was not there before: no empty or half-written output after an error. A file that
+ * existed is left as the writer left it (DuckDB keeps it intact: it writes tmp_ then renames). */
+int cli_write_arrow_stream(const char *cmd, struct ArrowArrayStream *src, cli_format format,
+                           const char *path, int64_t max_rows, const cli_conn_opts *o,
+                           int64_t *rows_out) {
+  bool to_file = path != NULL && strcmp(path, "-") != 0;
+  char *tmp = NULL;
+  bool existed = false, tmp_existed = false;
+  if (to_file) {
+    existed = access(path, F_OK) == 0;
+    const char *slash = strrchr(path, '/');
+    size_t dir = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+    tmp = malloc(strlen(path) + 5);
+    if (tmp != NULL) {
+      memcpy(tmp, path, dir);
+      sprintf(tmp + dir, "tmp_%s", path + dir);
+      tmp_existed = access(tmp, F_OK) == 0;
+    }
+  }
+  int exit_code = write_stream(cmd, src, format, path, max_rows, o, rows_out);
+  if (exit_code != CLI_EXIT_OK && to_file) {
+    if (!existed) (void)remove(path);
+    if (tmp != NULL && !tmp_existed) (void)remove(tmp);
+  }
+  free(tmp);
   return exit_code;
 }
 

@@ -440,3 +440,24 @@ def test_wide_rows_put_and_get(cli, servers, tmp_path):
     with pa.OSFile(str(tmp_path / "back.arrows")) as f:
         back = pa.ipc.open_stream(f).read_all()
     assert back.equals(t)
+
+
+def test_failed_write_leaves_no_file(cli, servers, tmp_path):
+    """A write that fails locally (Parquet has no negative intervals) leaves no empty file and
+    no temporary file; a file that was there stays as it was."""
+    sql = "SELECT INTERVAL '-1 day' AS iv"
+    new = tmp_path / "neg.parquet"
+    r = cli("get", sql, "-o", str(new), "-s", servers[0])
+    assert r.returncode == 1 and "interval" in one_line_error(r).lower()
+    assert not new.exists()
+    old = tmp_path / "old.parquet"
+    old.write_bytes(b"keep me")
+    r = cli("query", sql, "-o", str(old), "-s", servers[0])
+    assert r.returncode == 1
+    assert old.read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.parquet"]
+    # and a server-side error in the middle of the stream
+    r = cli("get", "SELECT CASE WHEN range < 300000 THEN range ELSE error('late') END AS x "
+            "FROM range(400000)", "-o", str(tmp_path / "late.arrows"), "-s", servers[0])
+    assert r.returncode == 1 and "late" in one_line_error(r)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.parquet"]
