@@ -44,6 +44,9 @@ static void serve_usage(FILE *out) {
       "                          stores them: loads run as fast, then the server compresses\n"
       "                          what they wrote in the background (about as much CPU again)\n"
       "  --init-sql FILE         SQL run on every database at start (e.g. CREATE TABLE ...)\n"
+      "  --no-external-access    SQL may not read or write files or URLs on the server\n"
+      "                          (read_csv, COPY, ATTACH, ...): without it any user, readers\n"
+      "                          too, can read every file the server process can\n"
       "  --read-only             refuse writes: DoPut, execute/drop_table of writes, exchanger\n"
       "                          registration (PERMISSION_DENIED)\n"
       "  --query-timeout SECONDS stop a query (DoGet, execute, GetFlightInfo, DoExchange)\n"
@@ -163,7 +166,7 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
     }
     if (strcmp(name, "--read-only") == 0 || strcmp(name, "--insecure-default-user") == 0 ||
         strcmp(name, "--arrow-lossless") == 0 || strcmp(name, "--compress") == 0 ||
-        strcmp(name, "--no-compress") == 0) {
+        strcmp(name, "--no-compress") == 0 || strcmp(name, "--no-external-access") == 0) {
       if (value != NULL) return usage_error("%s takes no value", name);
       if (strcmp(name, "--read-only") == 0) {
         f->base.read_only = true;
@@ -173,6 +176,8 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
         f->base.compress = true;
       } else if (strcmp(name, "--no-compress") == 0) {
         f->base.compress = false;
+      } else if (strcmp(name, "--no-external-access") == 0) {
+        f->base.no_external_access = true;
       } else {
         f->base.insecure_default_user = true;
       }

@@ -22,6 +22,8 @@ mlr_code db_map_error_type(duckdb_error_type type, const char *msg) {
       if (strstr(msg, "does not exist") || strstr(msg, "not found")) return MALLARD_NOT_FOUND;
     }
     return MALLARD_INVALID_ARGUMENT;
+  case DUCKDB_ERROR_PERMISSION: /* e.g. file access with enable_external_access off */
+    return MALLARD_PERMISSION_DENIED;
   case DUCKDB_ERROR_TRANSACTION:
     /* Two transactions wrote the same rows: retrying may succeed. Else a misuse (COMMIT with
      * no transaction open, ...). */
@@ -73,6 +75,7 @@ static const struct {
     {"Mismatch Type Error", DUCKDB_ERROR_MISMATCH_TYPE},
     {"Dependency Error", DUCKDB_ERROR_DEPENDENCY},
     {"TransactionContext Error", DUCKDB_ERROR_TRANSACTION},
+    {"Permission Error", DUCKDB_ERROR_PERMISSION},
     {"Transaction Error", DUCKDB_ERROR_TRANSACTION},
     {"Parameter Not Resolved Error", DUCKDB_ERROR_PARAMETER_NOT_RESOLVED},
     {"Parameter Not Allowed Error", DUCKDB_ERROR_PARAMETER_NOT_ALLOWED},

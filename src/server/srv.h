@@ -40,6 +40,7 @@ typedef struct srv_config {
   bool read_only;
   bool arrow_lossless;      /* db_options.arrow_lossless (--arrow-lossless) */
   bool compress;            /* db_options.compress (--compress) */
+  bool no_external_access;  /* --no-external-access: DuckDB's enable_external_access off */
   double query_timeout_s;   /* 0 = none */
   int max_sessions;         /* 0 = auth default */
   int login_burst;          /* failed-login limiter (auth_options); 0 = auth default */

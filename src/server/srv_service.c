@@ -455,6 +455,15 @@ mlr_code srv_start(const srv_config *cfg, srv_server **out, mlr_error *err) {
     db_disconnect(conn);
     conn = NULL;
   }
+  if (cfg->no_external_access) {
+    /* After --init-sql (which may attach files): from here no SQL reads or writes a file, a URL
+     * or an extension; DuckDB refuses to turn it back on. */
+    rc = db_connect(s->db, &conn, err);
+    if (rc == MALLARD_OK) rc = db_execute(conn, "SET enable_external_access = false", NULL, err);
+    if (rc != MALLARD_OK) goto cleanup;
+    db_disconnect(conn);
+    conn = NULL;
+  }
 
   /* Auth. */
   auth_options ao;

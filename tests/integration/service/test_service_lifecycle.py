@@ -335,3 +335,32 @@ def test_compressed_by_default_keeps_names_and_data(start_mallard):
     assert m.stop() == 0
     assert time.time() - t0 < 10
     assert plain.stop() == 0
+
+
+def test_no_external_access(start_mallard, tmp_path):
+    """--no-external-access: no SQL touches the server's files (a reader could otherwise read
+    the users file through read_text); loads, queries and exchangers work as before."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not read me")
+    m = start_mallard("--no-external-access")
+    c, o = m.client(0)
+    for sql in (f"SELECT * FROM read_text('{secret}')",
+                f"COPY (SELECT 1 AS x) TO '{tmp_path / 'out.csv'}'",
+                f"ATTACH '{tmp_path / 'other.db'}' AS other"):
+        with expect_status("PERMISSION_DENIED", "disabled by configuration"):
+            c.do_get(fl.Ticket(sql.encode()), o).read_all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.txt"]
+    t = pa.table({"x": pa.array(range(1000), pa.int64())})
+    w, r = c.do_put(fl.FlightDescriptor.for_path("t"), t.schema, o)
+    w.write_table(t)
+    w.done_writing()
+    r.read()
+    w.close()
+    got = c.do_get(fl.Ticket(b"SELECT sum(x) AS s FROM t"), o).read_all()
+    assert got.column("s").to_pylist() == [499500]
+    w, r = c.do_exchange(fl.FlightDescriptor.for_command(b"processed"), o)
+    w.begin(t.schema)
+    w.write_table(t)
+    w.done_writing()
+    assert r.read_all().num_rows == 1000
+    w.close()
