@@ -282,6 +282,7 @@ static void *feeder_run(void *arg) {
       const char *e = f->src->get_last_error(f->src);
       snprintf(f->src_msg, sizeof f->src_msg, "%s",
                e != NULL && *e ? e : "reading the input failed");
+      atomic_store(&f->src_failed, true); /* before the cancel the reader will see */
       mallard_writer_cancel(f->w);
       f->rc = MALLARD_CANCELLED;
       return NULL;

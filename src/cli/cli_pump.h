@@ -5,6 +5,7 @@
 #include "cli/cli_client.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 /* Sends every batch of src (borrowed; the caller releases it) to a DoPut with desc, reads the
  * final PutResult ({"rows": N}) into *rows_out. A failing source cancels the upload, so the
@@ -42,6 +43,7 @@ typedef struct cli_feeder {
   mallard_error err;
   mallard_code rc;
   char src_msg[512];
+  atomic_bool src_failed; /* set once src_msg holds why reading the source failed */
   pthread_t thread;
 } cli_feeder;
 /* Starts the thread (0 ok, else an errno); cli_feeder_join waits for it. */

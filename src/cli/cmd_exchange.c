@@ -27,6 +27,7 @@ static void usage(FILE *out) {
 typedef struct out_ctx {
   mallard_reader *reader;
   mallard_error err;
+  cli_feeder *feeder; /* whose failure to read the input explains a cancelled answer */
 } out_ctx;
 
 static int out_schema(struct ArrowArrayStream *s, struct ArrowSchema *out) {
@@ -40,7 +41,12 @@ static int out_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
   memset(out, 0, sizeof *out);
   /* Metadata-only messages carry no batch: skip them. */
   for (;;) {
-    if (mallard_reader_next(c->reader, out, NULL, &eof, &c->err) != MALLARD_OK) return EIO;
+    if (mallard_reader_next(c->reader, out, NULL, &eof, &c->err) != MALLARD_OK) {
+      if (c->feeder != NULL && atomic_load(&c->feeder->src_failed))
+        snprintf(c->err.message, sizeof c->err.message, "%s: %s (the exchange was cancelled)",
+                 "reading the input", c->feeder->src_msg);
+      return EIO;
+    }
     if (eof || out->release != NULL) return 0;
   }
 }
@@ -168,6 +174,7 @@ int cli_cmd_exchange(int argc, char **argv) {
   out_ctx oc;
   memset(&oc, 0, sizeof oc);
   oc.reader = mallard_writer_reader(w);
+  oc.feeder = &f;
   struct ArrowArrayStream out = {out_schema, out_next, out_error, out_release, &oc};
   int64_t rows = 0;
   /* The answer's schema first: an exchange refused at once (unknown exchanger, bad params) is

@@ -461,3 +461,16 @@ def test_failed_write_leaves_no_file(cli, servers, tmp_path):
             "FROM range(400000)", "-o", str(tmp_path / "late.arrows"), "-s", servers[0])
     assert r.returncode == 1 and "late" in one_line_error(r)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.parquet"]
+
+
+def test_exchange_truncated_input_names_the_cause(cli, servers, tmp_path):
+    t = pa.table({"k": pa.array(range(200_000), pa.int64()), "s": ["abc"] * 200_000})
+    full = tmp_path / "full.arrows"
+    with pa.OSFile(str(full), "wb") as f, pa.ipc.new_stream(f, t.schema) as w:
+        w.write_table(t, max_chunksize=10_000)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.arrows"
+    cut.write_bytes(data[: int(len(data) * 0.8)])
+    r = cli("exchange", "echo", "--input", str(cut), "-s", servers[0], "--format", "csv")
+    assert r.returncode == 1
+    assert "ends in the middle of a message" in one_line_error(r)  # not "CANCELLED: CANCELLED"
