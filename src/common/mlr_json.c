@@ -339,6 +339,32 @@ static int match_lit(json_parser *ps, const char *lit) {
 
 static mlr_code parse_value(json_parser *ps, int depth, mlr_json **out);
 
+static int key_cmp(const void *a, const void *b) {
+  const mlr_json *x = *(const mlr_json *const *)a, *y = *(const mlr_json *const *)b;
+  if (x->key_len != y->key_len) return x->key_len < y->key_len ? -1 : 1;
+  return memcmp(x->key, y->key, x->key_len);
+}
+
+/* An object naming a member twice is refused: parsers disagree on which one counts (first,
+ * last), so accepting it would let two readers of one request act on different values. Sorting
+ * keeps the check O(n log n) for any object. */
+static mlr_code check_unique_keys(json_parser *ps, const mlr_json *node) {
+  if (node->n_children < 2) return MALLARD_OK;
+  const mlr_json **keys = malloc(node->n_children * sizeof *keys);
+  if (keys == NULL) return fail(ps, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+  size_t n = 0;
+  for (const mlr_json *c = node->child; c != NULL; c = c->next) keys[n++] = c;
+  qsort(keys, n, sizeof *keys, key_cmp);
+  const mlr_json *dup = NULL;
+  for (size_t i = 1; i < n && dup == NULL; i++)
+    if (key_cmp(&keys[i - 1], &keys[i]) == 0) dup = keys[i];
+  free(keys);
+  if (dup == NULL) return MALLARD_OK;
+  char what[96];
+  snprintf(what, sizeof what, "duplicate key \"%.48s\" in an object", dup->key);
+  return fail(ps, MALLARD_INVALID_ARGUMENT, what);
+}
+
 static mlr_code parse_container(json_parser *ps, int depth, bool is_object, mlr_json *node) {
   const char close = is_object ? '}' : ']';
   ps->p++; /* [ or { */
@@ -366,6 +392,7 @@ static mlr_code parse_container(json_parser *ps, int depth, bool is_object, mlr_
     mlr_json *child = NULL;
     MLR_RETURN_NOT_OK(parse_value(ps, depth + 1, &child));
     child->key = key;
+    child->key_len = key_len;
     if (last == NULL) {
       node->child = child;
     } else {
@@ -384,7 +411,7 @@ static mlr_code parse_container(json_parser *ps, int depth, bool is_object, mlr_
     }
     if (*ps->p == close) {
       ps->p++;
-      return MALLARD_OK;
+      return is_object ? check_unique_keys(ps, node) : MALLARD_OK;
     }
     return fail(ps, MALLARD_INVALID_ARGUMENT,
                 is_object ? "',' or '}' expected in object" : "',' or ']' expected in array");

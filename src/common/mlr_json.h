@@ -29,7 +29,8 @@ struct mlr_json {
   int64_t integer;
   char *string; /* STRING: value (NUL-terminated, may contain \0 escapes: see string_len) */
   size_t string_len;
-  char *key;       /* set on members of an OBJECT */
+  char *key;       /* set on members of an OBJECT (unique in it: duplicates are refused) */
+  size_t key_len;  /* its length (a key may hold \u0000) */
   mlr_json *child; /* first element / member */
   mlr_json *next;  /* next sibling */
   size_t n_children;

@@ -110,6 +110,12 @@ def test_cmd_bad_json(client):
                  b'["x"]'):
         with expect_status("INVALID_ARGUMENT"):
             put(c, o, fl.FlightDescriptor.for_command(body), sample(1))
+    # A key named twice: which one would count is ambiguous, so neither does.
+    dup = b'{"table": "dup_a", "table": "dup_b", "mode": "create"}'
+    with expect_status("INVALID_ARGUMENT", "duplicate key"):
+        put(c, o, fl.FlightDescriptor.for_command(dup), sample(1))
+    names = {t["table"] for t in json.loads(action(c, o, "list_tables")[0])}
+    assert not names & {"dup_a", "dup_b"}
 
 
 def test_bad_path(client):

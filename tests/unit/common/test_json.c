@@ -235,13 +235,28 @@ static void test_large_document(void) {
   free(s);
 }
 
-static void test_duplicate_keys_first_wins(void) {
-  mlr_code rc;
+static void test_duplicate_keys_refused(void) {
   mlr_json_doc *doc = NULL;
-  rc = parse_str("{\"a\":1,\"a\":2}", &doc, NULL);
-  REQUIRE(rc == MALLARD_OK);
-  CHECK_EQ_INT(mlr_json_get(mlr_json_root(doc), "a")->integer, 1);
+  mlr_error err = {0};
+  CHECK_EQ_INT(parse_str("{\"a\":1,\"a\":2}", &doc, &err), MALLARD_INVALID_ARGUMENT);
+  CHECK(strstr(err.message, "duplicate key \"a\"") != NULL);
+  CHECK_EQ_INT(parse_str("{\"x\":{\"b\":1,\"c\":2,\"b\":3}}", &doc, &err),
+               MALLARD_INVALID_ARGUMENT);
+  /* Keys differing only after a \u0000 are different; the same name in sibling objects is fine. */
+  REQUIRE(parse_str("{\"a\\u0000x\":1,\"a\\u0000y\":2,\"o\":{\"a\":1},\"p\":{\"a\":1}}", &doc,
+                    &err) == MALLARD_OK);
   mlr_json_free(doc);
+  /* Many members: still checked (sorted, not pairwise). */
+  mlr_strbuf b = {0};
+  mlr_strbuf_append_str(&b, "{");
+  for (int i = 0; i < 20000; i++) mlr_strbuf_appendf(&b, "%s\"k%d\":%d", i ? "," : "", i, i);
+  mlr_strbuf_appendf(&b, ",\"k%d\":0}", 12345);
+  size_t len = 0;
+  char *text = mlr_strbuf_take(&b, &len);
+  REQUIRE(text != NULL);
+  CHECK_EQ_INT(mlr_json_parse(text, len, &doc, &err), MALLARD_INVALID_ARGUMENT);
+  CHECK(strstr(err.message, "k12345") != NULL);
+  free(text);
 }
 
 static void test_strbuf_writer(void) {
@@ -289,5 +304,5 @@ static void test_strbuf_writer(void) {
 
 MTEST_MAIN(MTEST(test_object_members), MTEST(test_scalars_at_top), MTEST(test_integer_limits),
            MTEST(test_string_escapes), MTEST(test_rejects), MTEST(test_error_position),
-           MTEST(test_depth_limit), MTEST(test_large_document),
-           MTEST(test_duplicate_keys_first_wins), MTEST(test_strbuf_writer))
+           MTEST(test_depth_limit), MTEST(test_large_document), MTEST(test_duplicate_keys_refused),
+           MTEST(test_strbuf_writer))
