@@ -5,6 +5,7 @@
 #include "auth/auth.h"
 #include "server/srv.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -288,6 +289,14 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
     } else if (strcmp(name, "--tls-client-ca") == 0) {
       f->tls_client_ca = value;
     } else if (strcmp(name, "--exchanger-dir") == 0) {
+      /* A directory that is not there is the operator's mistake: say so rather than start
+       * without the exchangers it was meant to hold. */
+      DIR *d = opendir(value);
+      if (d == NULL) {
+        fprintf(stderr, "mallard serve: --exchanger-dir %s: %s\n", value, strerror(errno));
+        return CLI_EXIT_USAGE;
+      }
+      closedir(d);
       f->base.exchanger_dir = value;
     }
   }

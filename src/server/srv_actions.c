@@ -155,6 +155,13 @@ static mlr_code parse_drop_body(const flight_bytes *body, srv_put_target *t, mlr
   if (root->type == MLR_JSON_STRING) {
     table = root->string;
   } else if (root->type == MLR_JSON_OBJECT) {
+    for (const mlr_json *m = root->child; m != NULL; m = m->next) {
+      if (strcmp(m->key, "table") != 0 && strcmp(m->key, "schema") != 0) {
+        rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                           "drop_table: unknown key '%s' (expected table, schema)", m->key);
+        goto cleanup;
+      }
+    }
     table = mlr_json_get_string(root, "table");
     schema = mlr_json_get_string(root, "schema");
   }
@@ -206,6 +213,13 @@ mlr_code srv_do_action(void *ctx, flight_call *call, const flight_action *action
   if (sc == NULL) return mlr_error_set(err, MALLARD_INTERNAL, "call state missing");
   const char *type = action->type ? action->type : "";
   snprintf(sc->action, sizeof sc->action, "%s", type);
+  bool known = false;
+  for (size_t i = 0; i < sizeof srv_actions / sizeof srv_actions[0]; i++)
+    known = known || strcmp(type, srv_actions[i].type) == 0;
+  if (!known) /* the same answer whatever the caller's role (ListActions is open to all) */
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                         "unknown action '%.64s': ListActions lists the actions this server runs",
+                         type);
   MLR_RETURN_NOT_OK(auth_authorize_action(call, type, err));
   char *text = NULL;
   size_t len = 0;

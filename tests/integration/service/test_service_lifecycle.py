@@ -37,13 +37,14 @@ def test_help_documents_every_flag(mallard_bin):
                  "--max-message-size", "--log-format", "--users", "--tokens", "--session-idle",
                  "--session-lifetime", "--insecure-default-user", "--tls-cert", "--tls-key",
                  "--tls-client-ca", "--exchanger-dir", "--no-compress", "--login-burst",
-                 "--login-rate"):
+                 "--login-rate", "--no-external-access"):
         assert flag in out.stdout, flag
 
 
 def test_bad_flags(mallard_bin, tmp_path):
     for args in (["--no-such-flag"], ["--listen"], ["--grace", "x"], ["--log-format", "xml"],
-                 ["--listen", "127.0.0.1:0", "--db", "a", "--db", "b"]):
+                 ["--listen", "127.0.0.1:0", "--db", "a", "--db", "b"],
+                 ["--listen", "127.0.0.1:0", "--exchanger-dir", str(tmp_path / "missing")]):
         out = subprocess.run([mallard_bin, "serve", *args], capture_output=True, text=True,
                              timeout=30)
         assert out.returncode == 2, (args, out.stderr)
