@@ -226,6 +226,8 @@ def test_execute_and_list_and_drop(client, table_name):
     tables = json.loads(action(c, o, "list_tables")[0])
     mine = [t for t in tables if t["table"] == table_name]
     assert mine == [{"schema": "main", "table": table_name, "rows": 7}]
+    with expect_status("INVALID_ARGUMENT", "unknown key 'foo'"):
+        action(c, o, "drop_table", json.dumps({"table": table_name, "foo": 1}))
     assert json.loads(action(c, o, "drop_table", table_name)[0]) == {"dropped": True}
     assert table_name not in {t["table"] for t in json.loads(action(c, o, "list_tables")[0])}
     with expect_status("NOT_FOUND", table_name):
