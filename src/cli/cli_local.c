@@ -38,6 +38,21 @@ cli_format cli_format_from_path(const char *path) {
   const char *dot = strrchr(path, '.');
   if (dot == NULL) return CLI_FORMAT_NONE;
   const char *ext = dot + 1;
+  if (strcasecmp(ext, "gz") == 0 || strcasecmp(ext, "zst") == 0) {
+    /* x.csv.gz, x.json.zst: DuckDB reads and writes them compressed by their extension. */
+    const char *prev = dot;
+    while (prev > path && prev[-1] != '.' && prev[-1] != '/') prev--;
+    if (prev == path || prev[-1] != '.') return CLI_FORMAT_NONE;
+    size_t n = (size_t)(dot - prev);
+    if ((n == 3 && strncasecmp(prev, "csv", 3) == 0) ||
+        (n == 3 && strncasecmp(prev, "tsv", 3) == 0))
+      return CLI_FORMAT_CSV;
+    if ((n == 4 && strncasecmp(prev, "json", 4) == 0) ||
+        (n == 6 && strncasecmp(prev, "ndjson", 6) == 0) ||
+        (n == 5 && strncasecmp(prev, "jsonl", 5) == 0))
+      return CLI_FORMAT_JSON;
+    return CLI_FORMAT_NONE;
+  }
   if (strcasecmp(ext, "parquet") == 0 || strcasecmp(ext, "pq") == 0) return CLI_FORMAT_PARQUET;
   if (strcasecmp(ext, "csv") == 0 || strcasecmp(ext, "tsv") == 0) return CLI_FORMAT_CSV;
   if (strcasecmp(ext, "json") == 0 || strcasecmp(ext, "ndjson") == 0 ||

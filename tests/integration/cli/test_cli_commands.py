@@ -474,3 +474,24 @@ def test_exchange_truncated_input_names_the_cause(cli, servers, tmp_path):
     r = cli("exchange", "echo", "--input", str(cut), "-s", servers[0], "--format", "csv")
     assert r.returncode == 1
     assert "ends in the middle of a message" in one_line_error(r)  # not "CANCELLED: CANCELLED"
+
+
+def test_compressed_csv_and_json_files(cli, servers, tmp_path):
+    import gzip
+
+    uri = servers[0]
+    out_gz = tmp_path / "o.csv.gz"
+    r = cli("get", "SELECT range AS i FROM range(1000)", "-o", str(out_gz), "-s", uri)
+    assert r.returncode == 0, err(r)
+    rows = list(csv.DictReader(io.StringIO(gzip.decompress(out_gz.read_bytes()).decode())))
+    assert [int(x["i"]) for x in rows] == list(range(1000))
+    r = cli("put", str(out_gz), "--table", "from_gz", "--mode", "replace", "-s", uri)
+    assert r.returncode == 0, err(r)
+    assert count(cli, uri, "from_gz") == 1000
+    r = cli("get", "SELECT 1 AS a", "-o", str(tmp_path / "o.json.zst"), "-s", uri)
+    assert r.returncode == 0, err(r)
+    r = cli("put", str(tmp_path / "o.json.zst"), "--table", "from_zst", "--mode", "replace",
+            "-s", uri)
+    assert r.returncode == 0 and count(cli, uri, "from_zst") == 1, err(r)
+    r = cli("get", "SELECT 1", "-o", str(tmp_path / "o.parquet.gz"), "-s", uri)
+    assert r.returncode == 2 and "cannot tell the format" in one_line_error(r)
