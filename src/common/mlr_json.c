@@ -531,6 +531,21 @@ const char *mlr_json_get_string(const mlr_json *obj, const char *key) {
   return v != NULL && v->type == MLR_JSON_STRING ? v->string : NULL;
 }
 
+mlr_code mlr_json_text_member(const mlr_json *obj, const char *key, const char *context,
+                              const char **out, mlr_error *err) {
+  const mlr_json *v = mlr_json_get(obj, key);
+  *out = NULL;
+  if (v == NULL || v->type == MLR_JSON_NULL) return MALLARD_OK;
+  if (v->type != MLR_JSON_STRING)
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "%s: \"%s\" must be a string", context,
+                         key);
+  if (strlen(v->string) != v->string_len)
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "%s: \"%s\" contains a NUL byte", context,
+                         key);
+  *out = v->string;
+  return MALLARD_OK;
+}
+
 /* ---- writer ---- */
 
 static bool strbuf_reserve(mlr_strbuf *b, size_t extra) {

@@ -47,6 +47,10 @@ void mlr_json_free(mlr_json_doc *doc);
 const mlr_json *mlr_json_get(const mlr_json *obj, const char *key);
 /* Convenience: string member or NULL. */
 const char *mlr_json_get_string(const mlr_json *obj, const char *key);
+/* A text member of a command object: *out = its string, or NULL when it is absent or null.
+ * INVALID_ARGUMENT, naming context and key, when it is another type or holds a NUL byte. */
+mlr_code mlr_json_text_member(const mlr_json *obj, const char *key, const char *context,
+                              const char **out, mlr_error *err);
 
 /* Growable output string. */
 typedef struct mlr_strbuf {

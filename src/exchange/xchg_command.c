@@ -62,17 +62,15 @@ mlr_code xchg_parse_command(const uint8_t *cmd, size_t cmd_len, char **name, cha
     goto cleanup;
   }
   const mlr_json *root = mlr_json_root(doc);
-  const mlr_json *jn = mlr_json_get(root, "exchanger");
-  if (jn == NULL || jn->type != MLR_JSON_STRING) {
+  const char *xname = NULL;
+  rc = mlr_json_text_member(root, "exchanger", "DoExchange command", &xname, err);
+  if (rc != MALLARD_OK) goto cleanup;
+  if (xname == NULL) {
     rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
-                       "DoExchange command: \"exchanger\" (a string) is missing");
+                       "DoExchange command: \"exchanger\" (its name) is missing");
     goto cleanup;
   }
-  if (strlen(jn->string) != jn->string_len) {
-    rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "exchanger name has a NUL character");
-    goto cleanup;
-  }
-  rc = xchg_check_name(jn->string, jn->string_len, err);
+  rc = xchg_check_name(xname, strlen(xname), err);
   if (rc != MALLARD_OK) goto cleanup;
   for (const mlr_json *m = root->child; m != NULL; m = m->next) {
     if (strcmp(m->key, "exchanger") != 0 && strcmp(m->key, "params") != 0) {
@@ -101,7 +99,7 @@ mlr_code xchg_parse_command(const uint8_t *cmd, size_t cmd_len, char **name, cha
       goto cleanup;
     }
   }
-  *name = strdup(jn->string);
+  *name = strdup(xname);
   if (*name == NULL) rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
 cleanup:
   if (rc != MALLARD_OK) {

@@ -522,23 +522,19 @@ mlr_code xchg_action_register(xchg_registry *reg, const uint8_t *body, size_t bo
       goto cleanup;
     }
   }
-  const mlr_json *name = mlr_json_get(root, "name");
-  const mlr_json *sql = mlr_json_get(root, "sql");
+  const char *name = NULL, *sql = NULL;
   const mlr_json *mode = mlr_json_get(root, "mode");
   const mlr_json *replace = mlr_json_get(root, "replace");
   const mlr_json *ischema = mlr_json_get(root, "input_schema");
-  if (name == NULL || name->type != MLR_JSON_STRING || strlen(name->string) != name->string_len) {
-    rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
-                       "register_exchanger: \"name\" (a string) is "
-                       "missing");
+  if ((rc = mlr_json_text_member(root, "name", "register_exchanger", &name, err)) ||
+      (rc = mlr_json_text_member(root, "sql", "register_exchanger", &sql, err)))
+    goto cleanup;
+  if (name == NULL || sql == NULL) {
+    rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "register_exchanger: \"%s\" is missing",
+                       name == NULL ? "name" : "sql");
     goto cleanup;
   }
-  if (sql == NULL || sql->type != MLR_JSON_STRING || strlen(sql->string) != sql->string_len) {
-    rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
-                       "register_exchanger: \"sql\" (a string) is missing");
-    goto cleanup;
-  }
-  xchg_sql_def def = {.name = name->string, .sql = sql->string, .mode = XCHG_SQL_BATCH};
+  xchg_sql_def def = {.name = name, .sql = sql, .mode = XCHG_SQL_BATCH};
   if (mode != NULL && mode->type != MLR_JSON_NULL) {
     if (mode->type == MLR_JSON_STRING && strcmp(mode->string, "batch") == 0) {
       def.mode = XCHG_SQL_BATCH;

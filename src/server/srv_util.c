@@ -123,15 +123,12 @@ mlr_code srv_parse_put_command(const uint8_t *cmd, size_t len, srv_put_target *o
                          "DoPut command: unknown key '%s' (expected table, mode, schema)", m->key);
       goto cleanup;
     }
-    if (m->type != MLR_JSON_STRING || m->string_len != strlen(m->string)) {
-      rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "DoPut command: '%s' must be a string",
-                         m->key);
-      goto cleanup;
-    }
   }
-  const char *table = mlr_json_get_string(root, "table");
-  const char *schema = mlr_json_get_string(root, "schema");
-  const char *mode = mlr_json_get_string(root, "mode");
+  const char *table = NULL, *schema = NULL, *mode = NULL;
+  if ((rc = mlr_json_text_member(root, "table", "DoPut command", &table, err)) ||
+      (rc = mlr_json_text_member(root, "schema", "DoPut command", &schema, err)) ||
+      (rc = mlr_json_text_member(root, "mode", "DoPut command", &mode, err)))
+    goto cleanup;
   if (table == NULL || table[0] == '\0') {
     rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
                        "DoPut command: \"table\" is missing or empty");

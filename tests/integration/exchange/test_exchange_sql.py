@@ -90,6 +90,10 @@ def test_registration_is_checked_at_once(client):
         register(c, o, "m", "SELECT 1 FROM input", mode="sometimes")
     with expect_status("INVALID_ARGUMENT"):
         action(c, o, "register_exchanger", b"{not json")
+    with expect_status("INVALID_ARGUMENT", '"name" must be a string'):
+        action(c, o, "register_exchanger", json.dumps({"name": 5, "sql": "SELECT 1"}).encode())
+    with expect_status("INVALID_ARGUMENT", '"sql" is missing'):
+        action(c, o, "register_exchanger", json.dumps({"name": "nosql"}).encode())
     names = {e["name"] for e in json.loads(action(c, o, "list_exchangers")[0])}
     assert "typed" in names and "broken" not in names and "m" not in names
     assert json.loads(action(c, o, "unregister_exchanger", "typed")[0]) == \

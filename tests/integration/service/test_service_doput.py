@@ -110,6 +110,10 @@ def test_cmd_bad_json(client):
                  b'["x"]'):
         with expect_status("INVALID_ARGUMENT"):
             put(c, o, fl.FlightDescriptor.for_command(body), sample(1))
+    for body, says in ((b'{"table": "a\\u0000b"}', '"table" contains a NUL byte'),
+                       (b'{"table": 5}', '"table" must be a string')):
+        with expect_status("INVALID_ARGUMENT", says):
+            put(c, o, fl.FlightDescriptor.for_command(body), sample(1))
     # A key named twice: which one would count is ambiguous, so neither does.
     dup = b'{"table": "dup_a", "table": "dup_b", "mode": "create"}'
     with expect_status("INVALID_ARGUMENT", "duplicate key"):
