@@ -53,6 +53,12 @@ int cli_connect_wait(const cli_conn_opts *o, const char *uri, double wait_s, mal
 int cli_fail(const char *cmd, const mallard_error *err);
 /* Makes msg one line in place (newlines to spaces, hints after a blank line cut); returns it. */
 char *cli_one_line(char *msg);
+
+/* Terminal columns: of the UTF-8 code point at s (*cols: 0 for combining marks, 2 for wide
+ * East Asian characters and emoji, else 1; the return value is its length in bytes, 1 for a
+ * stray byte), and of the whole text s. */
+size_t cli_utf8_next(const char *s, size_t *cols);
+size_t cli_display_width(const char *s);
 /* Prints "mallard <cmd>: [<what>: ]<msg as one line>" on stderr. */
 void cli_print_error(const char *cmd, const char *what, const char *msg);
 /* Exit code for a status: 0 ok, 3 UNAVAILABLE (connection), 1 anything else. */

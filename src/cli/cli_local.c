@@ -230,55 +230,6 @@ static int duck_fail(const char *cmd, duckdb_result *res, const char *what) {
   return CLI_EXIT_ERROR;
 }
 
-/* Decodes the UTF-8 sequence at p into *cp; returns its length in bytes (1 for a stray byte). */
-static size_t utf8_decode(const unsigned char *p, uint32_t *cp) {
-  size_t n = p[0] < 0x80             ? 1
-             : (p[0] & 0xE0) == 0xC0 ? 2
-             : (p[0] & 0xF0) == 0xE0 ? 3
-             : (p[0] & 0xF8) == 0xF0 ? 4
-                                     : 1;
-  uint32_t v = n == 1 ? p[0] : p[0] & (0x7F >> n);
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xC0) != 0x80) {
-      *cp = p[0];
-      return 1;
-    }
-    v = (v << 6) | (p[i] & 0x3F);
-  }
-  *cp = v;
-  return n;
-}
-
-/* Terminal columns a code point takes: 0 for combining marks and joiners, 2 for East Asian wide
- * and fullwidth characters and emoji, 1 otherwise (what wcwidth says for the common cases,
- * without depending on the locale). */
-static size_t codepoint_width(uint32_t c) {
-  if ((c >= 0x0300 && c <= 0x036F) || (c >= 0x200B && c <= 0x200F) ||
-      (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0x1AB0 && c <= 0x1AFF) || (c >= 0x20D0 && c <= 0x20FF))
-    return 0;
-  if ((c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) ||
-      (c >= 0x3041 && c <= 0x33FF) || (c >= 0x3400 && c <= 0x4DBF) ||
-      (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
-      (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
-      (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
-      (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x1F300 && c <= 0x1F64F) ||
-      (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD))
-    return 2;
-  return 1;
-}
-
-/* Display columns of the UTF-8 text s on a terminal. */
-static size_t display_width(const char *s) {
-  size_t w = 0;
-  const unsigned char *p = (const unsigned char *)s;
-  while (*p != '\0') {
-    uint32_t cp;
-    p += utf8_decode(p, &cp);
-    w += codepoint_width(cp);
-  }
-  return w;
-}
-
 /* s as one table cell (owned by the caller): control characters become spaces and text wider
  * than max columns is cut with an ellipsis. NULL when out of memory. */
 static char *cell_text(const char *s, size_t len, size_t max) {
@@ -295,13 +246,13 @@ static char *cell_text(const char *s, size_t len, size_t max) {
     else if (ch < 0x20 || ch == 0x7f)
       v[i] = '?';
   }
-  if (display_width(v) <= max) return v;
+  if (cli_display_width(v) <= max) return v;
   size_t i = 0, w = 0;
   while (v[i] != '\0') {
-    uint32_t cp;
-    size_t n = utf8_decode((const unsigned char *)v + i, &cp);
-    if (w + codepoint_width(cp) > max - 1) break;
-    w += codepoint_width(cp);
+    size_t cols = 0;
+    size_t n = cli_utf8_next(v + i, &cols);
+    if (w + cols > max - 1) break;
+    w += cols;
     i += n;
   }
   memcpy(v + i, "\xE2\x80\xA6", 4); /* fits: len + 4 bytes, i <= len */
@@ -309,7 +260,7 @@ static char *cell_text(const char *s, size_t len, size_t max) {
 }
 
 static void print_cell(FILE *out, const char *s, size_t w, bool right) {
-  size_t dw = display_width(s);
+  size_t dw = cli_display_width(s);
   if (right)
     for (size_t i = dw; i < w; i++) fputc(' ', out);
   fputs(s, out);
@@ -461,7 +412,7 @@ static int print_table(const char *cmd, duckdb_connection con, FILE *out, int64_
   for (idx_t c = 0; c < ncol; c++) {
     const char *name = duckdb_column_name(&res, c);
     if ((names[c] = cell_text(name, strlen(name), (size_t)1 << 20)) == NULL) goto oom;
-    w[c] = display_width(names[c]);
+    w[c] = cli_display_width(names[c]);
     if (strlen(type_label(&res, c)) > w[c]) w[c] = strlen(type_label(&res, c));
   }
   idx_t got = 0;
@@ -482,7 +433,7 @@ static int print_table(const char *cmd, duckdb_connection con, FILE *out, int64_
           duckdb_destroy_data_chunk(&chunk);
           goto oom;
         }
-        if (display_width(*cell) > w[c]) w[c] = display_width(*cell);
+        if (cli_display_width(*cell) > w[c]) w[c] = cli_display_width(*cell);
       }
     }
     got += n;

@@ -85,9 +85,10 @@ static int parse(const char *cmd, int argc, char **argv, int max_pos, admin_args
   return -1;
 }
 
-/* Runs one action and returns its first result's body (caller releases) or an exit code. */
-static int action(const char *cmd, admin_args *a, const char *type, const char *body,
-                  size_t body_len, mallard_bytes *result) {
+/* Runs one action and returns its first result's body (caller releases) or an exit code;
+ * *seconds (may be NULL) gets the time the action took, logging in not included. */
+static int timed_action(const char *cmd, admin_args *a, const char *type, const char *body,
+                        size_t body_len, mallard_bytes *result, double *seconds) {
   mallard_client *client = NULL;
   int rc = cli_connect(&a->o, NULL, &client);
   if (rc != CLI_EXIT_OK) return rc;
@@ -95,7 +96,9 @@ static int action(const char *cmd, admin_args *a, const char *type, const char *
   memset(&err, 0, sizeof err);
   mallard_call_options call = cli_call_options(&a->o);
   mallard_result_list list = {0};
+  double t0 = cli_now();
   mallard_code code = mallard_client_do_action(client, &call, type, body, body_len, &list, &err);
+  if (seconds != NULL) *seconds = cli_now() - t0;
   mallard_client_close(&client);
   if (code != MALLARD_OK) return cli_fail(cmd, &err);
   if (list.n_results > 0) {
@@ -104,6 +107,11 @@ static int action(const char *cmd, admin_args *a, const char *type, const char *
   }
   mallard_result_list_release(&list);
   return CLI_EXIT_OK;
+}
+
+static int action(const char *cmd, admin_args *a, const char *type, const char *body,
+                  size_t body_len, mallard_bytes *result) {
+  return timed_action(cmd, a, type, body, body_len, result, NULL);
 }
 
 static const mlr_json *parse_result(const char *cmd, const mallard_bytes *r, mlr_json_doc **doc) {
@@ -142,6 +150,13 @@ static void print_json_value(const mlr_json *v) {
   }
 }
 
+/* Prints text padded to w terminal columns, then the column gap (or the end of the line). */
+static void print_padded(const char *text, size_t w, bool last) {
+  fputs(text, stdout);
+  for (size_t dw = cli_display_width(text); dw < w; dw++) fputc(' ', stdout);
+  fputs(last ? "\n" : "  ", stdout);
+}
+
 /* Prints an array of objects as aligned columns named by `keys`. */
 static void print_rows(const mlr_json *arr, const char *const *keys, int n_keys) {
   size_t w[8] = {0};
@@ -152,23 +167,23 @@ static void print_rows(const mlr_json *arr, const char *const *keys, int n_keys)
       char buf[64];
       size_t len = v == NULL ? 1
                    : v->type == MLR_JSON_STRING
-                       ? strlen(v->string)
+                       ? cli_display_width(v->string)
                        : (size_t)snprintf(buf, sizeof buf, "%lld", (long long)v->integer);
       if (len > w[k]) w[k] = len;
     }
   }
   for (int k = 0; k < n_keys; k++)
-    printf("%-*s%s", (int)w[k], keys[k], k + 1 < n_keys ? "  " : "\n");
+    print_padded(keys[k], k + 1 < n_keys ? w[k] : 0, k + 1 == n_keys);
   for (const mlr_json *e = arr->child; e != NULL; e = e->next) {
     for (int k = 0; k < n_keys; k++) {
       const mlr_json *v = mlr_json_get(e, keys[k]);
-      if (v != NULL && v->type == MLR_JSON_STRING)
-        printf("%-*s", (int)w[k], v->string);
-      else if (v != NULL && v->type == MLR_JSON_NUMBER)
-        printf("%*lld", (int)w[k], (long long)v->integer);
-      else
-        printf("%-*s", (int)w[k], v == NULL ? "-" : "...");
-      printf("%s", k + 1 < n_keys ? "  " : "\n");
+      bool last = k + 1 == n_keys;
+      if (v != NULL && v->type == MLR_JSON_NUMBER) {
+        printf("%*lld%s", (int)w[k], (long long)v->integer, last ? "\n" : "  ");
+      } else {
+        const char *text = v == NULL ? "-" : v->type == MLR_JSON_STRING ? v->string : "...";
+        print_padded(text, last ? 0 : w[k], last);
+      }
     }
   }
 }
@@ -253,8 +268,8 @@ int cli_cmd_ping(int argc, char **argv) {
   int rc = parse("ping", argc, argv, 0, &a);
   if (rc >= 0) return rc;
   mallard_bytes r = {0};
-  double t0 = cli_now();
-  rc = action("ping", &a, "ping", NULL, 0, &r);
+  double took = 0;
+  rc = timed_action("ping", &a, "ping", NULL, 0, &r, &took);
   if (rc != CLI_EXIT_OK) return rc;
   mlr_json_doc *doc = NULL;
   const mlr_json *root = parse_result("ping", &r, &doc);
@@ -262,7 +277,7 @@ int cli_cmd_ping(int argc, char **argv) {
     rc = CLI_EXIT_ERROR;
   } else {
     const char *v = mlr_json_get_string(root, "version");
-    printf("%s: ok, mallard %s, %.1f ms\n", a.o.server, v ? v : "?", (cli_now() - t0) * 1000.0);
+    printf("%s: ok, mallard %s, %.1f ms\n", a.o.server, v ? v : "?", took * 1000.0);
   }
   mlr_json_free(doc);
   mallard_bytes_release(&r);

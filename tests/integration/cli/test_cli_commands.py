@@ -495,3 +495,19 @@ def test_compressed_csv_and_json_files(cli, servers, tmp_path):
     assert r.returncode == 0 and count(cli, uri, "from_zst") == 1, err(r)
     r = cli("get", "SELECT 1", "-o", str(tmp_path / "o.parquet.gz"), "-s", uri)
     assert r.returncode == 2 and "cannot tell the format" in one_line_error(r)
+
+
+def test_tables_listing_aligns_wide_names(cli, servers):
+    uri = servers[1]
+    r = cli("execute", 'CREATE OR REPLACE TABLE "wïde表" AS SELECT 1 AS a; '
+            'CREATE OR REPLACE TABLE wide_plain AS SELECT 1 AS a FROM range(22)', "-s", uri)
+    assert r.returncode == 0, err(r)
+    r = cli("tables", "wi%", "-s", uri)
+    assert r.returncode == 0, err(r)
+
+    def columns(line):  # terminal columns: the CJK character takes two
+        return sum(2 if "\u4e00" <= ch <= "\u9fff" else 1 for ch in line)
+
+    lines = out(r).splitlines()
+    assert len(lines) == 3 and all(ln == ln.rstrip() for ln in lines)
+    assert len({columns(ln) for ln in lines}) == 1, lines
