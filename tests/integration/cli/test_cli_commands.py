@@ -499,10 +499,10 @@ def test_compressed_csv_and_json_files(cli, servers, tmp_path):
 
 def test_tables_listing_aligns_wide_names(cli, servers):
     uri = servers[1]
-    r = cli("execute", 'CREATE OR REPLACE TABLE "wïde表" AS SELECT 1 AS a; '
-            'CREATE OR REPLACE TABLE wide_plain AS SELECT 1 AS a FROM range(22)', "-s", uri)
+    r = cli("execute", 'CREATE OR REPLACE TABLE "zzw_wïde表" AS SELECT 1 AS a; '
+            'CREATE OR REPLACE TABLE zzw_wide_plain AS SELECT 1 AS a FROM range(22)', "-s", uri)
     assert r.returncode == 0, err(r)
-    r = cli("tables", "wi%", "-s", uri)
+    r = cli("tables", "zzw%", "-s", uri)
     assert r.returncode == 0, err(r)
 
     def columns(line):  # terminal columns: the CJK character takes two
