@@ -109,9 +109,9 @@ mlr_code ipc_encoder_schema(ipc_encoder *enc, ipc_message *out, mlr_error *err);
 typedef mlr_code (*ipc_message_sink)(void *ctx, ipc_message *msg, mlr_error *err);
 
 /* Encodes one record batch (as several messages with max_body_size). Takes ownership of
- * *batch (moved: batch->release is set to NULL), also on error. Emits any DictionaryBatch messages the batch needs (new dictionaries, deltas
- * or replacements) before its RecordBatch message, all through sink. Arrays with non-zero
- * offsets (slices) are encoded correctly. */
+ * *batch (moved: batch->release is set to NULL), also on error. Emits any DictionaryBatch messages
+ * the batch needs (new dictionaries, deltas or replacements) before its RecordBatch message, all
+ * through sink. Arrays with non-zero offsets (slices) are encoded correctly. */
 mlr_code ipc_encoder_batch(ipc_encoder *enc, struct ArrowArray *batch, ipc_message_sink sink,
                            void *sink_ctx, mlr_error *err);
 
