@@ -12,7 +12,11 @@ failed=()
 step() { printf '\n=== %s\n' "$*"; }
 
 step "format check"
-if clang-format --dry-run --Werror $(git ls-files '*.c' '*.h' 2>/dev/null) 2>&1 | head -20 | grep .; then
+# (The output decides, not the pipeline's status: under pipefail clang-format's own failure made
+# an `if ... | grep .` take the "formatted" branch, so a violation never failed the run.)
+format_out=$(clang-format --dry-run --Werror $(git ls-files '*.c' '*.h' 2>/dev/null) 2>&1)
+if [ -n "$format_out" ]; then
+  printf '%s\n' "$format_out" | head -20
   failed+=(format)
 else
   echo "clang-format: all files formatted"
