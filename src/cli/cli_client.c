@@ -439,3 +439,33 @@ size_t cli_display_width(const char *s) {
   }
   return w;
 }
+
+const char *cli_sql_arg(const char *cmd, const char *arg, char **owned) {
+  *owned = NULL;
+  if (strcmp(arg, "-") != 0) return arg;
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (buf == NULL) {
+      fprintf(stderr, "mallard %s: out of memory reading the SQL from stdin\n", cmd);
+      return NULL;
+    }
+    size_t n = fread(buf + len, 1, cap - len - 1, stdin);
+    len += n;
+    if (n == 0) break;
+    if (len + 1 == cap) {
+      char *nb = cap < ((size_t)256 << 20) ? realloc(buf, cap * 2) : NULL;
+      if (nb == NULL) free(buf);
+      buf = nb;
+      cap *= 2;
+    }
+  }
+  if (ferror(stdin)) {
+    fprintf(stderr, "mallard %s: cannot read the SQL from stdin\n", cmd);
+    free(buf);
+    return NULL;
+  }
+  buf[len] = '\0';
+  *owned = buf;
+  return buf;
+}

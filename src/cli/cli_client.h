@@ -59,6 +59,11 @@ char *cli_one_line(char *msg);
  * stray byte), and of the whole text s. */
 size_t cli_utf8_next(const char *s, size_t *cols);
 size_t cli_display_width(const char *s);
+
+/* The SQL argument of a command: the text itself, or for "-" everything on stdin (a script
+ * file: `mallard execute - < setup.sql`). *owned gets what the caller frees (NULL for the
+ * argument itself); returns NULL after printing an error. */
+const char *cli_sql_arg(const char *cmd, const char *arg, char **owned);
 /* Prints "mallard <cmd>: [<what>: ]<msg as one line>" on stderr. */
 void cli_print_error(const char *cmd, const char *what, const char *msg);
 /* Exit code for a status: 0 ok, 3 UNAVAILABLE (connection), 1 anything else. */

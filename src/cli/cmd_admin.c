@@ -32,8 +32,10 @@ static const char *const HELP[][2] = {
      "--mode stream_end the whole input once) and may use named parameters ($name) that\n"
      "`mallard exchange --params` binds.\n\n"},
     {"unregister", "usage: mallard unregister NAME [options]\n\nRemoves a SQL exchanger.\n\n"},
-    {"execute", "usage: mallard execute SQL [options]\n\nRuns a statement that returns no rows "
-                "(DDL, INSERT, ...) and prints how many rows it changed.\n\n"},
+    {"execute", "usage: mallard execute SQL|- [options]\n\n"
+                "Runs statements that return no rows (DDL, INSERT, ...) and prints how many\n"
+                "rows they changed. Several statements run as one transaction (all or\n"
+                "nothing). \"-\" reads them from stdin: mallard execute - < setup.sql\n\n"},
     {"drop", "usage: mallard drop TABLE [--schema S] [options]\n\nDrops a table (the name as "
              "it is, quotes and dots included; --schema for one outside the default "
              "schema).\n\n"},
@@ -307,7 +309,11 @@ static int simple_cmd(const char *cmd, int argc, char **argv, const char *type, 
     rc = action(cmd, &a, type, body, n, &r);
     free(body);
   } else {
-    rc = action(cmd, &a, type, a.pos[0], strlen(a.pos[0]), &r);
+    char *owned = NULL;
+    const char *text = strcmp(cmd, "execute") == 0 ? cli_sql_arg(cmd, a.pos[0], &owned) : a.pos[0];
+    if (text == NULL) return CLI_EXIT_USAGE;
+    rc = action(cmd, &a, type, text, strlen(text), &r);
+    free(owned);
   }
   if (rc != CLI_EXIT_OK) return rc;
   mlr_json_doc *doc = NULL;

@@ -10,14 +10,16 @@
 static void usage(const char *cmd, FILE *out) {
   if (strcmp(cmd, "get") == 0)
     fprintf(out, "usage: mallard get SQL -o FILE [--format csv|json|arrow|parquet] [options]\n\n"
-                 "Runs SQL on the server and streams the result into a local file. The format\n"
-                 "comes from the file's extension (.parquet .csv .json .arrow .arrows) unless\n"
-                 "--format says otherwise.\n\n");
+                 "Runs SQL (\"-\": read from stdin) on the server and streams the result into\n"
+                 "a local file. The format comes from the file's extension (.parquet .csv\n"
+                 ".json .ndjson .arrow .arrows, also .csv.gz .json.zst) unless --format says\n"
+                 "otherwise.\n\n");
   else
     fprintf(out, "usage: mallard query SQL [--format table|csv|json|arrow|parquet] [-o FILE]\n"
                  "                         [--max-rows N] [options]\n\n"
-                 "Runs SQL on the server and prints the result: a table on a terminal (at most\n"
-                 "--max-rows rows, default 40), CSV otherwise, or the --format asked for.\n\n");
+                 "Runs SQL (\"-\": read from stdin) on the server and prints the result: a table\n"
+                 "on a terminal (at most --max-rows rows, default 40), CSV otherwise, or the\n"
+                 "--format asked for.\n\n");
   cli_conn_opts_help(out);
 }
 
@@ -70,9 +72,14 @@ static int run(const char *cmd, int argc, char **argv) {
   if (is_get && format == CLI_FORMAT_TABLE)
     return cli_usage_error(cmd, "get writes data files; use query for a table");
 
+  char *sql_owned = NULL;
+  if ((sql = cli_sql_arg(cmd, sql, &sql_owned)) == NULL) return CLI_EXIT_USAGE;
   mallard_client *client = NULL;
   int rc = cli_connect(&o, NULL, &client);
-  if (rc != CLI_EXIT_OK) return rc;
+  if (rc != CLI_EXIT_OK) {
+    free(sql_owned);
+    return rc;
+  }
   mallard_error err;
   memset(&err, 0, sizeof err);
   mallard_call_options call = cli_call_options(&o);
@@ -89,6 +96,7 @@ static int run(const char *cmd, int argc, char **argv) {
               out_path, cli_now() - t0);
   }
   mallard_client_close(&client);
+  free(sql_owned);
   return rc;
 }
 

@@ -38,7 +38,7 @@ def servers(mallard_bin):
 def cli(mallard_bin):
     """cli(*args, env=None, input=None) -> CompletedProcess, with the password set, CI unset."""
 
-    def run(*args, env=None, timeout=60, password=PASSWORD):
+    def run(*args, env=None, timeout=60, password=PASSWORD, input=None):
         e = dict(os.environ)
         e.pop("CI", None)
         e.pop("MALLARD_TOKEN", None)
@@ -49,6 +49,9 @@ def cli(mallard_bin):
             e.pop("MALLARD_PASSWORD", None)
         if env:
             e.update(env)
+        if input is not None:  # bytes fed to stdin
+            return subprocess.run([mallard_bin, *args], capture_output=True, timeout=timeout,
+                                  env=e, input=input)
         return subprocess.run([mallard_bin, *args], capture_output=True, timeout=timeout, env=e,
                               stdin=subprocess.DEVNULL)
 

@@ -511,3 +511,21 @@ def test_tables_listing_aligns_wide_names(cli, servers):
     lines = out(r).splitlines()
     assert len(lines) == 3 and all(ln == ln.rstrip() for ln in lines)
     assert len({columns(ln) for ln in lines}) == 1, lines
+
+
+def test_sql_from_stdin(cli, servers):
+    uri = servers[1]
+    script = (b"-- set up\nCREATE OR REPLACE TABLE stdin_t (i INT);\n"
+              b"INSERT INTO stdin_t SELECT range FROM range(5);\n"
+              b"INSERT INTO stdin_t VALUES (10);\n")
+    r = cli("execute", "-", "-s", uri, input=script)
+    assert r.returncode == 0, err(r)
+    assert out(r).strip() == "rows_changed: 6"
+    r = cli("query", "-", "-s", uri, "--format", "csv", input=b"SELECT sum(i) AS s FROM stdin_t")
+    assert r.returncode == 0, err(r)
+    assert out(r).split() == ["s", "20"]
+    # one transaction: the failing last statement leaves nothing of the first
+    r = cli("execute", "-", "-s", uri,
+            input=b"INSERT INTO stdin_t VALUES (99); INSERT INTO nowhere VALUES (1);")
+    assert r.returncode == 1 and "nowhere" in one_line_error(r)
+    assert count(cli, uri, "stdin_t") == 6
