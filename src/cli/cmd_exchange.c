@@ -35,6 +35,15 @@ static int out_schema(struct ArrowArrayStream *s, struct ArrowSchema *out) {
   return mallard_reader_schema(c->reader, out, &c->err) == MALLARD_OK ? 0 : EIO;
 }
 
+/* The answer failed: when it was cancelled because reading the input failed, say that. */
+static void explain_cancel(out_ctx *c) {
+  if (c->feeder != NULL && atomic_load(&c->feeder->src_failed))
+    snprintf(c->err.message, sizeof c->err.message,
+             "reading the input: %s (the exchange was "
+             "cancelled)",
+             c->feeder->src_msg);
+}
+
 static int out_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
   out_ctx *c = s->private_data;
   bool eof = false;
@@ -42,9 +51,7 @@ static int out_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
   /* Metadata-only messages carry no batch: skip them. */
   for (;;) {
     if (mallard_reader_next(c->reader, out, NULL, &eof, &c->err) != MALLARD_OK) {
-      if (c->feeder != NULL && atomic_load(&c->feeder->src_failed))
-        snprintf(c->err.message, sizeof c->err.message, "%s: %s (the exchange was cancelled)",
-                 "reading the input", c->feeder->src_msg);
+      explain_cancel(c);
       return EIO;
     }
     if (eof || out->release != NULL) return 0;
@@ -184,7 +191,13 @@ int cli_cmd_exchange(int argc, char **argv) {
   if (mallard_reader_schema(oc.reader, &answer, &oc.err) != MALLARD_OK) {
     mallard_writer_cancel(w);
     cli_feeder_join(&f);
-    rc = cli_fail(cmd, &oc.err);
+    if (atomic_load(&f.src_failed)) { /* the input broke before the answer began */
+      explain_cancel(&oc);
+      cli_print_error(cmd, NULL, oc.err.message);
+      rc = CLI_EXIT_ERROR;
+    } else {
+      rc = cli_fail(cmd, &oc.err);
+    }
     goto cleanup;
   }
   answer.release(&answer);
