@@ -4,7 +4,9 @@
 
 #include "arrow/arrowc_schema.h"
 #include "cli/cli.h"
+#include "common/mlr_io.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <ctype.h>
 #include <stdlib.h>
@@ -440,32 +442,23 @@ size_t cli_display_width(const char *s) {
   return w;
 }
 
+void cli_print_padded(FILE *out, const char *s, size_t w, bool right) {
+  size_t dw = cli_display_width(s);
+  if (right)
+    for (size_t i = dw; i < w; i++) fputc(' ', out);
+  fputs(s, out);
+  if (!right)
+    for (size_t i = dw; i < w; i++) fputc(' ', out);
+}
+
 const char *cli_sql_arg(const char *cmd, const char *arg, char **owned) {
   *owned = NULL;
   if (strcmp(arg, "-") != 0) return arg;
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  for (;;) {
-    if (buf == NULL) {
-      fprintf(stderr, "mallard %s: out of memory reading the SQL from stdin\n", cmd);
-      return NULL;
-    }
-    size_t n = fread(buf + len, 1, cap - len - 1, stdin);
-    len += n;
-    if (n == 0) break;
-    if (len + 1 == cap) {
-      char *nb = cap < ((size_t)256 << 20) ? realloc(buf, cap * 2) : NULL;
-      if (nb == NULL) free(buf);
-      buf = nb;
-      cap *= 2;
-    }
-  }
-  if (ferror(stdin)) {
-    fprintf(stderr, "mallard %s: cannot read the SQL from stdin\n", cmd);
-    free(buf);
+  int e = mlr_read_all(stdin, (size_t)256 << 20, owned, NULL);
+  if (e != 0) {
+    fprintf(stderr, "mallard %s: cannot read the SQL from stdin: %s\n", cmd,
+            e == EFBIG ? "more than 256 MiB" : strerror(e));
     return NULL;
   }
-  buf[len] = '\0';
-  *owned = buf;
-  return buf;
+  return *owned;
 }

@@ -59,6 +59,8 @@ char *cli_one_line(char *msg);
  * stray byte), and of the whole text s. */
 size_t cli_utf8_next(const char *s, size_t *cols);
 size_t cli_display_width(const char *s);
+/* Writes s padded with spaces to w terminal columns, on the left when right-aligned. */
+void cli_print_padded(FILE *out, const char *s, size_t w, bool right);
 
 /* The SQL argument of a command: the text itself, or for "-" everything on stdin (a script
  * file: `mallard execute - < setup.sql`). *owned gets what the caller frees (NULL for the

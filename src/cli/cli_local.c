@@ -259,15 +259,6 @@ static char *cell_text(const char *s, size_t len, size_t max) {
   return v;
 }
 
-static void print_cell(FILE *out, const char *s, size_t w, bool right) {
-  size_t dw = cli_display_width(s);
-  if (right)
-    for (size_t i = dw; i < w; i++) fputc(' ', out);
-  fputs(s, out);
-  if (!right)
-    for (size_t i = dw; i < w; i++) fputc(' ', out);
-}
-
 static bool is_numeric_type(duckdb_type t) {
   switch (t) {
   case DUCKDB_TYPE_TINYINT:
@@ -450,14 +441,14 @@ static int print_table(const char *cmd, duckdb_connection con, FILE *out, int64_
   fputs("\xE2\x94\x82", out);
   for (idx_t c = 0; c < ncol; c++) {
     fputc(' ', out);
-    print_cell(out, names[c], w[c], false);
+    cli_print_padded(out, names[c], w[c], false);
     fputs(" \xE2\x94\x82", out);
   }
   fputs("\n\xE2\x94\x82", out);
   for (idx_t c = 0; c < ncol; c++) {
     fputc(' ', out);
     const char *tname = type_label(&res, c);
-    print_cell(out, tname, w[c], false);
+    cli_print_padded(out, tname, w[c], false);
     fputs(" \xE2\x94\x82", out);
   }
   fputs("\n\xE2\x94\x9C", out);
@@ -473,7 +464,7 @@ static int print_table(const char *cmd, duckdb_connection con, FILE *out, int64_
       bool right = is_numeric_type(duckdb_get_type_id(lt));
       duckdb_destroy_logical_type(&lt);
       fputc(' ', out);
-      print_cell(out, cells[r * ncol + c] ? cells[r * ncol + c] : "", w[c], right);
+      cli_print_padded(out, cells[r * ncol + c] ? cells[r * ncol + c] : "", w[c], right);
       fputs(" \xE2\x94\x82", out);
     }
     fputs("\n", out);

@@ -154,8 +154,7 @@ static void print_json_value(const mlr_json *v) {
 
 /* Prints text padded to w terminal columns, then the column gap (or the end of the line). */
 static void print_padded(const char *text, size_t w, bool last) {
-  fputs(text, stdout);
-  for (size_t dw = cli_display_width(text); dw < w; dw++) fputc(' ', stdout);
+  cli_print_padded(stdout, text, w, false);
   fputs(last ? "\n" : "  ", stdout);
 }
 

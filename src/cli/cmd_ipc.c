@@ -3,6 +3,7 @@
 #include "arrow/arrowc_buf.h"
 #include "cli/cli.h"
 #include "cli/cli_client.h"
+#include "common/mlr_io.h"
 #include "ipc/ipc.h"
 
 #include <errno.h>
@@ -39,29 +40,14 @@ static mlr_code read_all(const char *path, arrowc_buf **out, mlr_error *err) {
   }
   FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
   if (f == NULL) return mlr_error_set(err, MALLARD_NOT_FOUND, "cannot open: %s", strerror(errno));
-  size_t cap = 1 << 16, size = 0;
-  uint8_t *data = malloc(cap);
-  mlr_code rc = MALLARD_OK;
-  while (data != NULL) {
-    if (size == cap) {
-      uint8_t *nd = realloc(data, cap * 2);
-      if (nd == NULL) break;
-      data = nd;
-      cap *= 2;
-    }
-    size_t n = fread(data + size, 1, cap - size, f);
-    size += n;
-    if (n == 0) break;
-  }
-  if (data == NULL || size == cap)
-    rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory reading input");
-  else if (ferror(f))
-    rc = mlr_error_set(err, MALLARD_DATA_LOSS, "read failed: %s", strerror(errno));
+  char *data = NULL;
+  size_t size = 0;
+  int e = mlr_read_all(f, 0, &data, &size);
+  int read_errno = errno;
   if (f != stdin) fclose(f);
-  if (rc != MALLARD_OK) {
-    free(data);
-    return rc;
-  }
+  if (e == ENOMEM)
+    return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory reading input");
+  if (e != 0) return mlr_error_set(err, MALLARD_DATA_LOSS, "read failed: %s", strerror(read_errno));
   *out = arrowc_buf_wrap(data, (int64_t)size, free_ctx, data);
   if (*out == NULL) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
   return MALLARD_OK;

@@ -546,6 +546,23 @@ mlr_code mlr_json_text_member(const mlr_json *obj, const char *key, const char *
   return MALLARD_OK;
 }
 
+mlr_code mlr_json_only_keys(const mlr_json *obj, const char *const *keys, size_t n,
+                            const char *context, mlr_error *err) {
+  for (const mlr_json *m = obj->child; m != NULL; m = m->next) {
+    bool known = false;
+    for (size_t i = 0; i < n && !known; i++) known = strcmp(m->key, keys[i]) == 0;
+    if (known) continue;
+    char expected[160] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < n && used < sizeof expected; i++)
+      used +=
+          (size_t)snprintf(expected + used, sizeof expected - used, "%s%s", i ? ", " : "", keys[i]);
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "%s: unknown key '%s' (expected %s)",
+                         context, m->key, expected);
+  }
+  return MALLARD_OK;
+}
+
 /* ---- writer ---- */
 
 static bool strbuf_reserve(mlr_strbuf *b, size_t extra) {

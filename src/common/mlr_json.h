@@ -51,6 +51,10 @@ const char *mlr_json_get_string(const mlr_json *obj, const char *key);
  * INVALID_ARGUMENT, naming context and key, when it is another type or holds a NUL byte. */
 mlr_code mlr_json_text_member(const mlr_json *obj, const char *key, const char *context,
                               const char **out, mlr_error *err);
+/* INVALID_ARGUMENT "<context>: unknown key 'k' (expected a, b, ...)" when the object has a member
+ * whose key is not one of the n keys. */
+mlr_code mlr_json_only_keys(const mlr_json *obj, const char *const *keys, size_t n,
+                            const char *context, mlr_error *err);
 
 /* Growable output string. */
 typedef struct mlr_strbuf {

@@ -72,15 +72,8 @@ mlr_code xchg_parse_command(const uint8_t *cmd, size_t cmd_len, char **name, cha
   }
   rc = xchg_check_name(xname, strlen(xname), err);
   if (rc != MALLARD_OK) goto cleanup;
-  for (const mlr_json *m = root->child; m != NULL; m = m->next) {
-    if (strcmp(m->key, "exchanger") != 0 && strcmp(m->key, "params") != 0) {
-      rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
-                         "DoExchange command: unknown member \"%s\" (expected \"exchanger\" and "
-                         "\"params\")",
-                         m->key);
-      goto cleanup;
-    }
-  }
+  static const char *const keys[] = {"exchanger", "params"};
+  if ((rc = mlr_json_only_keys(root, keys, 2, "DoExchange command", err))) goto cleanup;
   const mlr_json *params = mlr_json_get(root, "params");
   if (params != NULL && params->type != MLR_JSON_NULL) {
     if (params->type != MLR_JSON_OBJECT) {

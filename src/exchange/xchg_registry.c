@@ -510,18 +510,8 @@ mlr_code xchg_action_register(xchg_registry *reg, const uint8_t *body, size_t bo
                        "\"mode\", \"replace\"}");
     goto cleanup;
   }
-  for (const mlr_json *m = root->child; m != NULL; m = m->next) {
-    static const char *const known[] = {"name", "sql", "mode", "replace", "input_schema"};
-    bool ok = false;
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= strcmp(m->key, known[i]) == 0;
-    if (!ok) {
-      rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
-                         "register_exchanger: unknown member \"%s\" (expected name, sql, mode, "
-                         "replace, input_schema)",
-                         m->key);
-      goto cleanup;
-    }
-  }
+  static const char *const keys[] = {"name", "sql", "mode", "replace", "input_schema"};
+  if ((rc = mlr_json_only_keys(root, keys, 5, "register_exchanger", err))) goto cleanup;
   const char *name = NULL, *sql = NULL;
   const mlr_json *mode = mlr_json_get(root, "mode");
   const mlr_json *replace = mlr_json_get(root, "replace");

@@ -3,6 +3,7 @@
 #include "flight/client_internal.h"
 
 #include "Flight.pb-c.h"
+#include "common/mlr_io.h"
 
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
@@ -25,38 +26,16 @@ static mlr_code read_pem(const char *path, const char *what, char **out, mlr_err
     return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "cannot read %s '%s': %s", what, path,
                          strerror(errno));
   }
-  mlr_code rc = MALLARD_OK;
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  for (;;) {
-    if (buf == NULL) {
-      rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory reading %s", path);
-      break;
-    }
-    size_t n = fread(buf + len, 1, cap - len - 1, f);
-    len += n;
-    if (n == 0) break;
-    if (len + 1 == cap) {
-      if (cap > ((size_t)16 << 20)) {
-        rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "%s '%s' is larger than 16 MiB", what,
-                           path);
-        break;
-      }
-      char *nb = realloc(buf, cap * 2);
-      if (nb == NULL) free(buf);
-      buf = nb;
-      cap *= 2;
-    }
-  }
-  if (rc == MALLARD_OK && ferror(f)) {
-    rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "cannot read %s '%s'", what, path);
-  }
+  char *buf = NULL;
+  int e = mlr_read_all(f, (size_t)16 << 20, &buf, NULL);
   fclose(f);
-  if (rc != MALLARD_OK) {
-    free(buf);
-    return rc;
-  }
-  buf[len] = 0;
+  if (e == ENOMEM)
+    return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory reading %s", path);
+  if (e == EFBIG)
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "%s '%s' is larger than 16 MiB", what,
+                         path);
+  if (e != 0)
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "cannot read %s '%s'", what, path);
   /* gRPC would take anything and fail at the first call with a log of its own: say it here. */
   if (strstr(buf, "-----BEGIN ") == NULL) {
     free(buf);

@@ -155,13 +155,8 @@ static mlr_code parse_drop_body(const flight_bytes *body, srv_put_target *t, mlr
   if (root->type == MLR_JSON_STRING) {
     table = root->string;
   } else if (root->type == MLR_JSON_OBJECT) {
-    for (const mlr_json *m = root->child; m != NULL; m = m->next) {
-      if (strcmp(m->key, "table") != 0 && strcmp(m->key, "schema") != 0) {
-        rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
-                           "drop_table: unknown key '%s' (expected table, schema)", m->key);
-        goto cleanup;
-      }
-    }
+    static const char *const keys[] = {"table", "schema"};
+    if ((rc = mlr_json_only_keys(root, keys, 2, "drop_table", err))) goto cleanup;
     table = mlr_json_get_string(root, "table");
     schema = mlr_json_get_string(root, "schema");
   }

@@ -116,14 +116,8 @@ mlr_code srv_parse_put_command(const uint8_t *cmd, size_t len, srv_put_target *o
                        "DoPut command must be a JSON object {\"table\": ..., \"mode\": ...}");
     goto cleanup;
   }
-  for (const mlr_json *m = root->child; m != NULL; m = m->next) {
-    if (strcmp(m->key, "table") != 0 && strcmp(m->key, "mode") != 0 &&
-        strcmp(m->key, "schema") != 0) {
-      rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
-                         "DoPut command: unknown key '%s' (expected table, mode, schema)", m->key);
-      goto cleanup;
-    }
-  }
+  static const char *const keys[] = {"table", "mode", "schema"};
+  if ((rc = mlr_json_only_keys(root, keys, 3, "DoPut command", err))) goto cleanup;
   const char *table = NULL, *schema = NULL, *mode = NULL;
   if ((rc = mlr_json_text_member(root, "table", "DoPut command", &table, err)) ||
       (rc = mlr_json_text_member(root, "schema", "DoPut command", &schema, err)) ||
