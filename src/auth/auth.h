@@ -42,7 +42,7 @@ typedef int64_t (*auth_clock_fn)(void *arg);
 
 typedef struct auth_options {
   const char *users_file;      /* `name:hash[:role]` lines; NULL = only the default admin user */
-  const char *tokens_file;     /* `token-hash:user` lines; NULL = none */
+  const char *tokens_file;     /* `token-hash:user[:expiry]` lines; NULL = none */
   int64_t session_idle_ms;     /* default 1 h */
   int64_t session_lifetime_ms; /* absolute, default 24 h */
   int max_sessions;            /* default 10000; more logins answer RESOURCE_EXHAUSTED */
@@ -55,6 +55,9 @@ typedef struct auth_options {
   int max_parallel_verifies; /* concurrent Argon2 verifications (each takes its memlimit); 2 */
   auth_clock_fn clock;       /* NULL = CLOCK_MONOTONIC */
   void *clock_arg;
+  /* Wall clock for pre-issued tokens' expiry times: milliseconds since 1970-01-01 UTC. */
+  auth_clock_fn wall_clock; /* NULL = CLOCK_REALTIME */
+  void *wall_clock_arg;
 } auth_options;
 
 /* Fills the defaults above (all pointers NULL). */
@@ -70,6 +73,8 @@ void auth_service_free(auth_service *svc);
  * auth_default_warning() on stderr at start and refuses a non-loopback listen address
  * (auth_listen_is_loopback) unless --insecure-default-user. */
 bool auth_service_uses_default_user(const auth_service *svc);
+/* Pre-issued tokens of the tokens file whose expiry time has passed (the server warns). */
+size_t auth_service_expired_tokens(const auth_service *svc);
 const char *auth_default_warning(void);
 /* True for "localhost:N", "127.x.y.z:N", "[::1]:N" (and "unix:..."). */
 bool auth_listen_is_loopback(const char *host_port);
@@ -189,6 +194,13 @@ mlr_code auth_parse_authorization(const char *value, size_t len, auth_credential
 enum { AUTH_HASH_SIZE = 128 };
 mlr_code auth_hash_password(const char *password, size_t len, int cost, char *out, mlr_error *err);
 bool auth_verify_password(const char *hash, const char *password, size_t len);
+
+/* A UTC time as the tokens file writes it, "2027-02-25T08:00:00Z" (20 chars, RFC 3339 with
+ * seconds and a Z), to and from seconds since 1970. Parsing takes exactly that form (years
+ * 1970-9999, real dates only) and returns false for anything else. */
+enum { AUTH_UTC_CHARS = 20 };
+void auth_format_utc(int64_t unix_s, char out[AUTH_UTC_CHARS + 1]);
+bool auth_parse_utc(const char *text, size_t len, int64_t *unix_s);
 
 /* A token for `mallard token` and sessions: 256 random bits, URL-safe base64 (43 chars). */
 enum { AUTH_TOKEN_CHARS = 43 };

@@ -6,9 +6,11 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 const char *auth_role_name(auth_role role) {
   switch (role) {
@@ -396,4 +398,60 @@ const char *auth_default_warning(void) {
   return "WARNING: no --users file: the only user is admin with the well-known password "
          "'password123'. Create users with `mallard passwd NAME >> users.txt` and start with "
          "--users users.txt";
+}
+
+/* ------------------------------------------------------------------ UTC times (tokens file) */
+
+/* Days from 1970-01-01 to a date of the proleptic Gregorian calendar (month 1-12). */
+static int64_t days_since_epoch(int64_t y, int m, int d) {
+  y -= m <= 2;
+  int64_t era = y / 400; /* y >= 1969 here: no negative division */
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+static bool leap_year(int y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static bool digits(const char *s, size_t n, int *out) {
+  int v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+bool auth_parse_utc(const char *t, size_t len, int64_t *unix_s) {
+  static const int k_month_days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int y, mo, d, h, mi, s;
+  if (t == NULL || len != AUTH_UTC_CHARS || t[4] != '-' || t[7] != '-' || t[10] != 'T' ||
+      t[13] != ':' || t[16] != ':' || t[19] != 'Z') {
+    return false;
+  }
+  if (!digits(t, 4, &y) || !digits(t + 5, 2, &mo) || !digits(t + 8, 2, &d) ||
+      !digits(t + 11, 2, &h) || !digits(t + 14, 2, &mi) || !digits(t + 17, 2, &s)) {
+    return false;
+  }
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return false;
+  int mdays = k_month_days[mo - 1] + (mo == 2 && leap_year(y) ? 1 : 0);
+  if (d > mdays) return false;
+  *unix_s = days_since_epoch(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+  return true;
+}
+
+void auth_format_utc(int64_t unix_s, char out[AUTH_UTC_CHARS + 1]) {
+  time_t tt = (time_t)unix_s;
+  struct tm tm;
+  if (unix_s < 0 || gmtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 > 9999) {
+    snprintf(out, AUTH_UTC_CHARS + 1, "9999-12-31T23:59:59Z");
+    return;
+  }
+  if (strftime(out, AUTH_UTC_CHARS + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != AUTH_UTC_CHARS) {
+    snprintf(out, AUTH_UTC_CHARS + 1, "9999-12-31T23:59:59Z");
+  }
 }

@@ -33,7 +33,8 @@ typedef struct auth_user {
 
 typedef struct auth_pretoken {
   uint8_t hash[32];
-  size_t user; /* index into users */
+  size_t user;       /* index into users */
+  int64_t expires_s; /* seconds since 1970 UTC; 0 = never */
   bool revoked;
 } auth_pretoken;
 
@@ -124,6 +125,17 @@ static int64_t now_ms(const auth_service *svc) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_now_ms(const auth_service *svc) {
+  if (svc->opts.wall_clock != NULL) return svc->opts.wall_clock(svc->opts.wall_clock_arg);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool pretoken_expired(const auth_pretoken *t, int64_t wall_ms) {
+  return t->expires_s != 0 && wall_ms >= t->expires_s * 1000;
 }
 
 static mlr_code unauthenticated(mlr_error *err) {
@@ -326,6 +338,19 @@ static mlr_code load_tokens(auth_service *svc, const char *path, mlr_error *err)
                          path, lineno);
       goto cleanup;
     }
+    /* user[:expiry]: a user name has no colon, the expiry is the rest of the line */
+    char *expiry = strchr(colon + 1, ':');
+    int64_t expires_s = 0;
+    if (expiry != NULL) {
+      *expiry++ = '\0';
+      if (!auth_parse_utc(expiry, strlen(expiry), &expires_s)) {
+        rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                           "tokens file '%s' line %zu: the expiry time after the user must look "
+                           "like 2027-02-25T08:00:00Z (UTC)",
+                           path, lineno);
+        goto cleanup;
+      }
+    }
     long user = find_user(svc, colon + 1);
     if (user < 0) {
       rc = mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
@@ -347,6 +372,7 @@ static mlr_code load_tokens(auth_service *svc, const char *path, mlr_error *err)
     auth_pretoken *t = &svc->pretokens[svc->n_pretokens++];
     memcpy(t->hash, hash, sizeof hash);
     t->user = (size_t)user;
+    t->expires_s = expires_s;
     t->revoked = false;
   }
 cleanup:
@@ -450,6 +476,13 @@ void auth_service_free(auth_service *svc) {
 
 bool auth_service_uses_default_user(const auth_service *svc) {
   return svc->default_user;
+}
+
+size_t auth_service_expired_tokens(const auth_service *svc) {
+  int64_t wall = wall_now_ms(svc);
+  size_t n = 0;
+  for (size_t i = 0; i < svc->n_pretokens; i++) n += pretoken_expired(&svc->pretokens[i], wall);
+  return n;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -745,9 +778,12 @@ static bool lookup_token(auth_service *svc, const char *token, auth_identity *id
     id->role = s->role;
     found = true;
   }
+  int64_t wall = svc->n_pretokens > 0 ? wall_now_ms(svc) : 0;
   for (size_t i = 0; i < svc->n_pretokens && !found; i++) {
     auth_pretoken *t = &svc->pretokens[i];
-    if (sodium_memcmp(t->hash, h, sizeof h) != 0 || t->revoked) continue;
+    if (sodium_memcmp(t->hash, h, sizeof h) != 0 || t->revoked || pretoken_expired(t, wall)) {
+      continue;
+    }
     id->pretoken = (long)i;
     snprintf(id->user, sizeof id->user, "%s", svc->users[t->user].name);
     id->role = svc->users[t->user].role;

@@ -485,6 +485,13 @@ mlr_code srv_start(const srv_config *cfg, srv_server **out, mlr_error *err) {
                        s->listen);
     goto cleanup;
   }
+  size_t expired = auth_service_expired_tokens(s->auth);
+  if (expired > 0) {
+    srv_logger_message(s->logger, "warning",
+                       "%s: %zu pre-issued token%s of %s expired and will be refused (make "
+                       "new ones with `mallard token`)",
+                       s->listen, expired, expired == 1 ? "" : "s", cfg->tokens_file);
+  }
   if (cfg->tls_cert_pem == NULL && !auth_listen_is_loopback(s->listen)) {
     /* Passwords and tokens would cross the network in clear text. */
     srv_logger_message(s->logger, "warning",

@@ -109,7 +109,7 @@ def test_token(mallard):
     assert r.returncode == 0, r.stderr
     token, line = r.stdout.strip().split("\n")
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)  # 256 bits
-    assert re.fullmatch(r"[0-9a-f]{64}:alice", line)
+    assert re.fullmatch(r"[0-9a-f]{64}:alice:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", line)
     r2 = run(mallard, "token", "alice")
     assert r2.stdout.split("\n")[0] != token
     assert run(mallard, "token").returncode == 2

@@ -176,7 +176,7 @@ def test_pre_issued_token(serve, users_file, mallard, tmp_path):
     r = subprocess.run([mallard, "token", "bob"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     token, line = r.stdout.strip().split("\n")
-    assert line.endswith(":bob") and token not in line
+    assert ":bob:" in line and token not in line
     tokens = tmp_path / "tokens.txt"
     tokens.write_text(line + "\n")
     with serve("--users", users_file, "--tokens", tokens) as s:
@@ -194,12 +194,70 @@ def test_pre_issued_token(serve, users_file, mallard, tmp_path):
             ping(client, bearer_options(line.split(":")[0]))
 
 
+def make_token(mallard, user, *args):
+    r = subprocess.run([mallard, "token", user, *args], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().split("\n")
+
+
+def test_pre_issued_token_expires(serve, users_file, mallard, tmp_path):
+    """A token made with `--expires 3s` works until its time in the tokens file, then answers
+    UNAUTHENTICATED like any bad credential; one made with `--expires never` keeps working. A
+    line whose time has passed already is refused from the start, and the server says so."""
+    short, short_line = make_token(mallard, "alice", "--expires", "3s")
+    forever, forever_line = make_token(mallard, "alice", "--expires", "never")
+    old, old_line = make_token(mallard, "alice")
+    assert forever_line.endswith(":alice")
+    old_line = old_line.rsplit(":", 3)[0] + ":2020-01-01T00:00:00Z"
+    (tmp_path / "tokens.txt").write_text("\n".join([short_line, forever_line, old_line]) + "\n")
+    started = time.time()
+    with serve("--users", users_file, "--tokens", tmp_path / "tokens.txt") as s:
+        deadline = time.time() + 10
+        while "1 pre-issued token of" not in s.stderr() and time.time() < deadline:
+            time.sleep(0.05)
+        assert "1 pre-issued token of" in s.stderr() and "expired" in s.stderr()
+        client = s.client()
+        ping(client, bearer_options(short))
+        ping(client, bearer_options(forever))
+        with pytest.raises(flight.FlightUnauthenticatedError) as e:
+            ping(client, bearer_options(old))
+        assert "expired" not in str(e.value)  # never says which part was wrong
+        time.sleep(max(0.0, started + 4.2 - time.time()))
+        with pytest.raises(flight.FlightUnauthenticatedError):
+            ping(client, bearer_options(short))
+        ping(client, bearer_options(forever))
+
+
+def test_token_expires_option(mallard):
+    """The default lifetime is 90 days; the line's time is UTC, to the second."""
+    import datetime
+    _, line = make_token(mallard, "alice")
+    h, user, when = line.split(":", 2)
+    expires = datetime.datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc)
+    left = expires - datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(days=89, hours=23) < left <= datetime.timedelta(days=90, seconds=5)
+    _, line = make_token(mallard, "alice", "--expires=12h")
+    left = datetime.datetime.strptime(line.split(":", 2)[2], "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc) - datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(hours=11, minutes=59) < left <= datetime.timedelta(hours=12, seconds=5)
+    for bad in (["--expires", "0"], ["--expires", "soon"], ["--expires"]):
+        r = subprocess.run([mallard, "token", "alice", *bad], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 2 and "--expires" in r.stderr, (bad, r.stderr)
+
+
 def test_tokens_file_errors(serve, users_file, tmp_path):
     bad = tmp_path / "tokens.txt"
     bad.write_text("# x\nnot-a-hash:alice\n")
     with serve("--users", users_file, "--tokens", bad, expect_fail=True) as (rc, err):
         assert rc != 0
         assert "line 2" in err
+    bad.write_text("# x\n" + "ab" * 32 + ":alice:2027-02-25\n")
+    with serve("--users", users_file, "--tokens", bad, expect_fail=True) as (rc, err):
+        assert rc != 0
+        assert "line 2: the expiry time" in err and "2027-02-25T08:00:00Z" in err
 
 
 def test_users_file_errors(serve, tmp_path):

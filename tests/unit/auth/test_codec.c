@@ -235,6 +235,41 @@ static void test_tokens(void) {
   CHECK_EQ_STR(ha, "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
 }
 
+static void test_utc_times(void) {
+  char out[AUTH_UTC_CHARS + 1];
+  int64_t t = -1;
+  CHECK(auth_parse_utc("1970-01-01T00:00:00Z", 20, &t));
+  CHECK_EQ_INT(t, 0);
+  /* `date -u -d 2027-02-25T08:00:00Z +%s` */
+  CHECK(auth_parse_utc("2027-02-25T08:00:00Z", 20, &t));
+  CHECK_EQ_INT(t, 1803542400);
+  CHECK(auth_parse_utc("2024-02-29T23:59:59Z", 20, &t)); /* leap day */
+  CHECK_EQ_INT(t, 1709251199);
+  CHECK(auth_parse_utc("2000-03-01T00:00:00Z", 20, &t)); /* after a 400-year leap day */
+  CHECK_EQ_INT(t, 951868800);
+  /* every second of a span of days formats and parses back to itself */
+  for (int64_t v = 1709164800 - 3 * 86400; v < 1709164800 + 3 * 86400; v += 3599) {
+    auth_format_utc(v, out);
+    CHECK_EQ_INT(strlen(out), AUTH_UTC_CHARS);
+    CHECK(auth_parse_utc(out, strlen(out), &t));
+    CHECK_EQ_INT(t, v);
+  }
+  auth_format_utc(1803542400, out);
+  CHECK_EQ_STR(out, "2027-02-25T08:00:00Z");
+  const char *bad[] = {"2023-02-29T00:00:00Z", "2027-13-01T00:00:00Z",
+                       "2027-04-31T00:00:00Z", "2027-02-25T24:00:00Z",
+                       "2027-02-25T08:60:00Z", "2027-02-25T08:00:60Z",
+                       "1969-12-31T23:59:59Z", "2027-02-25 08:00:00Z",
+                       "2027-02-25T08:00:00",  "2027-02-25T08:00:00+01:00",
+                       "2027-2-25T08:00:00Z",  "2027-02-25",
+                       "+027-02-25T08:00:00Z", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    t = 42;
+    CHECK(!auth_parse_utc(bad[i], strlen(bad[i]), &t));
+    CHECK_EQ_INT(t, 42);
+  }
+}
+
 static void test_duration(void) {
   int64_t ms = 0;
   mlr_error err;
@@ -298,5 +333,5 @@ static void test_roles_and_actions(void) {
 
 MTEST_MAIN(MTEST(test_base64_variants), MTEST(test_base64url_roundtrip), MTEST(test_parse_basic),
            MTEST(test_parse_bearer), MTEST(test_parse_hostile), MTEST(test_handshake_protos),
-           MTEST(test_tokens), MTEST(test_duration), MTEST(test_loopback),
+           MTEST(test_tokens), MTEST(test_utc_times), MTEST(test_duration), MTEST(test_loopback),
            MTEST(test_roles_and_actions))

@@ -407,6 +407,61 @@ static void test_tokens_file(void) {
   remove_temp(users);
 }
 
+/* A token line may end in an expiry time; from that second on the token is refused. */
+static void test_tokens_expiry(void) {
+  char token[AUTH_TOKEN_CHARS + 1], hash[AUTH_TOKEN_HASH_HEX + 1];
+  char never[AUTH_TOKEN_CHARS + 1], nhash[AUTH_TOKEN_HASH_HEX + 1];
+  auth_new_token(token);
+  auth_token_hash_hex(token, strlen(token), hash);
+  auth_new_token(never);
+  auth_token_hash_hex(never, strlen(never), nhash);
+  char *users = users_file();
+  char text[512];
+  /* 2027-02-25T08:00:00Z = 1803542400 s */
+  snprintf(text, sizeof text, "%s:bob:2027-02-25T08:00:00Z\n%s:alice\n", hash, nhash);
+  char *tokens = write_temp(text);
+  REQUIRE(users != NULL && tokens != NULL);
+  fake_clock wall = {1803542400LL * 1000 - 1};
+  auth_options o;
+  auth_options_init(&o);
+  o.users_file = users;
+  o.tokens_file = tokens;
+  o.wall_clock = fake_now;
+  o.wall_clock_arg = &wall;
+  auth_service *svc = NULL;
+  mlr_error err;
+  CHECK_EQ_INT(auth_service_create(&o, &svc, &err), MALLARD_OK);
+  REQUIRE(svc != NULL);
+  CHECK_EQ_INT(auth_service_expired_tokens(svc), 0);
+  auth_identity *id = NULL;
+  CHECK_EQ_INT(use(svc, token, &id), MALLARD_OK);
+  CHECK_EQ_STR(auth_identity_user(id), "bob");
+  auth_identity_release(svc, id);
+  wall.now += 1; /* the expiry second itself */
+  CHECK_EQ_INT(use_once(svc, token), MALLARD_UNAUTHENTICATED);
+  CHECK_EQ_INT(auth_service_expired_tokens(svc), 1);
+  wall.now += 10LL * 365 * 86400 * 1000;
+  CHECK_EQ_INT(use_once(svc, never), MALLARD_OK);
+  CHECK_EQ_INT(use_once(svc, token), MALLARD_UNAUTHENTICATED);
+  auth_service_free(svc);
+  remove_temp(tokens);
+
+  const char *bad[] = {"%s:bob:2027-02-30T08:00:00Z\n", "%s:bob:\n", "%s:bob:2027-02-25\n",
+                       "%s:bob:2027-02-25T08:00:00Z:x\n"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(text, sizeof text, bad[i], hash);
+    tokens = write_temp(text);
+    REQUIRE(tokens != NULL);
+    o.tokens_file = tokens;
+    svc = NULL;
+    CHECK_EQ_INT(auth_service_create(&o, &svc, &err), MALLARD_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "line 1: the expiry time") != NULL);
+    CHECK(strstr(err.message, hash) == NULL);
+    remove_temp(tokens);
+  }
+  remove_temp(users);
+}
+
 static double seconds_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -630,5 +685,5 @@ static void test_concurrency(void) {
 MTEST_MAIN(MTEST(test_hash_verify), MTEST(test_users_file_errors), MTEST(test_passwords),
            MTEST(test_default_user), MTEST(test_sessions_expiry), MTEST(test_sessions_in_flight),
            MTEST(test_revoke), MTEST(test_max_sessions), MTEST(test_tokens_file),
-           MTEST(test_limiter), MTEST(test_basic_cache), MTEST(test_limiter_memory_bound),
-           MTEST(test_concurrency))
+           MTEST(test_tokens_expiry), MTEST(test_limiter), MTEST(test_basic_cache),
+           MTEST(test_limiter_memory_bound), MTEST(test_concurrency))
