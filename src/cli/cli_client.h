@@ -124,9 +124,17 @@ int cli_write_arrow_stream(const char *cmd, struct ArrowArrayStream *src, cli_fo
                            const char *path, int64_t max_rows, const cli_conn_opts *o,
                            int64_t *rows_out);
 
+/* How to read a CSV file instead of DuckDB's sniffing (`put --delimiter/--header`). */
+typedef struct cli_csv_options {
+  const char *delimiter; /* NULL = sniffed */
+  int header;            /* -1 = sniffed, 0 = no header line, 1 = the first line names columns */
+} cli_csv_options;
+
 /* A local file (Parquet, CSV, JSON, Arrow IPC file or stream) as an Arrow stream: the caller
- * releases *out. Prints the error itself and returns the exit code (0 ok). */
-int cli_open_local_file(const char *cmd, const char *path, struct ArrowArrayStream *out);
+ * releases *out. csv (borrowed, NULL = sniff everything) applies to CSV files only. Prints the
+ * error itself and returns the exit code (0 ok). */
+int cli_open_local_file(const char *cmd, const char *path, const cli_csv_options *csv,
+                        struct ArrowArrayStream *out);
 
 /* Maps the regular file at path read-only into *out (refcount 1; the mapping goes with the last
  * reference), so that Arrow arrays can view it without a copy. Returns 0, ENODEV when path is
@@ -138,8 +146,8 @@ int cli_map_file(const char *path, arrowc_buf **out);
  * contract as cli_open_local_file). */
 int cli_open_local_sql(const char *cmd, const char *sql, struct ArrowArrayStream *out);
 
-/* SQL reading a Parquet/CSV/JSON file `scale` times over, at most limit rows (-1 = all);
- * malloc'd, NULL for another format. */
-char *cli_local_source_sql(const char *path, int scale, int64_t limit);
+/* SQL reading a Parquet/CSV/JSON file `scale` times over, at most limit rows (-1 = all), a CSV
+ * file with csv's options (NULL = sniffed); malloc'd, NULL for another format. */
+char *cli_local_source_sql(const char *path, int scale, int64_t limit, const cli_csv_options *csv);
 
 #endif /* CLI_CLIENT_H */

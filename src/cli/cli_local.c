@@ -836,7 +836,7 @@ static int open_arrow_file(const char *cmd, const char *path, struct ArrowArrayS
   return CLI_EXIT_OK;
 }
 
-char *cli_local_source_sql(const char *path, int scale, int64_t limit) {
+char *cli_local_source_sql(const char *path, int scale, int64_t limit, const cli_csv_options *csv) {
   cli_format f = cli_format_from_path(path);
   const char *reader = f == CLI_FORMAT_PARQUET ? "read_parquet"
                        : f == CLI_FORMAT_CSV   ? "read_csv_auto"
@@ -854,8 +854,21 @@ char *cli_local_source_sql(const char *path, int scale, int64_t limit) {
     if (k > 0) mlr_strbuf_append(&b, ", ", 2);
     mlr_strbuf_append_str(&b, lit);
   }
-  mlr_strbuf_append(&b, "])", 2);
+  mlr_strbuf_append(&b, "]", 1);
   free(lit);
+  if (f == CLI_FORMAT_CSV && csv != NULL && csv->delimiter != NULL) {
+    char *d = db_quote_literal(csv->delimiter);
+    if (d == NULL) {
+      free(mlr_strbuf_take(&b, NULL));
+      return NULL;
+    }
+    mlr_strbuf_append_str(&b, ", delim = ");
+    mlr_strbuf_append_str(&b, d);
+    free(d);
+  }
+  if (f == CLI_FORMAT_CSV && csv != NULL && csv->header >= 0)
+    mlr_strbuf_append_str(&b, csv->header ? ", header = true" : ", header = false");
+  mlr_strbuf_append(&b, ")", 1);
   if (limit >= 0) {
     char lim[48];
     int n = snprintf(lim, sizeof lim, " LIMIT %lld", (long long)limit);
@@ -887,14 +900,15 @@ int cli_open_local_sql(const char *cmd, const char *sql, struct ArrowArrayStream
   return CLI_EXIT_OK;
 }
 
-int cli_open_local_file(const char *cmd, const char *path, struct ArrowArrayStream *out) {
+int cli_open_local_file(const char *cmd, const char *path, const cli_csv_options *csv,
+                        struct ArrowArrayStream *out) {
   if (access(path, R_OK) != 0) {
     fprintf(stderr, "mallard %s: cannot read %s: %m\n", cmd, path);
     return CLI_EXIT_ERROR;
   }
   cli_format f = cli_format_from_path(path);
   if (f == CLI_FORMAT_ARROW) return open_arrow_file(cmd, path, out);
-  char *sql = cli_local_source_sql(path, 1, -1);
+  char *sql = cli_local_source_sql(path, 1, -1, csv);
   if (sql == NULL) {
     fprintf(stderr,
             "mallard %s: cannot tell the format of %s: use a .parquet, .csv, .json/.ndjson or "

@@ -363,7 +363,7 @@ static int run(bench *b) {
   if (ec != CLI_EXIT_OK) return ec;
   int scale = b->scale;
   if (b->rows >= 0) scale = (int)(b->rows / 3000000 + 1); /* enough copies; LIMIT trims */
-  char *sql = cli_local_source_sql(b->data, scale, b->rows);
+  char *sql = cli_local_source_sql(b->data, scale, b->rows, NULL);
   if (sql == NULL) {
     fprintf(stderr, "mallard bench: --data must be a .parquet, .csv or .json file\n");
     return CLI_EXIT_USAGE;

@@ -213,7 +213,7 @@ static int run_steps(demo *d) {
   if (ec != CLI_EXIT_OK) return ec;
 
   step(d, "load into server 1 (table flights): ", d->data);
-  char *sql = cli_local_source_sql(d->data, 1, d->rows);
+  char *sql = cli_local_source_sql(d->data, 1, d->rows, NULL);
   if (sql == NULL) return fail_msg(d, "--data must be a .parquet, .csv or .json file");
   struct ArrowArrayStream src;
   memset(&src, 0, sizeof src);

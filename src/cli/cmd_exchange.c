@@ -134,7 +134,7 @@ int cli_cmd_exchange(int argc, char **argv) {
   mallard_writer *w = NULL;
   char *desc_json = NULL;
   if (input != NULL) {
-    rc = cli_open_local_file(cmd, input, &src);
+    rc = cli_open_local_file(cmd, input, NULL, &src);
     if (rc != CLI_EXIT_OK) goto cleanup;
   } else {
     mallard_reader *reader = NULL;

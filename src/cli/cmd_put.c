@@ -15,7 +15,11 @@ static void usage(const char *cmd, FILE *out) {
     fprintf(out,
             "usage: mallard put FILE --table NAME [--schema S] [--mode MODE] [options]\n\n"
             "Streams a local .parquet, .csv, .json/.ndjson or .arrow/.arrows file into a table.\n"
-            "The upload is one transaction: on any error the table is left as it was.\n\n");
+            "The upload is one transaction: on any error the table is left as it was.\n"
+            "A CSV file's delimiter, header and column types are sniffed by DuckDB; say them\n"
+            "when it guesses wrong:\n"
+            "  --delimiter C           CSV: the field separator (e.g. ';', '|', '\\t' as a tab)\n"
+            "  --header, --no-header   CSV: the first line names the columns, or is data\n\n");
   else
     fprintf(out,
             "usage: mallard transfer SQL --to URI --table NAME [--schema S] [--mode MODE]\n"
@@ -38,6 +42,8 @@ static int run(const char *cmd, int argc, char **argv) {
   cli_conn_opts_init(&o);
   const char *arg = NULL, *table = NULL, *schema = NULL, *mode = "create_or_append", *to = NULL;
   bool is_put = strcmp(cmd, "put") == 0;
+  cli_csv_options csv = {.delimiter = NULL, .header = -1};
+  bool csv_set = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -56,6 +62,14 @@ static int run(const char *cmd, int argc, char **argv) {
       schema = argv[++i];
     } else if (strcmp(a, "--mode") == 0 && i + 1 < argc) {
       mode = argv[++i];
+    } else if (is_put && strcmp(a, "--delimiter") == 0 && i + 1 < argc) {
+      csv.delimiter = argv[++i];
+      if (strlen(csv.delimiter) == 0 || strlen(csv.delimiter) > 4 || strchr(csv.delimiter, '\n'))
+        return cli_usage_error(cmd, "--delimiter: 1 to 4 characters, no newline");
+      csv_set = true;
+    } else if (is_put && (strcmp(a, "--header") == 0 || strcmp(a, "--no-header") == 0)) {
+      csv.header = strcmp(a, "--header") == 0;
+      csv_set = true;
     } else if (!is_put && strcmp(a, "--to") == 0 && i + 1 < argc) {
       to = argv[++i];
     } else {
@@ -77,7 +91,9 @@ static int run(const char *cmd, int argc, char **argv) {
   int rc = CLI_EXIT_OK;
   mallard_call_options call = cli_call_options(&o);
   if (is_put) {
-    rc = cli_open_local_file(cmd, arg, &src);
+    if (csv_set && cli_format_from_path(arg) != CLI_FORMAT_CSV)
+      return cli_usage_error(cmd, "--delimiter and --header/--no-header are for CSV files only");
+    rc = cli_open_local_file(cmd, arg, &csv, &src);
     if (rc != CLI_EXIT_OK) return rc;
   } else {
     rc = cli_connect(&o, NULL, &source);

@@ -232,6 +232,35 @@ def test_put_modes(cli, servers, tmp_path):
     assert r.returncode == 1 and "NOT_FOUND" in one_line_error(r)
 
 
+def test_put_csv_delimiter_and_header(cli, servers, tmp_path):
+    """DuckDB's sniffer decides a CSV's shape unless --delimiter / --header / --no-header say
+    it: a ';' file whose values hold commas, a header-less tab file, a first line that is data."""
+    uri = servers[0]
+    semi = tmp_path / "semi.csv"
+    semi.write_text("name;price\nwidget, large;3\ngadget;4\n")
+    r = cli("put", str(semi), "--table", "put_csv", "--mode", "replace", "--delimiter", ";",
+            "--header", "-s", uri)
+    assert r.returncode == 0, err(r)
+    r = cli("query", "SELECT name, price FROM put_csv ORDER BY price", "--format", "json",
+            "-s", uri)
+    assert [json.loads(x) for x in out(r).splitlines()] == [
+        {"name": "widget, large", "price": 3}, {"name": "gadget", "price": 4}]
+    tabs = tmp_path / "tabs.tsv"
+    tabs.write_text("a b\t1\nc d\t2\n")
+    r = cli("put", str(tabs), "--table", "put_csv", "--mode", "replace", "--delimiter", "\\t",
+            "--no-header", "-s", uri)
+    assert r.returncode == 0, err(r)
+    r = cli("query", "SELECT * FROM put_csv ORDER BY 2", "--format", "csv", "-s", uri)
+    assert out(r).splitlines() == ["column0,column1", "a b,1", "c d,2"]
+    # a usage error, never a load: the options are for CSV only, a delimiter is 1-4 characters
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "x.parquet")
+    for bad in (["--delimiter", ";", str(tmp_path / "x.parquet")], ["--delimiter", "", str(semi)],
+                ["--delimiter", "abcde", str(semi)], ["--no-header", str(tmp_path / "x.parquet")]):
+        r = cli("put", *bad, "--table", "put_csv", "--mode", "replace", "-s", uri)
+        assert r.returncode == 2, (bad, err(r))
+    assert count(cli, uri, "put_csv") == 2
+
+
 def test_put_parquet_and_arrow(cli, servers, tmp_path):
     uri = servers[0]
     t = pa.table({"k": pa.array(range(3000), pa.int64()), "s": [f"s{i}" for i in range(3000)]})
