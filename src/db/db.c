@@ -25,9 +25,11 @@ mlr_code db_map_error_type(duckdb_error_type type, const char *msg) {
   case DUCKDB_ERROR_PERMISSION: /* e.g. file access with enable_external_access off */
     return MALLARD_PERMISSION_DENIED;
   case DUCKDB_ERROR_TRANSACTION:
-    /* Two transactions wrote the same rows: retrying may succeed. Else a misuse (COMMIT with
-     * no transaction open, ...). */
+    /* Two transactions wrote the same rows: retrying may succeed. A write in a read-only
+     * transaction (a reader's query: nextval) is not allowed. Else a misuse (COMMIT with no
+     * transaction open, ...). */
     if (msg && strstr(msg, "onflict")) return MALLARD_ABORTED;
+    if (msg && strstr(msg, "read-only mode")) return MALLARD_PERMISSION_DENIED;
     return MALLARD_INVALID_ARGUMENT;
   case DUCKDB_ERROR_OUT_OF_MEMORY:
     return MALLARD_RESOURCE_EXHAUSTED;
@@ -111,6 +113,12 @@ mlr_code db_error_set(mlr_error *err, mlr_code code, const char *msg, const char
   if (msg == NULL) return mlr_error_set(err, code, "%s", fallback);
   mlr_error_set(err, code, "%s", msg);
   if (err == NULL) return code;
+  /* An INTERNAL error carries DuckDB's native stack trace: library paths and load addresses
+   * are nothing a client can act on, and they tell it where the server's code lies in memory.
+   * The server logs the message as the client sees it. */
+  char *trace = strstr(err->message, "\n\nStack Trace:");
+  if (trace == NULL && strncmp(err->message, "Stack Trace:", 12) == 0) trace = err->message;
+  if (trace != NULL) *trace = '\0';
   /* DuckDB 1.4 repeats a parser error's "LINE n: ... ^" context: keep it once. */
   char *first = strstr(err->message, "\n\nLINE ");
   char *second = first != NULL ? strstr(first + 2, "\n\nLINE ") : NULL;

@@ -118,8 +118,13 @@ bool db_prepared_is_query(const db_prepared *p);
 /* Whether sql is one statement that cannot write: a query (as db_prepared_is_query), or an
  * EXPLAIN, unless EXPLAIN ANALYZE (it runs its statement) of a statement that is not a query.
  * Decided by DuckDB's parser and binder: the statement is prepared, never run. A statement that
- * does not prepare (a syntax error, an unknown table, several statements) answers its error. */
-mlr_code db_sql_is_read_only(db_conn *conn, const char *sql, bool *read_only, mlr_error *err);
+ * does not prepare (a syntax error, an unknown table, several statements) answers its error.
+ * A query that names a function with a side effect on other users (DuckDB's log: turning it
+ * on, reading, clearing or writing it; checkpoints; running SQL given as a string) is not
+ * read-only either: *why (NULL allowed) is then that function's name, else NULL. An EXPLAIN
+ * whose prefix holds a comment or quotes is not read-only (fails closed). */
+mlr_code db_sql_is_read_only(db_conn *conn, const char *sql, bool *read_only, const char **why,
+                             mlr_error *err);
 /* Whether sql's first word is one a query starts with (SELECT, WITH, FROM, VALUES, TABLE, SHOW,
  * DESCRIBE, SUMMARIZE, PIVOT, UNPIVOT or '('): for text that cannot be prepared yet (its
  * tables do not exist), as a first check; db_prepared_is_query decides once it prepares. */

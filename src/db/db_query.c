@@ -358,15 +358,19 @@ static bool word_is(const char *p, size_t n, const char *w) {
   return n == strlen(w) && strncasecmp(p, w, n) == 0;
 }
 
-/* For an EXPLAIN statement: the explained statement's text and whether it is run (ANALYZE,
- * written as a word or inside the option list). NULL when the text does not read as one. */
+/* For an EXPLAIN statement: the explained statement's text and whether it is run (ANALYZE).
+ * Reads only the plain forms, EXPLAIN [ANALYZE | ANALYSE] [VERBOSE] [(option list of words and
+ * commas)], and answers NULL (never read-only) for anything else: a comment, a quote or a nested
+ * parenthesis before the explained statement. A reading of SQL by hand must fail closed wherever
+ * it could disagree with DuckDB's parser (a ')' inside a comment once ended the option list
+ * early here and hid an ANALYZE). */
 static const char *explained(const char *sql, bool *analyze) {
   const char *p = skip_space_and_comments(sql);
   *analyze = false;
   if (!word_is(p, word_len(p), "EXPLAIN")) return NULL;
   p += strlen("EXPLAIN");
   for (;;) {
-    p = skip_space_and_comments(p);
+    while (isspace((unsigned char)*p)) p++;
     size_t n = word_len(p);
     if (word_is(p, n, "ANALYZE") || word_is(p, n, "ANALYSE")) {
       *analyze = true;
@@ -374,17 +378,118 @@ static const char *explained(const char *sql, bool *analyze) {
     } else if (word_is(p, n, "VERBOSE")) {
       p += n;
     } else if (*p == '(') {
-      /* An option list: any ANALYZE in it counts (ANALYZE false too, which only makes the
-       * check stricter). */
-      const char *e = strchr(p, ')');
-      if (e == NULL) return NULL;
-      for (const char *q = p; q < e; q++)
-        if (strncasecmp(q, "ANALY", 5) == 0) *analyze = true;
-      p = e + 1;
+      /* Words, digits and commas only; any ANALYZE in it counts (ANALYZE false too, which only
+       * makes the check stricter). */
+      for (p++; *p != ')'; p++) {
+        if (*p == '\0' ||
+            !(isalnum((unsigned char)*p) || *p == '_' || *p == ',' || isspace((unsigned char)*p)))
+          return NULL;
+        if (strncasecmp(p, "ANALY", 5) == 0) *analyze = true;
+      }
+      p++;
+    } else if ((p[0] == '-' && p[1] == '-') || (p[0] == '/' && p[1] == '*')) {
+      return NULL;
     } else {
       return p;
     }
   }
+}
+
+/* Functions and tables a query may name and still change what others see, without writing a
+ * table: DuckDB's log (turning it on records every user's SQL text, which the log's views then
+ * show), and the functions that run SQL given as a string, which no check here could read. */
+static const char *const k_side_effect_names[] = {"enable_logging",
+                                                  "disable_logging",
+                                                  "truncate_duckdb_logs",
+                                                  "write_log",
+                                                  "duckdb_logs",
+                                                  "duckdb_log_contexts",
+                                                  "checkpoint",
+                                                  "force_checkpoint",
+                                                  "query",
+                                                  "query_table",
+                                                  "json_execute_serialized_sql"};
+
+/* The name of the list that the n bytes at name are (case-insensitively), or NULL. */
+static const char *side_effect_name(const char *name, size_t n) {
+  for (size_t i = 0; i < sizeof k_side_effect_names / sizeof k_side_effect_names[0]; i++)
+    if (word_is(name, n, k_side_effect_names[i])) return k_side_effect_names[i];
+  return NULL;
+}
+
+/* The first name of k_side_effect_names in json, DuckDB's serialized syntax tree of a query, as
+ * a function's or a table's name; NULL when none. */
+static const char *named_side_effect(const char *json) {
+  static const char *const k_keys[] = {"\"function_name\":\"", "\"table_name\":\""};
+  for (size_t k = 0; k < 2; k++) {
+    size_t klen = strlen(k_keys[k]);
+    for (const char *p = strstr(json, k_keys[k]); p != NULL; p = strstr(p + 1, k_keys[k])) {
+      const char *name = p + klen, *e = name;
+      bool escaped = false;
+      for (; *e != '\0' && *e != '"'; e++) {
+        if (*e == '\\' && e[1] != '\0') e++, escaped = true;
+      }
+      /* DuckDB's JSON escapes only quotes, backslashes and control characters, none of which
+       * the names above hold: a name with an escape is none of them. */
+      if (escaped) continue;
+      const char *hit = side_effect_name(name, (size_t)(e - name));
+      if (hit != NULL) return hit;
+    }
+  }
+  return NULL;
+}
+
+/* When DuckDB cannot serialize a query (it serializes every SELECT statement today), its text: any
+ * of the names as a word anywhere in it, or a Unicode-escaped identifier (U&"..."), counts. */
+static const char *text_names_side_effect(const char *sql) {
+  for (const char *p = sql; *p != '\0'; p++) {
+    if ((p[0] == 'U' || p[0] == 'u') && p[1] == '&') return "a Unicode-escaped name";
+    if (!(isalpha((unsigned char)*p) || *p == '_')) continue;
+    if (p > sql && (isalnum((unsigned char)p[-1]) || p[-1] == '_')) continue;
+    size_t n = 0;
+    while (isalnum((unsigned char)p[n]) || p[n] == '_') n++;
+    const char *hit = side_effect_name(p, n);
+    if (hit != NULL) return hit;
+    p += n - 1;
+  }
+  return NULL;
+}
+
+/* Which side-effect name (above) a query uses, through DuckDB's own parser
+ * (json_serialize_sql); NULL when none. */
+static mlr_code query_side_effect(db_conn *conn, const char *sql, const char **name,
+                                  mlr_error *err) {
+  *name = NULL;
+  duckdb_prepared_statement st = NULL;
+  duckdb_result res;
+  bool have_res = false;
+  mlr_code rc = prepare_stmt(conn, "SELECT json_serialize_sql($1::VARCHAR)", &st, err);
+  if (rc != MALLARD_OK) return rc;
+  if (duckdb_bind_varchar(st, 1, sql) != DuckDBSuccess) {
+    rc = mlr_error_set(err, MALLARD_INTERNAL, "cannot check the query");
+    goto done;
+  }
+  if (duckdb_execute_prepared(st, &res) != DuckDBSuccess) {
+    rc = db_error_from_result(&res, err);
+    have_res = true;
+    goto done;
+  }
+  have_res = true;
+  char *json = duckdb_value_varchar(&res, 0, 0);
+  if (json == NULL) {
+    rc = mlr_error_set(err, MALLARD_INTERNAL, "cannot check the query");
+    goto done;
+  }
+  static const char k_ok[] = "{\"error\":false,";
+  if (strncmp(json, k_ok, sizeof k_ok - 1) == 0)
+    *name = named_side_effect(json);
+  else
+    *name = text_names_side_effect(sql);
+  duckdb_free(json);
+done:
+  if (have_res) duckdb_destroy_result(&res);
+  duckdb_destroy_prepare(&st);
+  return rc;
 }
 
 /* Text of several statements: true when one of them is not a query (so the text would write),
@@ -404,7 +509,7 @@ static bool some_statement_writes(db_conn *conn, const char *sql) {
 }
 
 static mlr_code read_only_at(db_conn *conn, const char *sql, int depth, bool *read_only,
-                             mlr_error *err) {
+                             const char **why, mlr_error *err) {
   *read_only = false;
   duckdb_prepared_statement st = NULL;
   mlr_code rc = prepare_stmt(conn, sql, &st, err);
@@ -418,12 +523,20 @@ static mlr_code read_only_at(db_conn *conn, const char *sql, int depth, bool *re
   duckdb_statement_type type = duckdb_prepared_statement_type(st);
   duckdb_destroy_prepare(&st);
   if (type == DUCKDB_STATEMENT_TYPE_SELECT) {
-    *read_only = true;
+    rc = query_side_effect(conn, sql, why, err);
+    if (rc != MALLARD_OK) return rc;
+    *read_only = *why == NULL;
   } else if (type == DUCKDB_STATEMENT_TYPE_EXPLAIN && depth < 4) {
     bool analyze = false;
     const char *inner = explained(sql, &analyze);
-    if (inner != NULL && !analyze) *read_only = true;
-    if (inner != NULL && analyze) return read_only_at(conn, inner, depth + 1, read_only, err);
+    if (inner == NULL) return MALLARD_OK;
+    if (analyze) return read_only_at(conn, inner, depth + 1, read_only, why, err);
+    /* Nothing runs; the explained text must still be a statement of its own (else this
+     * reading of the EXPLAIN's prefix was wrong). */
+    rc = prepare_stmt(conn, inner, &st, err);
+    if (rc != MALLARD_OK) return rc;
+    duckdb_destroy_prepare(&st);
+    *read_only = true;
   }
   return MALLARD_OK;
 }
@@ -439,9 +552,13 @@ bool db_sql_starts_like_query(const char *sql) {
   return false;
 }
 
-mlr_code db_sql_is_read_only(db_conn *conn, const char *sql, bool *read_only, mlr_error *err) {
+mlr_code db_sql_is_read_only(db_conn *conn, const char *sql, bool *read_only, const char **why,
+                             mlr_error *err) {
+  const char *unused = NULL;
   conn->epoch++;
-  return read_only_at(conn, sql, 0, read_only, err);
+  if (why == NULL) why = &unused;
+  *why = NULL;
+  return read_only_at(conn, sql, 0, read_only, why, err);
 }
 
 /* ---------------------------------------------------------------- prepared statements */

@@ -78,7 +78,7 @@ static mlr_code action_execute(srv_server *s, srv_call *sc, const flight_action 
   rc = srv_check_read_only_sql(s, sc->call, conn, sql, err);
   if (rc != MALLARD_OK) goto cleanup;
   if (srv_call_read_only(s, sc->call)) {
-    rc = db_execute(conn, "BEGIN TRANSACTION", NULL, err);
+    rc = db_execute(conn, "BEGIN TRANSACTION READ ONLY", NULL, err);
     if (rc != MALLARD_OK) goto cleanup;
     in_txn = true;
   }

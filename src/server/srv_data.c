@@ -74,8 +74,9 @@ mlr_code srv_do_get(void *ctx, flight_call *call, const flight_bytes *ticket, ml
   rc = srv_check_read_only_sql(s, call, conn, sql, err);
   if (rc != MALLARD_OK) goto cleanup;
   if (srv_call_read_only(s, call)) {
-    /* Whatever slips past the statement check is rolled back. */
-    rc = db_execute(conn, "BEGIN TRANSACTION", NULL, err);
+    /* Whatever slips past the statement check cannot write (a read-only transaction: no
+     * table, catalog or sequence change) and is rolled back. */
+    rc = db_execute(conn, "BEGIN TRANSACTION READ ONLY", NULL, err);
     if (rc != MALLARD_OK) goto cleanup;
     in_txn = true;
   }

@@ -134,6 +134,10 @@ def test_reader_side_effects_refused(setup, tmp_path):
     attacks = [
         f"EXPLAIN ANALYZE COPY (SELECT 42 AS x) TO '{target}'",
         "EXPLAIN ANALYZE SET GLOBAL threads = 1",
+        # a ')' inside a comment once ended the option list early and hid the ANALYZE
+        f"EXPLAIN (/*)*/ ANALYZE) COPY (SELECT 42 AS x) TO '{target}'",
+        "EXPLAIN (/*)*/ ANALYZE) SET GLOBAL threads = 1",
+        f"EXPLAIN /* /* */ */ ANALYZE COPY (SELECT 42 AS x) TO '{target}'",
         "explain analyse insert into t values (7)",
         "WITH v AS (SELECT 8 AS x) INSERT INTO t SELECT * FROM v",
         "WITH v AS (SELECT 1) DELETE FROM t",
@@ -152,6 +156,36 @@ def test_reader_side_effects_refused(setup, tmp_path):
     plan = reader.do_get(flight.Ticket(b"EXPLAIN ANALYZE SELECT sum(x) FROM t"),
                          options=ropts).read_all()
     assert plan.num_rows >= 1
+
+
+def test_reader_queries_with_effects_on_others_refused(setup):
+    """SELECTs that change what other users see, which no rollback undoes: turning DuckDB's log
+    on (it then records every user's SQL text) and reading, clearing or writing it; SQL run
+    from a string; sequences (a reader's query runs in a READ ONLY transaction)."""
+    admin, aopts, reader, ropts = setup
+    action(admin, aopts, "execute", "CREATE SEQUENCE IF NOT EXISTS reader_seq")
+    for sql, name in [("SELECT * FROM enable_logging('QueryLog')", "enable_logging"),
+                      ("SELECT * FROM system.main.ENABLE_LOGGING('QueryLog')", "enable_logging"),
+                      ("SELECT message FROM duckdb_logs", "duckdb_logs"),
+                      ("SELECT * FROM truncate_duckdb_logs()", "truncate_duckdb_logs"),
+                      ("SELECT write_log('forged')", "write_log"),
+                      ("SELECT * FROM query('SELECT * FROM enable_logging()')", "query")]:
+        with pytest.raises(flight.FlightUnauthorizedError) as ei:
+            reader.do_get(flight.Ticket(sql.encode()), options=ropts).read_all()
+        assert f"uses {name}" in str(ei.value) and "bob" in str(ei.value), sql
+    assert admin.do_get(flight.Ticket(b"SELECT current_setting('enable_logging') AS v"),
+                        options=aopts).read_all().column("v")[0].as_py() in (False, 0, "false")
+    with pytest.raises(flight.FlightUnauthorizedError) as ei:
+        reader.do_get(flight.Ticket(b"SELECT nextval('reader_seq') AS v"),
+                      options=ropts).read_all()
+    assert "read-only" in str(ei.value)
+    first = admin.do_get(flight.Ticket(b"SELECT nextval('reader_seq') AS v"),
+                         options=aopts).read_all().column("v")[0].as_py()
+    assert first == 1  # the reader's call did not advance it
+    # names that are only names still read
+    t = reader.do_get(flight.Ticket(b"SELECT 'enable_logging' AS query, count(*) AS checkpoint "
+                                    b"FROM t"), options=ropts).read_all()
+    assert t.to_pylist() == [{"query": "enable_logging", "checkpoint": 10}]
 
 
 def test_exchanger_sql_must_be_a_query(setup, tmp_path):
@@ -193,3 +227,18 @@ def test_admin_can_write(setup):
     w.write_table(data)
     w.close()
     action(admin, aopts, "drop_table", "admin_table")
+
+
+def test_internal_errors_carry_no_stack_trace(setup, tmp_path):
+    """DuckDB's INTERNAL errors hold a native stack trace (library paths and load addresses):
+    clients get the message without it."""
+    admin, aopts, reader, ropts = setup
+    (tmp_path / "schema.sql").write_text("")
+    (tmp_path / "load.sql").write_text("CREATE TABLE imported AS SELECT 1 AS x;\n")
+    for client, opts in ((admin, aopts), (reader, ropts)):
+        with pytest.raises(flight.FlightError) as ei:
+            client.do_get(flight.Ticket(f"IMPORT DATABASE '{tmp_path}'".encode()),
+                          options=opts).read_all()
+        msg = str(ei.value)
+        assert "statement type mismatch" in msg
+        assert "Stack Trace" not in msg and "libduckdb" not in msg and "0x7f" not in msg

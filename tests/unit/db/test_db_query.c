@@ -440,48 +440,60 @@ static void test_read_only_sql(void) {
       "EXPLAIN SELECT 1",
       "EXPLAIN INSERT INTO t VALUES (1)",
       "EXPLAIN ANALYZE SELECT * FROM t",
-      "explain /* x */ analyze select 1",
+      "EXPLAIN (FORMAT json) SELECT 1",
+      "SELECT 'enable_logging' AS query, 'checkpoint' AS write_log", /* names, not calls */
+      "SELECT count(*) AS checkpoint FROM t",
+      "SHOW TABLES",
       "PRAGMA version" /* planned as SELECT * FROM pragma_version() */};
   /* Writes, and text that is not one statement (those answer their error). */
-  static const char *const rw[] = {"INSERT INTO t VALUES (1)",
-                                   "DROP TABLE t",
-                                   "CREATE TABLE u (i INT)",
-                                   "UPDATE t SET i = 1",
-                                   "DELETE FROM t",
-                                   "COPY t TO 'x.csv'",
-                                   "ATTACH 'x.db'",
-                                   "CHECKPOINT",
-                                   "SET threads = 1",
-                                   "PRAGMA threads = 1",
-                                   "PRAGMA force_checkpoint",
-                                   "WITH x AS (SELECT 8 AS i) INSERT INTO t SELECT * FROM x",
-                                   "WITH x AS (SELECT 1) DELETE FROM t",
-                                   "EXPLAIN ANALYZE COPY (SELECT 42 AS x) TO 'never.csv'",
-                                   "EXPLAIN ANALYZE SET GLOBAL threads = 1",
-                                   "EXPLAIN ANALYSE INSERT INTO t VALUES (9)",
-                                   "EXPLAIN (ANALYZE) INSERT INTO t VALUES (9)",
-                                   "EXPLAIN (ANALYZE, FORMAT json) DELETE FROM t",
-                                   "EXPLAIN ANALYZE EXPLAIN ANALYZE DELETE FROM t",
-                                   "SELECT 1; DROP TABLE t",
-                                   "SELECT 1;DELETE FROM t",
-                                   "SELECTX 1",
-                                   "",
-                                   "   ",
-                                   "/* only a comment */"};
+  static const char *const rw[] = {
+      "INSERT INTO t VALUES (1)", "DROP TABLE t", "CREATE TABLE u (i INT)", "UPDATE t SET i = 1",
+      "DELETE FROM t", "COPY t TO 'x.csv'", "ATTACH 'x.db'", "CHECKPOINT", "SET threads = 1",
+      "PRAGMA threads = 1", "PRAGMA force_checkpoint",
+      "WITH x AS (SELECT 8 AS i) INSERT INTO t SELECT * FROM x",
+      "WITH x AS (SELECT 1) DELETE FROM t", "EXPLAIN ANALYZE COPY (SELECT 42 AS x) TO 'never.csv'",
+      "EXPLAIN ANALYZE SET GLOBAL threads = 1", "EXPLAIN ANALYSE INSERT INTO t VALUES (9)",
+      "EXPLAIN (ANALYZE) INSERT INTO t VALUES (9)", "EXPLAIN (ANALYZE, FORMAT json) DELETE FROM t",
+      "EXPLAIN ANALYZE EXPLAIN ANALYZE DELETE FROM t",
+      /* a ')' in a comment once ended the option list early */
+      "EXPLAIN (/*)*/ ANALYZE) COPY (SELECT 1) TO 'never.csv'",
+      "EXPLAIN (/*)*/ ANALYZE) SET GLOBAL threads = 1",
+      /* comments nest in DuckDB's SQL */
+      "EXPLAIN /* /* */ */ ANALYZE COPY (SELECT 1) TO 'never.csv'",
+      /* any comment or quote before the statement: refused */
+      "explain /* x */ analyze select 1", "EXPLAIN (\"analyze\") DELETE FROM t",
+      /* queries with effects on others: DuckDB's log, ... */
+      "SELECT * FROM enable_logging('QueryLog')",
+      "SELECT * FROM system.main.enable_logging('QueryLog')",
+      "SELECT * FROM \"ENABLE_LOGGING\"('QueryLog')", "SELECT 1 FROM (FROM disable_logging())",
+      "SELECT * FROM truncate_duckdb_logs()", "SELECT write_log('x')",
+      "SELECT message FROM duckdb_logs", "FROM duckdb_log_contexts()", "SELECT * FROM checkpoint()",
+      "SELECT * FROM query('SELECT * FROM enable_logging()')", "FROM query_table('t')",
+      "EXPLAIN ANALYZE SELECT write_log('x')",
+      "PIVOT (SELECT i, write_log('x') AS w FROM t) ON i USING count(*)", "SELECT 1; DROP TABLE t",
+      "SELECT 1;DELETE FROM t", "SELECTX 1", "", "   ", "/* only a comment */"};
   for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
     bool r = false;
-    mlr_code rc = db_sql_is_read_only(c, ro[i], &r, &e);
+    const char *why = "x";
+    mlr_code rc = db_sql_is_read_only(c, ro[i], &r, &why, &e);
+    CHECK(why == NULL);
     CHECK(rc == MALLARD_OK && r);
     if (rc != MALLARD_OK || !r) fprintf(stderr, "  wrongly refused: %s (%s)\n", ro[i], e.message);
   }
   /* Several statements: refused as writes when one writes, else as not one statement. */
   bool r = true;
-  CHECK_EQ_INT(db_sql_is_read_only(c, "SELECT 1; DROP TABLE t", &r, &e), MALLARD_OK);
+  CHECK_EQ_INT(db_sql_is_read_only(c, "SELECT 1; DROP TABLE t", &r, NULL, &e), MALLARD_OK);
   CHECK(!r);
-  CHECK_EQ_INT(db_sql_is_read_only(c, "SELECT 1; SELECT 2", &r, &e), MALLARD_INVALID_ARGUMENT);
+  CHECK_EQ_INT(db_sql_is_read_only(c, "SELECT 1; SELECT 2", &r, NULL, &e),
+               MALLARD_INVALID_ARGUMENT);
+  /* the function that made a query a write is named */
+  const char *why = NULL;
+  CHECK_EQ_INT(db_sql_is_read_only(c, "SELECT * FROM Enable_Logging('QueryLog')", &r, &why, &e),
+               MALLARD_OK);
+  CHECK(!r && why != NULL && strcmp(why, "enable_logging") == 0);
   for (size_t i = 0; i < sizeof rw / sizeof rw[0]; i++) {
     r = true;
-    mlr_code rc = db_sql_is_read_only(c, rw[i], &r, &e);
+    mlr_code rc = db_sql_is_read_only(c, rw[i], &r, NULL, &e);
     CHECK(rc != MALLARD_OK || !r);
     if (rc == MALLARD_OK && r) fprintf(stderr, "  wrongly allowed: %s\n", rw[i]);
   }
