@@ -46,6 +46,10 @@ typedef struct auth_options {
   int64_t session_idle_ms;     /* default 1 h */
   int64_t session_lifetime_ms; /* absolute, default 24 h */
   int max_sessions;            /* default 10000; more logins answer RESOURCE_EXHAUSTED */
+  /* Sessions of one user: a login beyond it ends that user's least recently used session with
+   * no call running (RESOURCE_EXHAUSTED when every one has a call running), so that no user,
+   * a reader included, can fill the server's table and lock the others out. */
+  int max_sessions_per_user; /* default 1000 */
   /* Failed-login limiter: a token bucket per peer address and per user name. `login_burst`
    * attempts are free, then one more every 60/login_per_minute seconds; over that the
    * login answers RESOURCE_EXHAUSTED without checking the password. */

@@ -8,4 +8,8 @@
 void auth_identity_set_app_data(auth_identity *id, void *data);
 void *auth_identity_app_data(const auth_identity *id);
 
+/* The decoy hash an unknown user name is checked against (made at the first such login; NULL
+ * without a users file). For the unit tests: its parameters are the users' most common. */
+const char *auth_service_decoy_hash(auth_service *svc);
+
 #endif /* AUTH_INTERNAL_H */

@@ -114,6 +114,7 @@ void auth_options_init(auth_options *o) {
   o->session_idle_ms = 3600 * 1000LL;
   o->session_lifetime_ms = 24 * 3600 * 1000LL;
   o->max_sessions = 10000;
+  o->max_sessions_per_user = 1000;
   o->login_burst = 10;
   o->login_per_minute = 20;
   o->limiter_entries = 4096;
@@ -392,8 +393,8 @@ mlr_code auth_service_create(const auth_options *o, auth_service **out, mlr_erro
   *out = NULL;
   if (sodium_init() < 0) return mlr_error_set(err, MALLARD_INTERNAL, "libsodium failed to start");
   if (o->session_idle_ms <= 0 || o->session_lifetime_ms <= 0 || o->max_sessions <= 0 ||
-      o->login_burst <= 0 || o->login_per_minute <= 0 || o->limiter_entries <= 0 ||
-      o->max_parallel_verifies <= 0) {
+      o->max_sessions_per_user <= 0 || o->login_burst <= 0 || o->login_per_minute <= 0 ||
+      o->limiter_entries <= 0 || o->max_parallel_verifies <= 0) {
     return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
                          "auth options: lifetimes, --max-sessions and limiter sizes must be > 0");
   }
@@ -607,13 +608,48 @@ static void verify_slot_release(auth_service *svc) {
   pthread_mutex_unlock(&svc->verify_lock);
 }
 
-/* A hash with the first user's Argon2 parameters, made once, so that an unknown user name
- * takes as long to refuse as a wrong password. */
+/* The Argon2 parameters ("$m=...,t=...,p=...") of a hash, and their length. */
+static const char *hash_params(const char *hash, size_t *len) {
+  const char *p = hash != NULL ? strstr(hash, "$m=") : NULL;
+  if (p == NULL) return *len = 0, "";
+  const char *e = strchr(p + 1, '$');
+  *len = e != NULL ? (size_t)(e - p) : strlen(p);
+  return p;
+}
+
+static int cmp_hash_params(const void *a, const void *b) {
+  size_t la, lb;
+  const char *pa = hash_params(*(const char *const *)a, &la);
+  const char *pb = hash_params(*(const char *const *)b, &lb);
+  int c = memcmp(pa, pb, la < lb ? la : lb);
+  return c != 0 ? c : (la > lb) - (la < lb);
+}
+
+/* The users' most common Argon2 parameters (ties: any of them), as a hash carrying them. With
+ * costs mixed, a name can be told apart from an unknown one by its time unless its cost is
+ * the common one (docs/auth.md says so). */
+static const char *common_params_hash(const auth_service *svc) {
+  const char **h = malloc(svc->n_users * sizeof *h);
+  if (h == NULL) return svc->users[0].hash;
+  for (size_t i = 0; i < svc->n_users; i++) h[i] = svc->users[i].hash;
+  qsort(h, svc->n_users, sizeof *h, cmp_hash_params);
+  const char *best = h[0];
+  size_t best_n = 0, run = 0;
+  for (size_t i = 0; i < svc->n_users; i++) {
+    run = i > 0 && cmp_hash_params(&h[i - 1], &h[i]) == 0 ? run + 1 : 1;
+    if (run > best_n) best_n = run, best = h[i];
+  }
+  free(h);
+  return best;
+}
+
+/* A hash with the users' most common Argon2 parameters, made once, so that an unknown user
+ * name takes as long to refuse as a wrong password. */
 static const char *dummy_hash(auth_service *svc) {
   pthread_mutex_lock(&svc->verify_lock);
   if (svc->dummy_hash == NULL && svc->n_users > 0 && svc->users[0].hash != NULL) {
     unsigned long m = 0, t = 0, p = 0;
-    const char *params = strstr(svc->users[0].hash, "$m=");
+    const char *params = strstr(common_params_hash(svc), "$m=");
     if (params == NULL || sscanf(params, "$m=%lu,t=%lu,p=%lu", &m, &t, &p) != 3 || m == 0 ||
         t == 0 || m > (1ul << 22)) {
       m = crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024;
@@ -632,6 +668,10 @@ static const char *dummy_hash(auth_service *svc) {
   const char *out = svc->dummy_hash;
   pthread_mutex_unlock(&svc->verify_lock);
   return out;
+}
+
+const char *auth_service_decoy_hash(auth_service *svc) {
+  return svc->default_user ? NULL : dummy_hash(svc);
 }
 
 /* True when user/password match. Constant-time for the default user; an unknown user still
@@ -701,6 +741,31 @@ static void sweep_locked(auth_service *svc, int64_t now) {
   }
 }
 
+/* Makes room for one more session of user: at max_sessions_per_user, unlinks that user's least
+ * recently used session that has no call running. False when every one has a call running.
+ * Caller holds sessions_lock. */
+static bool user_room_locked(auth_service *svc, const char *user) {
+  size_t n = 0;
+  auth_session **victim = NULL;
+  for (size_t b = 0; b < SESSION_BUCKETS; b++) {
+    for (auth_session **pp = &svc->sessions[b]; *pp != NULL; pp = &(*pp)->next) {
+      auth_session *s = *pp;
+      if (strcmp(s->user, user) != 0) continue;
+      n++;
+      if (s->active_calls == 0 && (victim == NULL || s->last_used_ms < (*victim)->last_used_ms))
+        victim = pp;
+    }
+  }
+  if (n < (size_t)svc->opts.max_sessions_per_user) return true;
+  if (victim == NULL) return false;
+  auth_session *s = *victim;
+  *victim = s->next;
+  s->linked = false;
+  svc->n_sessions--;
+  session_unref(s);
+  return true;
+}
+
 static mlr_code session_create(auth_service *svc, const char *user, auth_role role, char *token_out,
                                auth_identity *id, mlr_error *err) {
   mlr_code rc = MALLARD_OK;
@@ -718,6 +783,15 @@ static mlr_code session_create(auth_service *svc, const char *user, auth_role ro
   s->last_used_ms = now;
   if (svc->n_sessions >= (size_t)svc->opts.max_sessions || ++svc->creations % 256 == 0) {
     sweep_locked(svc, now);
+  }
+  if (!user_room_locked(svc, user)) {
+    rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED,
+                       "user '%s' has %d sessions with calls running (--max-sessions-per-user): "
+                       "log out unused sessions or try again later",
+                       user, svc->opts.max_sessions_per_user);
+    pthread_mutex_unlock(&svc->sessions_lock);
+    free(s);
+    goto cleanup;
   }
   if (svc->n_sessions >= (size_t)svc->opts.max_sessions) {
     rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED,

@@ -67,6 +67,8 @@ static void serve_usage(FILE *out) {
       "  --session-idle DUR      session idle timeout, e.g. 15m (default 1h)\n"
       "  --session-lifetime DUR  absolute session lifetime, e.g. 12h (default 24h)\n"
       "  --max-sessions N        live sessions per server (default 10000)\n"
+      "  --max-sessions-per-user N  per user: a login beyond it ends that user's least\n"
+      "                          recently used idle session (default 1000)\n"
       "  --login-burst N         failed logins a client address or a user name may make before\n"
       "                          being slowed down (default 10)\n"
       "  --login-rate N          then at most N more per minute; beyond, RESOURCE_EXHAUSTED\n"
@@ -184,17 +186,29 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
       }
       continue;
     }
-    static const char *const with_value[] = {"--listen",        "--db",
-                                             "--grace",         "--threads",
-                                             "--memory-limit",  "--init-sql",
-                                             "--query-timeout", "--max-sessions",
-                                             "--batch-rows",    "--max-message-size",
-                                             "--max-calls",     "--log-format",
-                                             "--users",         "--tokens",
-                                             "--session-idle",  "--session-lifetime",
-                                             "--tls-cert",      "--tls-key",
-                                             "--tls-client-ca", "--exchanger-dir",
-                                             "--login-burst",   "--login-rate"};
+    static const char *const with_value[] = {"--listen",
+                                             "--db",
+                                             "--grace",
+                                             "--threads",
+                                             "--memory-limit",
+                                             "--init-sql",
+                                             "--query-timeout",
+                                             "--max-sessions",
+                                             "--max-sessions-per-user",
+                                             "--batch-rows",
+                                             "--max-message-size",
+                                             "--max-calls",
+                                             "--log-format",
+                                             "--users",
+                                             "--tokens",
+                                             "--session-idle",
+                                             "--session-lifetime",
+                                             "--tls-cert",
+                                             "--tls-key",
+                                             "--tls-client-ca",
+                                             "--exchanger-dir",
+                                             "--login-burst",
+                                             "--login-rate"};
     bool known = false;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
       if (strcmp(name, with_value[k]) == 0) known = true;
@@ -235,6 +249,11 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
         return usage_error("--max-sessions %s: expected a positive number", value);
       }
       f->base.max_sessions = (int)n;
+    } else if (strcmp(name, "--max-sessions-per-user") == 0) {
+      if (!parse_int64(value, 1, INT_MAX, &n)) {
+        return usage_error("--max-sessions-per-user %s: expected a positive number", value);
+      }
+      f->base.max_sessions_per_user = (int)n;
     } else if (strcmp(name, "--login-burst") == 0) {
       if (!parse_int64(value, 1, 1000000, &n)) {
         return usage_error("--login-burst %s: expected a number from 1 to 1000000", value);

@@ -38,16 +38,17 @@ typedef struct srv_config {
   const char *memory_limit;  /* DuckDB memory_limit, NULL = default */
   const char *init_sql_path; /* file of SQL run once at start, NULL = none */
   bool read_only;
-  bool arrow_lossless;      /* db_options.arrow_lossless (--arrow-lossless) */
-  bool compress;            /* db_options.compress (--compress) */
-  bool no_external_access;  /* --no-external-access: DuckDB's enable_external_access off */
-  double query_timeout_s;   /* 0 = none */
-  int max_sessions;         /* 0 = auth default */
-  int login_burst;          /* failed-login limiter (auth_options); 0 = auth default */
-  int login_per_minute;     /* 0 = auth default */
-  int64_t batch_rows;       /* DoGet batch size, 0 = default (65536) */
-  int64_t max_message_size; /* 0 = transport default */
-  int max_concurrent_calls; /* 0 = transport default */
+  bool arrow_lossless;       /* db_options.arrow_lossless (--arrow-lossless) */
+  bool compress;             /* db_options.compress (--compress) */
+  bool no_external_access;   /* --no-external-access: DuckDB's enable_external_access off */
+  double query_timeout_s;    /* 0 = none */
+  int max_sessions;          /* 0 = auth default */
+  int max_sessions_per_user; /* 0 = auth default */
+  int login_burst;           /* failed-login limiter (auth_options); 0 = auth default */
+  int login_per_minute;      /* 0 = auth default */
+  int64_t batch_rows;        /* DoGet batch size, 0 = default (65536) */
+  int64_t max_message_size;  /* 0 = transport default */
+  int max_concurrent_calls;  /* 0 = transport default */
   /* auth */
   const char *users_file;
   const char *tokens_file;

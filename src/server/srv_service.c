@@ -482,6 +482,7 @@ mlr_code srv_start(const srv_config *cfg, srv_server **out, mlr_error *err) {
   if (cfg->session_idle_ms > 0) ao.session_idle_ms = cfg->session_idle_ms;
   if (cfg->session_lifetime_ms > 0) ao.session_lifetime_ms = cfg->session_lifetime_ms;
   if (cfg->max_sessions > 0) ao.max_sessions = cfg->max_sessions;
+  if (cfg->max_sessions_per_user > 0) ao.max_sessions_per_user = cfg->max_sessions_per_user;
   if (cfg->login_burst > 0) ao.login_burst = cfg->login_burst;
   if (cfg->login_per_minute > 0) ao.login_per_minute = cfg->login_per_minute;
   rc = auth_service_create(&ao, &s->auth, err);

@@ -1,6 +1,7 @@
 /* Unit tests for auth_service: Argon2 hashes, users and tokens files, sessions (expiry with an
  * injected clock, revocation, calls in flight, the session cap) and the failed-login limiter. */
 #include "auth/auth.h"
+#include "auth/auth_internal.h"
 #include "mtest.h"
 
 #include <pthread.h>
@@ -351,6 +352,64 @@ static void test_max_sessions(void) {
   auth_service_free(svc);
 }
 
+/* One user cannot fill the session table: past --max-sessions-per-user its own least recently
+ * used idle session makes room; with a call running on each, the login is refused. */
+static void test_max_sessions_per_user(void) {
+  fake_clock clk = {1000};
+  auth_options o;
+  auth_options_init(&o);
+  o.clock = fake_now;
+  o.clock_arg = &clk;
+  o.max_sessions = 100;
+  o.max_sessions_per_user = 2;
+  auth_service *svc = NULL;
+  mlr_error err;
+  REQUIRE(auth_service_create(&o, &svc, &err) == MALLARD_OK);
+  char t1[AUTH_MAX_TOKEN + 1], t2[AUTH_MAX_TOKEN + 1], t3[AUTH_MAX_TOKEN + 1];
+  CHECK_EQ_INT(login(svc, t1, &err), MALLARD_OK);
+  clk.now += 10;
+  CHECK_EQ_INT(login(svc, t2, &err), MALLARD_OK);
+  clk.now += 10;
+  CHECK_EQ_INT(use_once(svc, t1), MALLARD_OK); /* t1 is now the more recently used */
+  clk.now += 10;
+  CHECK_EQ_INT(login(svc, t3, &err), MALLARD_OK);
+  CHECK_EQ_INT(use_once(svc, t2), MALLARD_UNAUTHENTICATED); /* t2 made room */
+  CHECK_EQ_INT(use_once(svc, t1), MALLARD_OK);
+  CHECK_EQ_INT(use_once(svc, t3), MALLARD_OK);
+  CHECK_EQ_INT(auth_session_count(svc), 2);
+  /* a call running on each: nothing to end, the login is refused and names the flag */
+  auth_identity *a = NULL, *b = NULL;
+  CHECK_EQ_INT(use(svc, t1, &a), MALLARD_OK);
+  CHECK_EQ_INT(use(svc, t3, &b), MALLARD_OK);
+  char t4[AUTH_MAX_TOKEN + 1];
+  CHECK_EQ_INT(login(svc, t4, &err), MALLARD_RESOURCE_EXHAUSTED);
+  CHECK(strstr(err.message, "--max-sessions-per-user") != NULL);
+  auth_identity_release(svc, a);
+  auth_identity_release(svc, b);
+  auth_service_free(svc);
+}
+
+/* An unknown name is checked against a decoy with the users' most common Argon2 cost, not the
+ * first line's (which let a user of the common cost be told apart from an unknown name). */
+static void test_decoy_cost(void) {
+  char *users = write_temp("a:$argon2id$v=19$m=32,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2g:reader\n"
+                           "b:$argon2id$v=19$m=16,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2g\n"
+                           "c:$argon2id$v=19$m=16,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2g\n");
+  REQUIRE(users != NULL);
+  auth_options o;
+  auth_options_init(&o);
+  o.users_file = users;
+  auth_service *svc = NULL;
+  mlr_error err;
+  REQUIRE(auth_service_create(&o, &svc, &err) == MALLARD_OK);
+  const char *decoy = auth_service_decoy_hash(svc);
+  REQUIRE(decoy != NULL);
+  CHECK(strstr(decoy, "$m=16,t=1,p=1$") != NULL);
+  CHECK(!auth_verify_password(decoy, "", 0));
+  auth_service_free(svc);
+  remove_temp(users);
+}
+
 static void test_tokens_file(void) {
   char token[AUTH_TOKEN_CHARS + 1], hash[AUTH_TOKEN_HASH_HEX + 1];
   char rtoken[AUTH_TOKEN_CHARS + 1], rhash[AUTH_TOKEN_HASH_HEX + 1];
@@ -684,6 +743,7 @@ static void test_concurrency(void) {
 
 MTEST_MAIN(MTEST(test_hash_verify), MTEST(test_users_file_errors), MTEST(test_passwords),
            MTEST(test_default_user), MTEST(test_sessions_expiry), MTEST(test_sessions_in_flight),
-           MTEST(test_revoke), MTEST(test_max_sessions), MTEST(test_tokens_file),
-           MTEST(test_tokens_expiry), MTEST(test_limiter), MTEST(test_basic_cache),
-           MTEST(test_limiter_memory_bound), MTEST(test_concurrency))
+           MTEST(test_revoke), MTEST(test_max_sessions), MTEST(test_max_sessions_per_user),
+           MTEST(test_decoy_cost), MTEST(test_tokens_file), MTEST(test_tokens_expiry),
+           MTEST(test_limiter), MTEST(test_basic_cache), MTEST(test_limiter_memory_bound),
+           MTEST(test_concurrency))
