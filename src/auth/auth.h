@@ -239,7 +239,8 @@ void auth_identity_release(auth_service *svc, auth_identity *id);
  * *out holds an identity counting as one active call on its session (release it). */
 mlr_code auth_authenticate(auth_service *svc, const char *peer, const auth_credential *cred,
                            bool new_session, char *token_out, auth_identity **out, mlr_error *err);
-/* Revokes the session or pre-issued token the identity came from (see auth_logout). */
+/* Revokes the session or pre-issued token the identity came from (see auth_logout); an identity
+ * from Basic credentials has none: INVALID_ARGUMENT. */
 mlr_code auth_revoke(auth_service *svc, const auth_identity *id, mlr_error *err);
 
 /* The one message for every failed authentication. */

@@ -998,6 +998,12 @@ void *auth_identity_app_data(const auth_identity *id) {
 
 mlr_code auth_revoke(auth_service *svc, const auth_identity *id, mlr_error *err) {
   if (id == NULL) return unauthenticated(err);
+  if (id->session == NULL && id->pretoken < 0) {
+    /* Nothing to revoke: answering ok would let a client believe it logged out. */
+    return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                         "logout revokes a bearer token, and this call carried user and password "
+                         "(Basic), which open no session: to stop using them, stop sending them");
+  }
   pthread_mutex_lock(&svc->sessions_lock);
   auth_session *s = id->session;
   if (s != NULL && s->linked) {

@@ -5,6 +5,7 @@ import subprocess
 import time
 
 import grpc
+import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
@@ -161,6 +162,18 @@ def test_logout_revokes(shared_server):
     with pytest.raises(flight.FlightUnauthenticatedError):
         ping(client, opts)
     ping(client2, opts2)  # only that session
+
+
+def test_logout_with_basic_is_refused(shared_server):
+    """Basic credentials open no session: logout has nothing to revoke and says so instead of
+    answering ok (the same credentials keep working)."""
+    client = shared_server.client()
+    opts = flight.FlightCallOptions(
+        headers=[(b"authorization", basic_header("alice", PASSWORDS["alice"]).encode())])
+    with pytest.raises(pa.ArrowInvalid) as ei:  # INVALID_ARGUMENT
+        list(client.do_action(flight.Action("logout", b""), options=opts))
+    assert "Basic" in str(ei.value) and "bearer token" in str(ei.value)
+    ping(client, opts)
 
 
 def test_other_server_token(serve, users_file):
