@@ -240,10 +240,14 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
     if (rc == MALLARD_UNAVAILABLE) {
       char msg[sizeof err.message];
       snprintf(msg, sizeof msg, "%s", err.message);
+      /* gRPC's word for a client certificate and key it refused */
+      const char *hint = o->tls_key != NULL && strstr(msg, "empty address list") != NULL
+                             ? " (does the --tls-key belong to the --tls-cert?)"
+                             : "";
       if (strstr(msg, uri) != NULL)
-        fprintf(stderr, "mallard: %s\n", cli_one_line(msg));
+        fprintf(stderr, "mallard: %s%s\n", cli_one_line(msg), hint);
       else
-        fprintf(stderr, "mallard: cannot connect to %s: %s\n", uri, cli_one_line(msg));
+        fprintf(stderr, "mallard: cannot connect to %s: %s%s\n", uri, cli_one_line(msg), hint);
       return CLI_EXIT_CONNECT;
     }
     return cli_fail("login", &err);

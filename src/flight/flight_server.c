@@ -849,6 +849,15 @@ mlr_code flight_server_start(const flight_server_options *opts, const flight_ser
     }
     int port = grpc_server_add_http2_port(srv->server, opts->listen[i], creds);
     grpc_server_credentials_release(creds);
+    if (port <= 0 && opts->tls_cert_pem != NULL) {
+      /* gRPC says which on stderr only: the TLS files are the likelier cause once loaded. */
+      rc = mlr_error_set(err, MALLARD_UNAVAILABLE,
+                         "cannot listen on %s: gRPC refused the TLS certificate and key (does the "
+                         "--tls-key belong to the --tls-cert? see gRPC's lines above), or the "
+                         "address is in use or not host:port",
+                         opts->listen[i]);
+      goto fail;
+    }
     if (port <= 0) {
       rc =
           mlr_error_set(err, MALLARD_UNAVAILABLE,

@@ -70,6 +70,9 @@ def test_tls_flag_errors(serve, users_file, certs, tmp_path):
         (("--tls-cert", certs / "server.pem"), "--tls-key"),
         (("--tls-client-ca", certs / "ca.pem"), "--tls-cert"),
         (("--tls-cert", certs / "server.pem", "--tls-key", certs / "server.pem"), "PRIVATE KEY"),
+        # a key of another certificate: gRPC refuses the pair; not "address in use"
+        (("--tls-cert", certs / "server.pem", "--tls-key", certs / "client.key"),
+         "does the --tls-key belong to the --tls-cert?"),
     ]
     for args, needle in cases:
         with serve("--users", users_file, *args, expect_fail=True) as (rc, err):
