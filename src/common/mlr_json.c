@@ -138,6 +138,16 @@ static size_t utf8_seq_len(const unsigned char *s, const unsigned char *end) {
   return 0;
 }
 
+bool mlr_utf8_valid(const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + len;
+  while (p < end) {
+    size_t n = utf8_seq_len(p, end);
+    if (n == 0) return false;
+    p += n;
+  }
+  return true;
+}
+
 static size_t utf8_encode(unsigned cp, char *out) {
   if (cp < 0x80) {
     out[0] = (char)cp;

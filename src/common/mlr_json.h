@@ -56,6 +56,10 @@ mlr_code mlr_json_text_member(const mlr_json *obj, const char *key, const char *
 mlr_code mlr_json_only_keys(const mlr_json *obj, const char *const *keys, size_t n,
                             const char *context, mlr_error *err);
 
+/* True when the len bytes at s are valid UTF-8 (no overlong forms, surrogates or code points
+ * above U+10FFFF; NUL bytes are valid UTF-8). */
+bool mlr_utf8_valid(const char *s, size_t len);
+
 /* Growable output string. */
 typedef struct mlr_strbuf {
   char *data;

@@ -608,9 +608,15 @@ static bool type_sql(mlr_strbuf *b, duckdb_logical_type t) {
   case DUCKDB_TYPE_DOUBLE:
     mlr_strbuf_append_str(b, "DOUBLE");
     return true;
-  case DUCKDB_TYPE_VARCHAR:
-    mlr_strbuf_append_str(b, "VARCHAR");
+  case DUCKDB_TYPE_VARCHAR: {
+    /* JSON is a VARCHAR with an alias; a JSON column must read as JSON (a stream's arrow.json
+     * column is JSON, and the two must match on append). */
+    char *alias = duckdb_logical_type_get_alias(t);
+    bool json = alias != NULL && strcasecmp(alias, "JSON") == 0;
+    if (alias != NULL) duckdb_free(alias);
+    mlr_strbuf_append_str(b, json ? "JSON" : "VARCHAR");
     return true;
+  }
   case DUCKDB_TYPE_BLOB:
     mlr_strbuf_append_str(b, "BLOB");
     return true;

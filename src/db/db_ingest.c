@@ -393,8 +393,10 @@ cleanup:
   return rc;
 }
 
-/* ENUM('a', 'b', ...) from a dictionary of strings; NULL if it is not one. */
-static char *enum_sql(const struct ArrowArray *dict, const char *fmt) {
+/* ENUM('a', 'b', ...) from a dictionary of strings; NULL if it is not one. A label that is not
+ * valid UTF-8 sets *bad_utf8 (an ENUM made of it breaks every later look at the catalog). */
+static char *enum_sql(const struct ArrowArray *dict, const char *fmt, bool *bad_utf8) {
+  *bad_utf8 = false;
   if (!dict || !fmt || (strcmp(fmt, "u") && strcmp(fmt, "U")) || dict->length == 0 ||
       dict->null_count > 0)
     return NULL;
@@ -409,6 +411,11 @@ static char *enum_sql(const struct ArrowArray *dict, const char *fmt) {
     } else {
       s = ((const int64_t *)dict->buffers[1])[j];
       e = ((const int64_t *)dict->buffers[1])[j + 1];
+    }
+    if (!mlr_utf8_valid((const char *)dict->buffers[2] + s, (size_t)(e - s))) {
+      *bad_utf8 = true;
+      free(b.data);
+      return NULL;
     }
     char *v = strndup((const char *)dict->buffers[2] + s, (size_t)(e - s));
     if (!v || strlen(v) != (size_t)(e - s)) { /* an embedded NUL: not an ENUM label */
@@ -438,7 +445,14 @@ static mlr_code create_table(db_ingest *ing, const struct ArrowArray *first, mlr
     mlr_strbuf_append_owned(&b, db_quote_identifier(ing->col_names[i]));
     mlr_strbuf_append_str(&b, " ");
     char *e = NULL;
-    if (ing->col_dict_string[i] && first) e = enum_sql(first->children[i]->dictionary, "u");
+    bool bad_utf8 = false;
+    if (ing->col_dict_string[i] && first)
+      e = enum_sql(first->children[i]->dictionary, "u", &bad_utf8);
+    if (bad_utf8) {
+      free(b.data);
+      return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                           "column '%s': a dictionary label is not valid UTF-8", ing->col_names[i]);
+    }
     mlr_strbuf_append_str(&b, e ? e : ing->col_sql[i]);
     free(e);
   }

@@ -231,3 +231,29 @@ def test_killed_client_mid_doput_rolls_back(mallard, client, table_name):
     assert t.equals(sample(10))
     # And it still accepts writes to that table.
     assert put(c, o, cmd(table_name, "append"), sample(1, 10)) == {"rows": 1}
+
+
+def test_dictionary_labels_not_utf8_refused(client, table_name):
+    """A dictionary string column becomes an ENUM: a label that is not UTF-8 made a broken type
+    after which every DoPut, list_tables and drop_table of the server failed. It is refused, the
+    table is not created, and the server goes on."""
+    c, o = client
+    labels = pa.array([b"ok", b"\xff\xfe"], pa.binary()).view(pa.string())
+    bad = pa.table({"d": pa.DictionaryArray.from_arrays(pa.array([0, 1, 0], pa.int32()), labels)})
+    with expect_status("INVALID_ARGUMENT", "column 'd': a dictionary label is not valid UTF-8"):
+        put(c, o, fl.FlightDescriptor.for_path(table_name), bad)
+    names = [t["table"] for t in json.loads(action(c, o, "list_tables")[0])]
+    assert table_name not in names
+    assert put(c, o, fl.FlightDescriptor.for_path(table_name), sample(3)) == {"rows": 3}
+
+
+def test_json_column_appends(client, table_name):
+    """An arrow.json column makes a JSON column; the same stream appends to it (the table's type
+    read back as VARCHAR and refused the append)."""
+    c, o = client
+    t = pa.table({"j": pa.array(['{"a": 1}', "[2]", None], pa.json_(pa.string()))})
+    for _ in range(2):
+        assert put(c, o, fl.FlightDescriptor.for_path(table_name), t) == {"rows": 3}
+    got = get(c, o, f"SELECT j::VARCHAR AS j, typeof(j) AS t FROM {table_name}").to_pylist()
+    assert [r["j"] for r in got] == ['{"a": 1}', "[2]", None] * 2
+    assert {r["t"] for r in got} == {"JSON"}

@@ -302,7 +302,20 @@ static void test_strbuf_writer(void) {
   free(s);
 }
 
+static void test_utf8_valid(void) {
+  CHECK(mlr_utf8_valid("", 0));
+  CHECK(mlr_utf8_valid("abc", 3));
+  CHECK(mlr_utf8_valid("a\0b", 3));                                 /* NUL is valid UTF-8 */
+  CHECK(mlr_utf8_valid("\xc3\xa9\xe2\x82\xac\xf0\x9f\xa6\x86", 9)); /* e-acute, euro, duck */
+  CHECK(!mlr_utf8_valid("\xff", 1));
+  CHECK(!mlr_utf8_valid("\xc3", 1));             /* cut short */
+  CHECK(!mlr_utf8_valid("\xc0\xaf", 2));         /* overlong */
+  CHECK(!mlr_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+  CHECK(!mlr_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+  CHECK(!mlr_utf8_valid("ok\xe2\x82", 4));       /* cut short at the end */
+}
+
 MTEST_MAIN(MTEST(test_object_members), MTEST(test_scalars_at_top), MTEST(test_integer_limits),
            MTEST(test_string_escapes), MTEST(test_rejects), MTEST(test_error_position),
            MTEST(test_depth_limit), MTEST(test_large_document), MTEST(test_duplicate_keys_refused),
-           MTEST(test_strbuf_writer))
+           MTEST(test_strbuf_writer), MTEST(test_utf8_valid))
