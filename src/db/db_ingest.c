@@ -139,6 +139,10 @@ static mlr_code arrow_sql(const struct ArrowSchema *s, const char *col, mlr_strb
     int p = 0, sc = 0, bits = 128;
     if (sscanf(f + 2, "%d,%d,%d", &p, &sc, &bits) < 2 || p < 1 || p > 38 || sc < 0 || sc > p)
       return refuse(err, col, f, "DuckDB decimals have a precision of 1 to 38");
+    if (bits == 256)
+      return refuse(err, col, f,
+                    "DuckDB's Arrow import reads no 256-bit decimals: send decimal128 (in pyarrow, "
+                    "cast to pa.decimal128(p, s))");
     snprintf(tmp, sizeof tmp, "DECIMAL(%d,%d)", p, sc);
     mlr_strbuf_append_str(b, tmp);
     return MALLARD_OK;

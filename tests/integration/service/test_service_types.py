@@ -178,6 +178,28 @@ def test_type_refusal_is_clear(client):
     assert "invalid argument" in refused.lower() and "dur" in refused
 
 
+def test_decimal256_refused_naming_the_column(client):
+    """DuckDB's Arrow import reads no 256-bit decimals: the refusal names the column and says
+    what to send instead (it was DuckDB's "Unsupported Internal Arrow Type")."""
+    c, o = client
+    data = pa.table({"amount": pa.array([decimal.Decimal("1.500")], pa.decimal256(20, 3))})
+    back, refused = round_trip(c, o, "pa_types_d256", data)
+    assert back is None and refused is not None
+    assert "column 'amount'" in refused and "decimal128" in refused, refused
+
+
+def test_default_mode_types_as_documented(client):
+    """docs/types.md's default-mode notes: JSON as string, BIT as binary, TIMETZ as time64 without
+    its offset, UHUGEINT as arrow.opaque."""
+    c, o = client
+    t = c.do_get(fl.Ticket(b"SELECT '{}'::JSON AS j, '0101'::BIT AS b, '12:00:00+05:30'::TIMETZ "
+                           b"AS tz, 5::UHUGEINT AS u"), o).read_all()
+    assert t.schema.field("j").type == pa.string()
+    assert t.schema.field("b").type == pa.binary()
+    assert t.schema.field("tz").type == pa.time64("us")
+    assert "arrow.opaque" in str(t.schema.field("u").type)
+
+
 def test_default_sends_hugeint_as_decimal_and_uuid_as_string(client):
     """What pyarrow users get from `SELECT sum(...)` is a number, not opaque bytes."""
     c, o = client
