@@ -345,14 +345,27 @@ static void widen128(uint8_t *dst, const void *src, int64_t in_width, int64_t n)
   }
 }
 
-static void intervals(uint8_t *dst, const duckdb_interval *src, int64_t n) {
+/* Arrow's interval holds nanoseconds in 64 bits: a time part beyond +-2562047 hours (292 years)
+ * does not fit. DuckDB's own export wraps it into a wrong value, sign and all; here the batch is
+ * refused instead. Rows under NULL may hold anything. */
+#define INTERVAL_MAX_MICROS (INT64_MAX / 1000)
+
+static mlr_code intervals(uint8_t *dst, const duckdb_interval *src, const uint64_t *valid,
+                          int64_t n, const char *col, mlr_error *err) {
   for (int64_t i = 0; i < n; i++) {
-    /* Wrapping like DuckDB's int64 product; rows under NULL may hold anything. */
-    int64_t ns = (int64_t)((uint64_t)src[i].micros * UINT64_C(1000));
+    int64_t us = src[i].micros;
+    if ((us > INTERVAL_MAX_MICROS || us < -INTERVAL_MAX_MICROS) && (!valid || valid_at(valid, i)))
+      return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                           "column '%s': an INTERVAL with %lld microseconds in its time part does "
+                           "not fit Arrow's 64-bit nanoseconds (at most 2562047 hours): move "
+                           "whole days into its day part, or cast it to VARCHAR",
+                           col, (long long)us);
+    int64_t ns = (int64_t)((uint64_t)us * UINT64_C(1000));
     memcpy(dst + i * 16, &src[i].months, 4);
     memcpy(dst + i * 16 + 4, &src[i].days, 4);
     memcpy(dst + i * 16 + 8, &ns, 8);
   }
+  return MALLARD_OK;
 }
 
 static mlr_code append_strings(xcol *c, int64_t row0, const duckdb_string_t *s,
@@ -450,7 +463,7 @@ mlr_code db_export_append(db_export *x, duckdb_data_chunk chunk, mlr_error *err)
       widen128(c->values + row0 * 16, src, c->in_width, n);
       break;
     case X_INTERVAL:
-      intervals(c->values + row0 * 16, src, n);
+      if ((rc = intervals(c->values + row0 * 16, src, valid, n, c->name, err))) goto fail;
       break;
     case X_STR:
       if ((rc = append_strings(c, row0, src, valid, n, err))) goto fail;

@@ -224,3 +224,18 @@ def test_arrow_lossless_keeps_duckdb_types_exactly(start_mallard):
                                b" FROM lossless_copy"), o).read_all().to_pylist()
     assert types == [{"th": "HUGEINT", "tu": "UUID",
                       "hv": "170141183460469231731687303715884105727"}]
+
+
+def test_interval_beyond_arrow_nanoseconds_refused(client):
+    """An INTERVAL whose time part exceeds Arrow's 64-bit nanoseconds (2562047 hours) came out
+    as a wrapped, sometimes negative value; it is refused naming the column. One that fits,
+    the largest, arrives exactly; NULL rows do not count."""
+    c, o = client
+    t = c.do_get(fl.Ticket(b"SELECT to_microseconds(9223372036854775) AS v UNION ALL "
+                           b"SELECT NULL"), o).read_all()
+    assert t.column("v")[0].as_py().nanoseconds == 9223372036854775000
+    for sql in (b"SELECT to_hours(3000000) AS v", b"SELECT to_hours(-3000000) AS v",
+                b"SELECT to_microseconds(9223372036854776) AS v"):
+        with pytest.raises(pa.ArrowInvalid) as ei:
+            c.do_get(fl.Ticket(sql), o).read_all()
+        assert "column 'v'" in str(ei.value) and "2562047 hours" in str(ei.value)
