@@ -53,6 +53,14 @@ mlr_code arrowc_shared_array_view(arrowc_shared_array *s, struct ArrowArray *out
 mlr_code arrowc_array_validate(const struct ArrowSchema *schema, const struct ArrowArray *array,
                                mlr_error *err);
 
+/* For a decimal32/64/128 array (not nested): the index of the first non-null value with more
+ * digits than the type's precision (|v| >= 10^precision), or -1 when all fit or the array is
+ * of another type. Arrow readers do not check this (its integration files hold such values);
+ * a store that narrows decimals to the precision's width must (DuckDB turns them into other
+ * numbers). The array must be valid. */
+int64_t arrowc_decimal_first_overflow(const struct ArrowSchema *schema,
+                                      const struct ArrowArray *array);
+
 /* Flags of arrowc_array_validate_ex. */
 enum {
   /* Check dictionary indices against the dictionary's length but not the dictionary's own

@@ -619,3 +619,43 @@ mlr_code arrowc_array_validate_ex(const struct ArrowSchema *schema, const struct
   c.err = err;
   return validate_rec(&c, schema, array, 0);
 }
+
+/* ---------------------------------------------------------------- decimal digits */
+
+__extension__ typedef unsigned __int128 vu128;
+
+int64_t arrowc_decimal_first_overflow(const struct ArrowSchema *schema,
+                                      const struct ArrowArray *a) {
+  arrowc_format f;
+  if (arrowc_format_parse(schema->format, &f, NULL) != MALLARD_OK ||
+      f.type != ARROWC_TYPE_DECIMAL || f.bit_width > 128 || f.precision < 1 || f.precision > 38)
+    return -1;
+  vu128 limit = 1;
+  for (int i = 0; i < f.precision; i++) limit *= 10;
+  const uint8_t *validity = a->buffers[0];
+  const uint8_t *data = a->buffers[1];
+  int bytes = f.bit_width / 8;
+  for (int64_t i = 0; i < a->length; i++) {
+    int64_t j = a->offset + i;
+    if (validity != NULL && !((validity[j >> 3] >> (j & 7)) & 1)) continue;
+    const uint8_t *p = data + j * bytes;
+    vu128 mag;
+    if (bytes == 4) {
+      int32_t v;
+      memcpy(&v, p, 4);
+      mag = v < 0 ? (vu128)(-(int64_t)v) : (vu128)v;
+    } else if (bytes == 8) {
+      int64_t v;
+      memcpy(&v, p, 8);
+      mag = v < 0 ? (vu128)(~(uint64_t)v) + 1 : (vu128)(uint64_t)v;
+    } else {
+      uint64_t lo, hi;
+      memcpy(&lo, p, 8);
+      memcpy(&hi, p + 8, 8);
+      vu128 v = ((vu128)hi << 64) | lo;
+      mag = (hi >> 63) != 0 ? ~v + 1 : v;
+    }
+    if (mag >= limit) return i;
+  }
+  return -1;
+}

@@ -8,6 +8,7 @@
 
 #include "common/mlr_json.h"
 #include "db/db_coalesce.h"
+#include "arrow/arrowc_array.h"
 #include "arrow/arrowc_schema.h"
 
 #include <stdatomic.h>
@@ -650,6 +651,16 @@ mlr_code db_ingest_prepare(db_ingest *ing, struct ArrowArray *batch, db_ingest_b
       batch->release(batch);
       return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "column %lld is shorter than the batch",
                            (long long)i + 1);
+    }
+    /* DuckDB narrows a DECIMAL(p,s) value to p's width without a check: more digits than p
+     * would be stored as another number. */
+    int64_t bad = arrowc_decimal_first_overflow(ing->schema->children[i], batch->children[i]);
+    if (bad >= 0) {
+      batch->release(batch);
+      return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                           "column '%s': row %lld holds a decimal with more digits than its "
+                           "type's precision allows",
+                           ing->col_names[i], (long long)bad);
     }
   }
   db_ingest_batch *b = calloc(1, sizeof *b);

@@ -239,3 +239,18 @@ def test_interval_beyond_arrow_nanoseconds_refused(client):
         with pytest.raises(pa.ArrowInvalid) as ei:
             c.do_get(fl.Ticket(sql), o).read_all()
         assert "column 'v'" in str(ei.value) and "2562047 hours" in str(ei.value)
+
+
+def test_decimal_beyond_its_precision_refused(client):
+    """A decimal128(4,1) value of 7000.0 (five digits: invalid Arrow) was stored as 0.0 (DuckDB
+    narrows it to 16 bits); it is refused naming the column, and nothing is stored."""
+    c, o = client
+    raw = pa.Array.from_buffers(pa.decimal128(4, 1), 2,
+                                [None, pa.py_buffer((9999).to_bytes(16, "little") +
+                                                    (70000).to_bytes(16, "little"))])
+    back, refused = round_trip(c, o, "pa_types_dec_overflow", pa.table({"v": raw}))
+    assert back is None and "column 'v'" in refused and "row 1" in refused, refused
+    ok = pa.table({"v": pa.array([decimal.Decimal("999.9"), decimal.Decimal("-999.9"), None],
+                                 pa.decimal128(4, 1))})
+    back, refused = round_trip(c, o, "pa_types_dec_fits", ok)
+    assert refused is None and back.column("v").to_pylist() == ok.column("v").to_pylist()

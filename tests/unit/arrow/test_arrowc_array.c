@@ -156,6 +156,66 @@ static void test_shared_views(void) {
   v2.release(&v2); /* ASan/LSan: everything freed here */
 }
 
-MTEST_MAIN(MTEST(test_validate_primitive), MTEST(test_validate_string_offsets),
-           MTEST(test_validate_list_and_struct), MTEST(test_validate_union_and_dictionary),
-           MTEST(test_shared_views))
+/* An array of n fixed-width values of `width` bytes copied from vals (no nulls). */
+static void fixed_array(struct ArrowArray *a, const void *vals, int64_t n, int width) {
+  arrowc_array_init(a, 2, 0, NULL);
+  arrowc_buf *d = arrowc_buf_alloc(n * width);
+  memcpy(arrowc_buf_mutable_data(d), vals, (size_t)(n * width));
+  arrowc_array_set_buffer(a, 1, arrowc_buf_data(d), d);
+  a->length = n;
+}
+
+static void test_decimal_digits(void) {
+  /* decimal32(4,1): 9999 and -9999 fit, 10000 and -10000 do not; a NULL slot is not read */
+  struct ArrowSchema s = schema_of("d:4,1,32");
+  struct ArrowArray a;
+  int32_t v32[4] = {9999, -9999, 0, 10000};
+  fixed_array(&a, v32, 4, 4);
+  CHECK_EQ_INT(arrowc_decimal_first_overflow(&s, &a), 3);
+  a.offset = 1;
+  a.length = 2;
+  CHECK_EQ_INT(arrowc_decimal_first_overflow(&s, &a), -1);
+  a.release(&a);
+  int32_t n32[2] = {1, -10000};
+  fixed_array(&a, n32, 2, 4);
+  CHECK_EQ_INT(arrowc_decimal_first_overflow(&s, &a), 1);
+  a.release(&a);
+  s.release(&s);
+  /* decimal64(18,0): INT64_MIN has 19 digits */
+  s = schema_of("d:18,0,64");
+  int64_t v64[3] = {999999999999999999LL, -999999999999999999LL, INT64_MIN};
+  fixed_array(&a, v64, 3, 8);
+  CHECK_EQ_INT(arrowc_decimal_first_overflow(&s, &a), 2);
+  a.release(&a);
+  s.release(&s);
+  /* decimal128(38,0): 10^38 - 1 fits, 10^38 (0x4b3b4ca85a86c47a098a224000000000) does not;
+   * -1 (all bits set) fits; decimal128(4,1) holding 70000 does not (seen stored as 0.0) */
+  s = schema_of("d:38,0");
+  uint64_t v128[6] = {0x098a223fffffffffULL,
+                      0x4b3b4ca85a86c47aULL,
+                      0x098a224000000000ULL,
+                      0x4b3b4ca85a86c47aULL,
+                      UINT64_MAX,
+                      UINT64_MAX};
+  fixed_array(&a, v128, 3, 16);
+  CHECK_EQ_INT(arrowc_decimal_first_overflow(&s, &a), 1);
+  a.release(&a);
+  s.release(&s);
+  s = schema_of("d:4,1");
+  uint64_t big[2] = {70000, 0};
+  fixed_array(&a, big, 1, 16);
+  CHECK_EQ_INT(arrowc_decimal_first_overflow(&s, &a), 0);
+  a.release(&a);
+  s.release(&s);
+  /* other types answer -1 */
+  s = schema_of("i");
+  int32_t i32[1] = {1000000};
+  fixed_array(&a, i32, 1, 4);
+  CHECK_EQ_INT(arrowc_decimal_first_overflow(&s, &a), -1);
+  a.release(&a);
+  s.release(&s);
+}
+
+MTEST_MAIN(MTEST(test_validate_primitive), MTEST(test_decimal_digits),
+           MTEST(test_validate_string_offsets), MTEST(test_validate_list_and_struct),
+           MTEST(test_validate_union_and_dictionary), MTEST(test_shared_views))
