@@ -634,6 +634,43 @@ int64_t db_ingest_batch_rows(const db_ingest_batch *b) {
   return b && b->ref ? b->ref->batch.length : 0;
 }
 
+/* A timestamp DuckDB stores but can never read back (every cast or function on the column then
+ * fails): beyond the range DuckDB's TIMESTAMP covers once in microseconds (found by probing
+ * DuckDB 1.4: 290309 BC to 294247 AD), other than its +-infinity (+-(2^63 - 1)). The index of
+ * the first such non-null value of a top-level timestamp column, or -1. */
+static int64_t timestamp_first_out_of_range(const struct ArrowSchema *s,
+                                            const struct ArrowArray *a) {
+  const char *f = s->format;
+  if (s->dictionary != NULL || f == NULL || f[0] != 't' || f[1] != 's' || f[2] == '\0' ||
+      f[3] != ':')
+    return -1;
+  int64_t lo, hi;
+  switch (f[2]) {
+  case 's':
+    lo = -9223372022400LL, hi = 9223372036854LL;
+    break;
+  case 'm':
+    lo = -9223372022400000LL, hi = 9223372036854775LL;
+    break;
+  case 'u':
+    lo = -9223372022400000000LL, hi = INT64_MAX - 1;
+    break;
+  case 'n':
+    lo = -9223286400000000000LL, hi = INT64_MAX - 1;
+    break;
+  default:
+    return -1;
+  }
+  const uint8_t *validity = a->buffers[0];
+  const int64_t *v = a->buffers[1];
+  for (int64_t i = 0; i < a->length; i++) {
+    int64_t j = a->offset + i;
+    if (validity != NULL && !((validity[j >> 3] >> (j & 7)) & 1)) continue;
+    if ((v[j] < lo || v[j] > hi) && v[j] != INT64_MAX && v[j] != -INT64_MAX) return i;
+  }
+  return -1;
+}
+
 mlr_code db_ingest_prepare(db_ingest *ing, struct ArrowArray *batch, db_ingest_batch **out,
                            mlr_error *err) {
   mlr_code rc = MALLARD_OK;
@@ -660,6 +697,14 @@ mlr_code db_ingest_prepare(db_ingest *ing, struct ArrowArray *batch, db_ingest_b
       return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
                            "column '%s': row %lld holds a decimal with more digits than its "
                            "type's precision allows",
+                           ing->col_names[i], (long long)bad);
+    }
+    bad = timestamp_first_out_of_range(ing->schema->children[i], batch->children[i]);
+    if (bad >= 0) {
+      batch->release(batch);
+      return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                           "column '%s': row %lld holds a timestamp outside DuckDB's range "
+                           "(290309 BC to 294247 AD)",
                            ing->col_names[i], (long long)bad);
     }
   }

@@ -254,3 +254,25 @@ def test_decimal_beyond_its_precision_refused(client):
                                  pa.decimal128(4, 1))})
     back, refused = round_trip(c, o, "pa_types_dec_fits", ok)
     assert refused is None and back.column("v").to_pylist() == ok.column("v").to_pylist()
+
+
+def test_timestamp_outside_duckdb_range_refused(client):
+    """A timestamp DuckDB stores but can never read back (every cast of the column then fails)
+    is refused naming the column; the range's ends and DuckDB's +-infinity go through."""
+    c, o = client
+    for unit, bad in (("s", 10**15), ("ms", -9223372036854776), ("us", -2**63),
+                      ("ns", -2**63 + 2)):
+        data = pa.table({"t": pa.array([0, bad], pa.timestamp(unit))})
+        back, refused = round_trip(c, o, f"pa_types_ts_bad_{unit}", data)
+        assert back is None and "column 't'" in refused and "row 1" in refused, (unit, refused)
+    edges = pa.table({"t": pa.array([9223372036854, -9223372022400, None], pa.timestamp("s"))})
+    back, refused = round_trip(c, o, "pa_types_ts_edges", edges)
+    assert refused is None, refused
+    assert c.do_get(fl.Ticket(b"SELECT count(t::VARCHAR) AS n FROM pa_types_ts_edges"),
+                    o).read_all().column("n")[0].as_py() == 2
+    inf = c.do_get(fl.Ticket(b"SELECT 'infinity'::TIMESTAMP AS t UNION ALL "
+                             b"SELECT '-infinity'::TIMESTAMP"), o).read_all()
+    back, refused = round_trip(c, o, "pa_types_ts_inf", inf)
+    assert refused is None, refused
+    assert sorted(c.do_get(fl.Ticket(b"SELECT t::VARCHAR AS s FROM pa_types_ts_inf"),
+                           o).read_all().column("s").to_pylist()) == ["-infinity", "infinity"]
