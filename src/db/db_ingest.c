@@ -671,6 +671,22 @@ static int64_t timestamp_first_out_of_range(const struct ArrowSchema *s,
   return -1;
 }
 
+/* DuckDB's INTERVAL holds microseconds: a month_day_nano value with a sub-microsecond part
+ * would lose it silently (as time64[ns] would, which is refused for that reason). The index of
+ * the first such non-null value of a top-level interval column, or -1. */
+static int64_t interval_first_sub_micro(const struct ArrowSchema *s, const struct ArrowArray *a) {
+  if (s->dictionary != NULL || s->format == NULL || strcmp(s->format, "tin") != 0) return -1;
+  const uint8_t *validity = a->buffers[0];
+  const uint8_t *v = a->buffers[1];
+  for (int64_t i = 0; i < a->length; i++) {
+    int64_t j = a->offset + i, ns;
+    if (validity != NULL && !((validity[j >> 3] >> (j & 7)) & 1)) continue;
+    memcpy(&ns, v + j * 16 + 8, 8);
+    if (ns % 1000 != 0) return i;
+  }
+  return -1;
+}
+
 mlr_code db_ingest_prepare(db_ingest *ing, struct ArrowArray *batch, db_ingest_batch **out,
                            mlr_error *err) {
   mlr_code rc = MALLARD_OK;
@@ -705,6 +721,14 @@ mlr_code db_ingest_prepare(db_ingest *ing, struct ArrowArray *batch, db_ingest_b
       return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
                            "column '%s': row %lld holds a timestamp outside DuckDB's range "
                            "(290309 BC to 294247 AD)",
+                           ing->col_names[i], (long long)bad);
+    }
+    bad = interval_first_sub_micro(ing->schema->children[i], batch->children[i]);
+    if (bad >= 0) {
+      batch->release(batch);
+      return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                           "column '%s': row %lld holds an interval with a part below a "
+                           "microsecond, which DuckDB's INTERVAL cannot hold",
                            ing->col_names[i], (long long)bad);
     }
   }
@@ -748,6 +772,23 @@ mlr_code db_ingest_prepare(db_ingest *ing, struct ArrowArray *batch, db_ingest_b
   return MALLARD_OK;
 }
 
+/* DuckDB's words when a later batch's dictionary is not the ENUM the first one made: "type
+ * mismatch in AppendDataChunk, expected ENUM(...), got VARCHAR for column N". Said in the
+ * user's terms, naming the column. */
+static mlr_code explain_enum_mismatch(db_ingest *ing, mlr_code rc, mlr_error *err) {
+  const char *m = err != NULL ? strstr(err->message, "type mismatch in AppendDataChunk") : NULL;
+  const char *col = m != NULL ? strstr(m, "for column ") : NULL;
+  long long i = -1;
+  if (col == NULL || sscanf(col, "for column %lld", &i) != 1 || i < 0 || i >= ing->ncols ||
+      !ing->col_dict_string[i])
+    return rc;
+  return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
+                       "column '%s': a batch's dictionary differs from the labels of the ENUM the "
+                       "first batch made; send one dictionary for the whole stream (e.g. "
+                       "pyarrow's unify_dictionaries()), or the column as plain strings",
+                       ing->col_names[i]);
+}
+
 mlr_code db_ingest_append_prepared(db_ingest *ing, db_ingest_batch *b, mlr_error *err) {
   ing->conn->epoch++;
   mlr_code rc = MALLARD_OK;
@@ -760,6 +801,7 @@ mlr_code db_ingest_append_prepared(db_ingest *ing, db_ingest_batch *b, mlr_error
       duckdb_error_data ae = duckdb_appender_error_data(ing->app);
       rc = db_error_from_data(ae, err);
       duckdb_destroy_error_data(&ae);
+      rc = explain_enum_mismatch(ing, rc, err);
     } else {
       ing->rows += (int64_t)duckdb_data_chunk_get_size(b->chunks[k]);
     }

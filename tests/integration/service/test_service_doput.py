@@ -257,3 +257,19 @@ def test_json_column_appends(client, table_name):
     got = get(c, o, f"SELECT j::VARCHAR AS j, typeof(j) AS t FROM {table_name}").to_pylist()
     assert [r["j"] for r in got] == ['{"a": 1}', "[2]", None] * 2
     assert {r["t"] for r in got} == {"JSON"}
+
+
+def test_dictionary_changing_between_batches_is_explained(client, table_name):
+    """The first batch's dictionary makes the column's ENUM; a later batch with another dictionary
+    (pa.concat_tables of encoded tables, Parquet row groups) is refused in the user's terms,
+    naming the column (it was DuckDB's "type mismatch in AppendDataChunk"), nothing stored; one
+    dictionary for the stream loads."""
+    c, o = client
+    t = pa.concat_tables([pa.table({"d": pa.array(["a", "a"]).dictionary_encode()}),
+                          pa.table({"d": pa.array(["b", "a"]).dictionary_encode()})])
+    with expect_status("INVALID_ARGUMENT", "column 'd': a batch's dictionary differs"):
+        put(c, o, fl.FlightDescriptor.for_path(table_name), t)
+    assert put(c, o, fl.FlightDescriptor.for_path(table_name), t.unify_dictionaries()) == {
+        "rows": 4}
+    assert sorted(get(c, o, f"SELECT d::VARCHAR AS d FROM {table_name}").column("d")
+                  .to_pylist()) == ["a", "a", "a", "b"]
