@@ -12,11 +12,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SERVE_MAX_SERVERS 64
@@ -96,10 +98,14 @@ typedef struct serve_flags {
   const char *log_format;
 } serve_flags;
 
-static int usage_error(const char *fmt, const char *arg) {
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
   fprintf(stderr, "mallard serve: ");
-  fprintf(stderr, fmt, arg);
+  vfprintf(stderr, fmt, ap);
   fprintf(stderr, " (see 'mallard serve --help')\n");
+  va_end(ap);
   return CLI_EXIT_USAGE;
 }
 
@@ -149,6 +155,32 @@ static bool parse_size(const char *s, int64_t *out) {
 }
 
 /* Returns -1 when parsed, else the exit code (0 for --help). */
+/* The canonical path of a database file that may not exist yet: its directory resolved. */
+static bool canonical_db_path(const char *path, char *out, size_t size) {
+  char buf[PATH_MAX];
+  if (realpath(path, buf) != NULL) return snprintf(out, size, "%s", buf) < (int)size;
+  char *copy = strdup(path);
+  if (copy == NULL) return false;
+  const char *slash = strrchr(copy, '/');
+  const char *base = slash != NULL ? slash + 1 : copy;
+  const char *dir = slash == NULL ? "." : slash == copy ? "/" : copy;
+  if (slash != NULL && slash != copy) *(char *)slash = '\0';
+  bool ok = realpath(dir, buf) != NULL && snprintf(out, size, "%s/%s", buf, base) < (int)size;
+  free(copy);
+  return ok;
+}
+
+static bool same_db_file(const char *a, const char *b) {
+  if (strcmp(a, ":memory:") == 0 || strcmp(b, ":memory:") == 0) return false;
+  struct stat sa, sb;
+  if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  char ca[PATH_MAX], cb[PATH_MAX];
+  if (!canonical_db_path(a, ca, sizeof ca) || !canonical_db_path(b, cb, sizeof cb))
+    return strcmp(a, b) == 0;
+  return strcmp(ca, cb) == 0;
+}
+
 static int parse_flags(int argc, char **argv, serve_flags *f) {
   mlr_error err;
   for (int i = 1; i < argc; i++) {
@@ -228,6 +260,9 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
       f->listen[f->n_listen++] = value;
     } else if (strcmp(name, "--db") == 0) {
       if (f->n_db >= SERVE_MAX_SERVERS) return usage_error("too many --db (%s)", value);
+      if (value[0] == '\0')
+        return usage_error("--db: an empty path (an unset shell variable?): give a file, or "
+                           "leave --db out for an in-memory database");
       f->db[f->n_db++] = value;
     } else if (strcmp(name, "--grace") == 0) {
       if (!parse_double(value, 0, &f->grace)) {
@@ -328,6 +363,17 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
   if (f->n_db > f->n_listen) {
     return usage_error("%s: more --db than servers (one --db per --listen, in order)",
                        f->db[f->n_listen]);
+  }
+  /* Two servers of one process on one file would each open their own DuckDB on it (a file
+   * lock does not stop its own process), and one server's commits would be lost. */
+  for (int i = 0; i < f->n_db; i++) {
+    for (int j = 0; j < i; j++) {
+      if (same_db_file(f->db[i], f->db[j])) {
+        return usage_error("--db %s and --db %s are the same file: every server needs its own "
+                           "database",
+                           f->db[j], f->db[i]);
+      }
+    }
   }
   return -1;
 }

@@ -55,6 +55,27 @@ def test_bad_flags(mallard_bin, tmp_path):
     assert out.returncode == 1 and "missing.sql" in out.stderr
 
 
+def test_db_flag_mistakes_refused(mallard_bin, tmp_path):
+    """Two servers of one process on one file each opened their own DuckDB on it (a file lock
+    does not stop its own process) and one server's acknowledged writes were lost at restart:
+    refused, whether the paths are spelled alike, through '..' or through a symlink. An empty
+    --db (an unset shell variable) ran in memory without a word: refused."""
+    db = tmp_path / "one.duckdb"
+    db.write_bytes(b"")
+    (tmp_path / "link.duckdb").symlink_to(db)
+    two = ["--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"]
+    for dbs in ([str(tmp_path / "new.duckdb"), str(tmp_path / "sub" / ".." / "new.duckdb")],
+                [str(db), str(tmp_path / "link.duckdb")]):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        out = subprocess.run([mallard_bin, "serve", *two, "--db", dbs[0], "--db", dbs[1]],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 2 and "are the same file" in out.stderr, (dbs, out.stderr)
+    out = subprocess.run([mallard_bin, "serve", "--listen", "127.0.0.1:0", "--db", ""],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "empty path" in out.stderr, out.stderr
+    assert not (tmp_path / "new.duckdb").exists()
+
+
 def test_sigterm_exits_zero(start_mallard):
     m = start_mallard()
     c, o = m.client(0)
