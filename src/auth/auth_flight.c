@@ -74,6 +74,9 @@ void auth_call_done(auth_service *svc, flight_call *call) {
   auth_identity_release(svc, id);
 }
 
+/* Seconds a Handshake without an authorization header may wait for its credentials message. */
+#define AUTH_HANDSHAKE_READ_TIMEOUT_S 10.0
+
 mlr_code auth_handshake(auth_service *svc, flight_call *call, mlr_error *err) {
   mlr_code rc = MALLARD_OK;
   auth_credential cred;
@@ -97,6 +100,9 @@ mlr_code auth_handshake(auth_service *svc, flight_call *call, mlr_error *err) {
     rc = auth_parse_authorization(v, vlen, &cred, err);
     if (rc != MALLARD_OK) goto cleanup;
   } else {
+    /* No header: the credentials must come in the first message, and soon. Until then the
+     * call holds a slot and a thread without anyone having logged in. */
+    flight_call_set_idle_timeout(call, AUTH_HANDSHAKE_READ_TIMEOUT_S);
     rc = flight_call_read_message(call, &msg, &msg_len, &eof, err);
     if (rc != MALLARD_OK) goto cleanup;
     const uint8_t *payload = NULL;

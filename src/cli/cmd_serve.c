@@ -61,6 +61,9 @@ static void serve_usage(FILE *out) {
       "                          decimal128(38,0), UUID as string, as other clients expect)\n"
       "  --max-message-size SIZE largest gRPC message sent or received (default 128MB)\n"
       "  --max-calls N           concurrent calls per server (default 256)\n"
+      "  --idle-timeout SECONDS  end a call that waits on its client (a message that does not\n"
+      "                          come, or a result it does not read) this long (default 300;\n"
+      "                          0 = never); a Handshake without credentials gets 10 s\n"
       "  --log-format text|json  the per-call log line on stderr (default text)\n"
       "\n"
       "authentication (see docs):\n"
@@ -219,29 +222,18 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
       }
       continue;
     }
-    static const char *const with_value[] = {"--listen",
-                                             "--db",
-                                             "--grace",
-                                             "--threads",
-                                             "--memory-limit",
-                                             "--init-sql",
-                                             "--query-timeout",
-                                             "--max-sessions",
-                                             "--max-sessions-per-user",
-                                             "--batch-rows",
-                                             "--max-message-size",
-                                             "--max-calls",
-                                             "--log-format",
-                                             "--users",
-                                             "--tokens",
-                                             "--session-idle",
-                                             "--session-lifetime",
-                                             "--tls-cert",
-                                             "--tls-key",
-                                             "--tls-client-ca",
-                                             "--exchanger-dir",
-                                             "--login-burst",
-                                             "--login-rate"};
+    static const char *const with_value[] = {"--listen",        "--db",
+                                             "--grace",         "--threads",
+                                             "--memory-limit",  "--init-sql",
+                                             "--query-timeout", "--idle-timeout",
+                                             "--max-sessions",  "--max-sessions-per-user",
+                                             "--batch-rows",    "--max-message-size",
+                                             "--max-calls",     "--log-format",
+                                             "--users",         "--tokens",
+                                             "--session-idle",  "--session-lifetime",
+                                             "--tls-cert",      "--tls-key",
+                                             "--tls-client-ca", "--exchanger-dir",
+                                             "--login-burst",   "--login-rate"};
     bool known = false;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
       if (strcmp(name, with_value[k]) == 0) known = true;
@@ -276,6 +268,10 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
       f->base.memory_limit = value;
     } else if (strcmp(name, "--init-sql") == 0) {
       f->base.init_sql_path = value;
+    } else if (strcmp(name, "--idle-timeout") == 0) {
+      if (!parse_double(value, 0, &f->base.idle_timeout_s)) {
+        return usage_error("--idle-timeout %s: expected seconds >= 0 (0 = never)", value);
+      }
     } else if (strcmp(name, "--query-timeout") == 0) {
       if (!parse_double(value, 0, &f->base.query_timeout_s)) {
         return usage_error("--query-timeout %s: expected seconds > 0", value);
@@ -426,7 +422,8 @@ int cli_serve(int argc, char **argv) {
   serve_flags f;
   memset(&f, 0, sizeof f);
   f.grace = 10;
-  f.base.compress = true; /* --no-compress: see docs/guide.md, "Memory" */
+  f.base.compress = true;      /* --no-compress: see docs/guide.md, "Memory" */
+  f.base.idle_timeout_s = 300; /* --idle-timeout */
   int rc = parse_flags(argc, argv, &f);
   if (rc >= 0) return rc;
 

@@ -65,6 +65,8 @@ struct flight_call {
   flight_method method;
   grpc_call *gcall;
   gpr_timespec deadline;
+  double idle_timeout_s; /* 0 = none */
+  bool idle_expired;     /* cancelled for waiting on the client too long */
   grpc_metadata_array req_md;
   grpc_call_details details; /* the method of a call no registered method matched */
   grpc_byte_buffer *reply;   /* its answer, alive until the batch sending it completes */
@@ -116,6 +118,7 @@ struct flight_server {
   arrowc_pool *rx_pool; /* NULL unless opts->rx_pool_bytes > 0 */
   int max_calls;
   int64_t max_bytes_in_flight;
+  double idle_timeout_s;
   int n_cq_threads;
   pthread_t *cq_threads;
   bool started;
@@ -188,6 +191,39 @@ static void call_unref(flight_call *call) {
   if (atomic_fetch_sub(&call->refs, 1) == 1) call_free(call);
 }
 
+/* Waits on the call's condition variable (call->mu held), at most until *deadline when the
+ * call has an idle timeout. When the wait times out without progress (*progress unchanged since
+ * the deadline was set), the call is cancelled with DEADLINE_EXCEEDED (its pending operations
+ * then complete and wake the caller). */
+static void call_wait_progress(flight_call *call, struct timespec *deadline, int64_t *mark,
+                               int64_t progress) {
+  if (call->idle_timeout_s <= 0 || call->idle_expired) {
+    pthread_cond_wait(&call->cv, &call->mu);
+    return;
+  }
+  if (progress != *mark) { /* something moved: a new idle period starts */
+    *mark = progress;
+    *deadline =
+        mlr_deadline_after_ms(CLOCK_REALTIME, (int64_t)(call->idle_timeout_s * 1000.0 + 0.5));
+  }
+  if (pthread_cond_timedwait(&call->cv, &call->mu, deadline) != ETIMEDOUT) return;
+  call->idle_expired = true;
+  char msg[160];
+  snprintf(msg, sizeof msg,
+           "the client neither sent nor read anything for %.0f s: call ended (--idle-timeout)",
+           call->idle_timeout_s);
+  pthread_mutex_unlock(&call->mu);
+  grpc_call_cancel_with_status(call->gcall, GRPC_STATUS_DEADLINE_EXCEEDED, msg, NULL);
+  pthread_mutex_lock(&call->mu);
+}
+
+static mlr_code idle_error(const flight_call *call, mlr_error *err) {
+  return mlr_error_set(err, MALLARD_DEADLINE_EXCEEDED,
+                       "the client neither sent nor read anything for %.0f s: call ended "
+                       "(--idle-timeout)",
+                       call->idle_timeout_s);
+}
+
 static mlr_code call_cancel_code(const flight_call *call, mlr_error *err) {
   gpr_timespec now = gpr_now(call->deadline.clock_type);
   if (gpr_time_cmp(now, call->deadline) >= 0)
@@ -201,6 +237,7 @@ static void request_call(flight_server *srv, flight_method m) {
   flight_call *call = calloc(1, sizeof *call);
   if (call == NULL) return;
   call->srv = srv;
+  call->idle_timeout_s = srv->idle_timeout_s;
   call->method = m;
   atomic_init(&call->refs, 1);
   pthread_mutex_init(&call->mu, NULL);
@@ -272,11 +309,15 @@ static mlr_code call_send(flight_call *call, grpc_byte_buffer *bb, size_t bytes,
   s->bytes = bytes;
   pthread_mutex_lock(&call->mu);
   /* Backpressure: wait while the budget is spent (one message always goes, whatever its size). */
+  struct timespec deadline;
+  int64_t mark = -1;
   while (!call->closed && !call->send_failed && call->queued_bytes > 0 &&
          call->queued_bytes + (int64_t)bytes > call->srv->max_bytes_in_flight)
-    pthread_cond_wait(&call->cv, &call->mu);
+    call_wait_progress(call, &deadline, &mark, call->queued_bytes);
   if (call->closed || call->send_failed) {
-    if (call->closed && call->cancelled)
+    if (call->idle_expired)
+      rc = idle_error(call, err);
+    else if (call->closed && call->cancelled)
       rc = call_cancel_code(call, err);
     else
       rc = mlr_error_set(err, MALLARD_CANCELLED, "the client is gone (send failed)");
@@ -314,8 +355,10 @@ static mlr_code call_send_owned(flight_call *call, uint8_t *data, size_t len, ml
 /* Waits until every queued message went out, then sends the status and waits for it. */
 static void call_finish(flight_call *call, const mlr_error *status) {
   pthread_mutex_lock(&call->mu);
+  struct timespec deadline;
+  int64_t mark = -1;
   while (!call->closed && !call->send_failed && (call->cur_send != NULL || call->q_head != NULL))
-    pthread_cond_wait(&call->cv, &call->mu);
+    call_wait_progress(call, &deadline, &mark, call->queued_bytes);
   grpc_op ops[2];
   memset(ops, 0, sizeof ops);
   size_t n = 0;
@@ -376,9 +419,13 @@ static mlr_code call_recv(flight_call *call, grpc_byte_buffer **bb, mlr_error *e
     pthread_mutex_unlock(&call->mu);
     return mlr_error_set(err, MALLARD_INTERNAL, "cannot start a receive on the call");
   }
-  while (call->recv_pending) pthread_cond_wait(&call->cv, &call->mu);
+  struct timespec deadline;
+  int64_t mark = -1;
+  while (call->recv_pending) call_wait_progress(call, &deadline, &mark, 0);
   mlr_code rc = MALLARD_OK;
-  if (!call->recv_ok) {
+  if (!call->recv_ok && call->idle_expired) {
+    rc = idle_error(call, err);
+  } else if (!call->recv_ok) {
     rc = call->closed && !call->cancelled
              ? mlr_error_set(err, MALLARD_CANCELLED, "call already finished")
              : call_cancel_code(call, err);
@@ -771,6 +818,7 @@ mlr_code flight_server_start(const flight_server_options *opts, const flight_ser
   int64_t max_md = opts->max_metadata_size > 0 ? opts->max_metadata_size : FS_DEFAULT_MAX_METADATA;
   srv->max_calls =
       opts->max_concurrent_calls > 0 ? opts->max_concurrent_calls : FS_DEFAULT_MAX_CALLS;
+  srv->idle_timeout_s = opts->idle_timeout_s > 0 ? opts->idle_timeout_s : 0;
   srv->max_bytes_in_flight =
       opts->max_bytes_in_flight > 0 ? opts->max_bytes_in_flight : FS_DEFAULT_BYTES_IN_FLIGHT;
   srv->n_cq_threads = opts->cq_threads > 0 ? opts->cq_threads : FS_DEFAULT_CQ_THREADS;
@@ -1061,6 +1109,12 @@ mlr_code flight_call_add_trailer(flight_call *call, const char *key, const char 
   mlr_code rc = md_add(&call->trailers, key, value, len, err);
   pthread_mutex_unlock(&call->mu);
   return rc;
+}
+
+void flight_call_set_idle_timeout(flight_call *call, double seconds) {
+  pthread_mutex_lock(&call->mu);
+  call->idle_timeout_s = seconds > 0 ? seconds : 0;
+  pthread_mutex_unlock(&call->mu);
 }
 
 void flight_call_set_user_data(flight_call *call, void *data) {

@@ -85,6 +85,10 @@ typedef struct flight_server_options {
   int max_concurrent_calls;    /* default 256 when 0 */
   int64_t max_bytes_in_flight; /* per call, default 32 MiB when 0 */
   int cq_threads;              /* completion-queue threads, default 2 when 0 */
+  /* A call waiting on its client (a message to arrive, or room to send because the client
+   * reads nothing) for longer than this is cancelled with DEADLINE_EXCEEDED, so that a client
+   * that stalls gives back its thread, call slot and buffers. 0 = wait forever. */
+  double idle_timeout_s;
   /* Bytes of free receive blocks kept for reuse by the copies of messages gRPC delivered in
    * several slices (every message above 64 KiB); 0 = none, each copy is a fresh allocation.
    * Reused blocks are already faulted in, but holding them keeps glibc from raising its dynamic
@@ -127,6 +131,10 @@ int flight_call_header(const flight_call *call, const char *name, const char **v
 size_t flight_call_header_count(const flight_call *call);
 void flight_call_header_at(const flight_call *call, size_t i, const char **name, size_t *name_len,
                            const char **value, size_t *value_len);
+
+/* This call's idle timeout (see flight_server_options.idle_timeout_s), e.g. shorter for a
+ * Handshake that has not authenticated yet; 0 = wait forever. */
+void flight_call_set_idle_timeout(flight_call *call, double seconds);
 
 /* Adds a response header (sent with the first response message or with the status) or trailer.
  * Copies key and value. Header must be added before the first write. */

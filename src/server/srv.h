@@ -49,6 +49,7 @@ typedef struct srv_config {
   int64_t batch_rows;        /* DoGet batch size, 0 = default (65536) */
   int64_t max_message_size;  /* 0 = transport default */
   int max_concurrent_calls;  /* 0 = transport default */
+  double idle_timeout_s;     /* a call waiting on its client longer is ended; 0 = never */
   /* auth */
   const char *users_file;
   const char *tokens_file;

@@ -535,6 +535,7 @@ mlr_code srv_start(const srv_config *cfg, srv_server **out, mlr_error *err) {
                               .n_listen = 1,
                               .max_message_size = cfg->max_message_size,
                               .max_concurrent_calls = cfg->max_concurrent_calls,
+                              .idle_timeout_s = cfg->idle_timeout_s,
                               .tls_cert_pem = cfg->tls_cert_pem,
                               .tls_key_pem = cfg->tls_key_pem,
                               .tls_client_ca_pem = cfg->tls_client_ca_pem};

@@ -37,7 +37,8 @@ def test_help_documents_every_flag(mallard_bin):
                  "--max-message-size", "--log-format", "--users", "--tokens", "--session-idle",
                  "--session-lifetime", "--insecure-default-user", "--tls-cert", "--tls-key",
                  "--tls-client-ca", "--exchanger-dir", "--no-compress", "--login-burst",
-                 "--login-rate", "--no-external-access"):
+                 "--login-rate", "--no-external-access", "--idle-timeout",
+                 "--max-sessions-per-user"):
         assert flag in out.stdout, flag
 
 
@@ -386,3 +387,65 @@ def test_no_external_access(start_mallard, tmp_path):
     w.done_writing()
     assert r.read_all().num_rows == 1000
     w.close()
+
+
+def test_idle_calls_are_ended(start_mallard):
+    """A client that stalls gives its call slot, thread and buffers back: a Handshake without
+    credentials that never sends them ends after 10 s (it held a slot for ever, so 256 of them
+    locked every client out before any login), and with --idle-timeout 2 a DoGet whose client
+    reads nothing and a DoPut that sends a schema then idles end with DEADLINE_EXCEEDED; the
+    table stays as it was and the server goes on serving."""
+    import threading
+
+    import grpc
+
+    m = start_mallard("--max-calls", "3", "--idle-timeout", "2", n_servers=1)
+    c, o = m.client(0)
+    target = m.urls[0].split("://", 1)[1]
+    stop = threading.Event()
+
+    def never_send():
+        stop.wait(60)
+        return
+        yield  # a generator that sends nothing
+
+    channels, calls = [], []
+    for _ in range(3):
+        ch = grpc.insecure_channel(target)
+        channels.append(ch)
+        hs = ch.stream_stream("/arrow.flight.protocol.FlightService/Handshake",
+                              request_serializer=None, response_deserializer=None)
+        calls.append(hs(never_send()))
+    t0 = time.time()
+    codes = []
+    for call in calls:
+        try:
+            list(call)
+        except grpc.RpcError as e:
+            codes.append(e.code())
+    assert codes == [grpc.StatusCode.DEADLINE_EXCEEDED] * 3
+    assert 8 < time.time() - t0 < 30
+    stop.set()
+    for ch in channels:
+        ch.close()
+
+    # A DoGet nobody reads: the server ends it and keeps serving others.
+    reader = c.do_get(fl.Ticket(b"SELECT i, repeat('x', 200) AS s FROM range(20000000) t(i)"), o)
+    reader.read_chunk()
+    time.sleep(4)
+    with pytest.raises((fl.FlightTimedOutError, fl.FlightError, pa.ArrowException)) as ei:
+        reader.read_all()
+    assert "idle-timeout" in str(ei.value) or "deadline" in str(ei.value).lower(), ei.value
+    # A DoPut that sends a schema and then nothing.
+    action(c, o, "execute", b"CREATE TABLE idle_put AS SELECT 1 AS x")
+    schema = pa.schema([("x", pa.int32())])
+    w, r = c.do_put(fl.FlightDescriptor.for_path("idle_put"), schema, o)
+    time.sleep(4)
+    with pytest.raises((fl.FlightError, pa.ArrowException)) as ei:
+        w.write_table(pa.table({"x": pa.array([2], pa.int32())}))
+        w.done_writing()
+        r.read()
+        w.close()
+    assert "idle-timeout" in str(ei.value), ei.value
+    assert get(c, o, "SELECT count(*) AS n FROM idle_put").column("n")[0].as_py() == 1
+    assert get(c, o, "SELECT 42 AS v").column("v")[0].as_py() == 42
