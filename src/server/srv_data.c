@@ -325,6 +325,7 @@ mlr_code srv_do_put(void *ctx, flight_call *call, mlr_error *err) {
   const flight_descriptor *desc = NULL;
   bool eof = false;
   int64_t rows = 0;
+  char *held_name = NULL;
 
   rc = in_init(&in, call, sc, err);
   if (rc != MALLARD_OK) goto cleanup;
@@ -350,6 +351,17 @@ mlr_code srv_do_put(void *ctx, flight_call *call, mlr_error *err) {
   if (rc != MALLARD_OK) goto cleanup;
   rc = srv_call_connect(sc, &conn, err);
   if (rc != MALLARD_OK) goto cleanup;
+  /* A DoPut that may create the table (or replaces it) holds its name until it commits, so
+   * that concurrent first loads append one after the other. Appends to an existing table run
+   * side by side. */
+  bool exists = false;
+  rc = db_table_exists(conn, target.schema, target.table, &exists, err);
+  if (rc != MALLARD_OK) goto cleanup;
+  if ((!exists || target.mode == SRV_PUT_REPLACE) &&
+      !srv_table_name_hold(s, call, target.schema, target.table, &held_name, err)) {
+    rc = err->code;
+    goto cleanup;
+  }
   rc = db_ingest_begin(conn, target.schema, target.table, to_db_mode(target.mode), &schema, &ing,
                        err);
   if (rc != MALLARD_OK) goto cleanup;
@@ -374,6 +386,7 @@ mlr_code srv_do_put(void *ctx, flight_call *call, mlr_error *err) {
   rc = flight_call_write_put_result(call, (const uint8_t *)result, (size_t)n, err);
 cleanup:
   if (ing != NULL) db_ingest_abort(ing);
+  srv_table_name_release(s, held_name);
   if (schema.release != NULL) schema.release(&schema);
   srv_call_disconnect(sc, conn);
   srv_put_target_release(&target);

@@ -44,8 +44,23 @@ struct srv_server {
   pthread_mutex_t dead_lock;
   srv_call *dead_head;
 
+  /* DoPuts that may create (or replace) a table hold its name here for their whole
+   * transaction: a second DoPut to that name waits, then appends to the table the first one
+   * made instead of failing on DuckDB's catalog write-write conflict. */
+  pthread_mutex_t create_lock;
+  pthread_cond_t create_cond;
+  char **creating; /* "schema\ntable", lowercased; NULL slots are free */
+  size_t n_creating;
+
   atomic_bool shut_down;
 };
+
+/* Waits until no other DoPut holds the (schema, table) name, then holds it. False (with err)
+ * when the call was cancelled while waiting or memory ran out. Release with
+ * srv_table_name_release. */
+bool srv_table_name_hold(srv_server *s, flight_call *call, const char *schema, const char *table,
+                         char **held, mlr_error *err);
+void srv_table_name_release(srv_server *s, char *held);
 
 /* Per-call state, created by the middleware after auth admitted the call and freed in call_done.
  * `lock` guards conn/xchg/cancelled/timed_out against the cancel hook and the watchdog, which

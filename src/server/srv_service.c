@@ -3,6 +3,7 @@
 #include "server/srv_internal.h"
 #include "common/mlr_time.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -410,6 +411,72 @@ static void xchg_log(void *ctx, xchg_log_level level, const char *line) {
                      "%s: exchangers: %s", s->listen, line);
 }
 
+/* ---------------------------------------------------------------- table names being created */
+
+static char *table_key(const char *schema, const char *table) {
+  size_t ls = schema != NULL ? strlen(schema) : 0, lt = strlen(table);
+  char *k = malloc(ls + lt + 2);
+  if (k == NULL) return NULL;
+  for (size_t i = 0; i < ls; i++) k[i] = (char)tolower((unsigned char)schema[i]);
+  k[ls] = '\n';
+  for (size_t i = 0; i < lt; i++) k[ls + 1 + i] = (char)tolower((unsigned char)table[i]);
+  k[ls + lt + 1] = '\0';
+  return k;
+}
+
+static bool name_is_held_locked(const srv_server *s, const char *key) {
+  for (size_t i = 0; i < s->n_creating; i++)
+    if (s->creating[i] != NULL && strcmp(s->creating[i], key) == 0) return true;
+  return false;
+}
+
+bool srv_table_name_hold(srv_server *s, flight_call *call, const char *schema, const char *table,
+                         char **held, mlr_error *err) {
+  *held = NULL;
+  char *key = table_key(schema, table);
+  if (key == NULL) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory"), false;
+  pthread_mutex_lock(&s->create_lock);
+  while (name_is_held_locked(s, key)) {
+    if (flight_call_is_cancelled(call)) {
+      pthread_mutex_unlock(&s->create_lock);
+      free(key);
+      mlr_error_set(err, MALLARD_CANCELLED,
+                    "the DoPut was cancelled while another DoPut was creating its table");
+      return false;
+    }
+    struct timespec dl = mlr_deadline_after_ms(CLOCK_REALTIME, 100);
+    pthread_cond_timedwait(&s->create_cond, &s->create_lock, &dl);
+  }
+  size_t slot = s->n_creating;
+  for (size_t i = 0; i < s->n_creating; i++)
+    if (s->creating[i] == NULL) slot = i;
+  if (slot == s->n_creating) {
+    char **grown = realloc(s->creating, (s->n_creating + 1) * sizeof *grown);
+    if (grown == NULL) {
+      pthread_mutex_unlock(&s->create_lock);
+      free(key);
+      mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
+      return false;
+    }
+    s->creating = grown;
+    s->n_creating++;
+  }
+  s->creating[slot] = key;
+  pthread_mutex_unlock(&s->create_lock);
+  *held = key;
+  return true;
+}
+
+void srv_table_name_release(srv_server *s, char *held) {
+  if (held == NULL) return;
+  pthread_mutex_lock(&s->create_lock);
+  for (size_t i = 0; i < s->n_creating; i++)
+    if (s->creating[i] == held) s->creating[i] = NULL;
+  pthread_cond_broadcast(&s->create_cond);
+  pthread_mutex_unlock(&s->create_lock);
+  free(held);
+}
+
 mlr_code srv_start(const srv_config *cfg, srv_server **out, mlr_error *err) {
   mlr_code rc = MALLARD_OK;
   db_conn *conn = NULL;
@@ -419,6 +486,8 @@ mlr_code srv_start(const srv_config *cfg, srv_server **out, mlr_error *err) {
   if (s == NULL) return mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED, "out of memory");
   pthread_mutex_init(&s->wd_lock, NULL);
   pthread_mutex_init(&s->dead_lock, NULL);
+  pthread_mutex_init(&s->create_lock, NULL);
+  pthread_cond_init(&s->create_cond, NULL);
   /* The watchdog waits on CLOCK_MONOTONIC deadlines. */
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -614,6 +683,9 @@ void srv_free(srv_server *s) {
     s->dead_head = next;
   }
   pthread_mutex_destroy(&s->dead_lock);
+  pthread_mutex_destroy(&s->create_lock);
+  pthread_cond_destroy(&s->create_cond);
+  free(s->creating);
   pthread_cond_destroy(&s->wd_cond);
   pthread_mutex_destroy(&s->wd_lock);
   free(s->listen);

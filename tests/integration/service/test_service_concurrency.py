@@ -181,3 +181,47 @@ def test_slow_reader_does_not_stall_writers(mallard):
     w.done_writing()
     assert json.loads(r.read().to_pybytes()) == {"rows": n}
     w.close()
+
+
+def test_concurrent_first_loads_of_a_new_table(mallard):
+    """Ten clients DoPut (PATH, and create_or_append) into a table that does not exist yet: the
+    first creates it, the others append (9 of 10 failed with ABORTED "Catalog write-write
+    conflict" and DuckDB's internal key). Concurrent `create` gives one success and
+    ALREADY_EXISTS for the rest."""
+    data = pa.table({"k": pa.array(range(20000), pa.int64())})
+
+    def run(n, desc_of):
+        results = [None] * n
+
+        def one(i):
+            c, o = mallard.client(0)
+            try:
+                w, r = c.do_put(desc_of(i), data.schema, o)
+                w.write_table(data, max_chunksize=2000)
+                w.done_writing()
+                buf = r.read()
+                w.close()  # raises the call's error
+                results[i] = json.loads(buf.to_pybytes())
+            except Exception as e:  # noqa: BLE001 - the test looks at each outcome
+                results[i] = e
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        return results
+
+    res = run(10, lambda i: fl.FlightDescriptor.for_path("first_loads"))
+    assert res == [{"rows": 20000}] * 10, res
+    res = run(6, lambda i: fl.FlightDescriptor.for_command(json.dumps(
+        {"table": "first_loads_cmd", "mode": "create_or_append"}).encode()))
+    assert res == [{"rows": 20000}] * 6, res
+    res = run(5, lambda i: fl.FlightDescriptor.for_command(json.dumps(
+        {"table": "first_create", "mode": "create"}).encode()))
+    ok = [r for r in res if r == {"rows": 20000}]
+    exists = [r for r in res if isinstance(r, Exception) and "already exists" in str(r).lower()]
+    assert len(ok) == 1 and len(exists) == 4, res
+    c, o = mallard.client(0)
+    for table, n in (("first_loads", 10), ("first_loads_cmd", 6), ("first_create", 1)):
+        t = c.do_get(fl.Ticket(f"SELECT count(*) AS n FROM {table}".encode()), o).read_all()
+        assert t.column("n")[0].as_py() == 20000 * n, table
