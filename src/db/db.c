@@ -30,6 +30,9 @@ mlr_code db_map_error_type(duckdb_error_type type, const char *msg) {
      * transaction open, ...). */
     if (msg && strstr(msg, "onflict")) return MALLARD_ABORTED;
     if (msg && strstr(msg, "read-only mode")) return MALLARD_PERMISSION_DENIED;
+    /* The server could not write its log or database at COMMIT (permissions, a full disk):
+     * nothing the client did wrong. */
+    if (msg && strstr(msg, "Failed to commit")) return MALLARD_INTERNAL;
     return MALLARD_INVALID_ARGUMENT;
   case DUCKDB_ERROR_OUT_OF_MEMORY:
     return MALLARD_RESOURCE_EXHAUSTED;

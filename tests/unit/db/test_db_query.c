@@ -1,6 +1,7 @@
 /* Streaming queries: batch sizes, values after coalescing, zero-row results, errors before and
  * during the stream, error mapping, interrupts from another thread, prepared statements. */
 #include "db_test_util.h"
+#include "db/db_internal.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -519,7 +520,27 @@ static void test_read_only_sql(void) {
   db_close(db);
 }
 
-MTEST_MAIN(MTEST(test_batches_and_values), MTEST(test_coalesce_matches_chunks),
-           MTEST(test_zero_rows), MTEST(test_errors), MTEST(test_error_mid_stream),
-           MTEST(test_stream_closed_by_other_statement), MTEST(test_interrupt),
-           MTEST(test_prepared_named_params), MTEST(test_read_only_sql))
+/* DuckDB's error types and messages to gRPC codes, for the cases that need the message. */
+static void test_error_codes(void) {
+  CHECK_EQ_INT(db_map_error_type(DUCKDB_ERROR_TRANSACTION,
+                                 "TransactionContext Error: Failed to commit: Cannot open file "
+                                 "\"x.duckdb.wal\": Permission denied"),
+               MALLARD_INTERNAL);
+  CHECK_EQ_INT(db_map_error_type(DUCKDB_ERROR_TRANSACTION,
+                                 "TransactionContext Error: Catalog write-write conflict"),
+               MALLARD_ABORTED);
+  CHECK_EQ_INT(db_map_error_type(DUCKDB_ERROR_TRANSACTION,
+                                 "Cannot write to database \"memory\" - transaction is launched "
+                                 "in read-only mode"),
+               MALLARD_PERMISSION_DENIED);
+  CHECK_EQ_INT(db_map_error_type(DUCKDB_ERROR_TRANSACTION, "cannot commit - no transaction is "
+                                                           "active"),
+               MALLARD_INVALID_ARGUMENT);
+  CHECK_EQ_INT(db_map_error_type(DUCKDB_ERROR_CATALOG, "Table with name t does not exist!"),
+               MALLARD_NOT_FOUND);
+}
+
+MTEST_MAIN(MTEST(test_error_codes), MTEST(test_batches_and_values),
+           MTEST(test_coalesce_matches_chunks), MTEST(test_zero_rows), MTEST(test_errors),
+           MTEST(test_error_mid_stream), MTEST(test_stream_closed_by_other_statement),
+           MTEST(test_interrupt), MTEST(test_prepared_named_params), MTEST(test_read_only_sql))
