@@ -31,8 +31,8 @@ static void serve_usage(FILE *out) {
       "Starts Arrow Flight servers backed by DuckDB (PROTOCOL.md). With no --listen, two\n"
       "servers: grpc://127.0.0.1:8815 and grpc://127.0.0.1:8816, each with its own in-memory\n"
       "database. Each server prints `listening grpc://HOST:PORT` on stdout once it accepts\n"
-      "calls. SIGINT/SIGTERM: stop accepting, let running calls finish within --grace, cancel\n"
-      "the rest, checkpoint persistent databases, exit 0; a second signal exits at once.\n"
+      "calls. SIGINT/SIGTERM/SIGHUP: stop accepting, let running calls finish within --grace,\n"
+      "cancel the rest, checkpoint persistent databases, exit 0; a second signal exits at once.\n"
       "\n"
       "servers and databases:\n"
       "  --listen HOST:PORT      a server address (repeatable; port 0 picks a free port)\n"
@@ -69,7 +69,8 @@ static void serve_usage(FILE *out) {
       "authentication (see docs):\n"
       "  --users FILE            users, `name:hash[:role]` lines (make hashes with `mallard\n"
       "                          passwd`); without it only admin/password123 is accepted\n"
-      "  --tokens FILE           pre-issued tokens, `token-hash:user` lines (`mallard token`)\n"
+      "  --tokens FILE           pre-issued tokens, `token-hash:user[:expiry]` lines (`mallard\n"
+      "                          token`)\n"
       "  --session-idle DUR      session idle timeout, e.g. 15m (default 1h)\n"
       "  --session-lifetime DUR  absolute session lifetime, e.g. 12h (default 24h)\n"
       "  --max-sessions N        live sessions per server (default 10000)\n"
@@ -445,6 +446,9 @@ int cli_serve(int argc, char **argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  /* The terminal that started the server closed: stop gracefully too (the default action
+   * killed it with no drain and no checkpoint). */
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
   sfd = signalfd(-1, &set, SFD_CLOEXEC);

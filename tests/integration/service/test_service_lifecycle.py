@@ -87,6 +87,18 @@ def test_sigterm_exits_zero(start_mallard):
     c.close()
 
 
+def test_sighup_stops_gracefully(start_mallard, tmp_path):
+    """SIGHUP (the terminal closed) stops like SIGTERM: exit 0, the database checkpointed (no
+    WAL left); it killed the server before."""
+    db = tmp_path / "hup.duckdb"
+    m = start_mallard("--listen", "127.0.0.1:0", "--db", str(db), n_servers=1)
+    c, o = m.client(0)
+    action(c, o, "execute", b"CREATE TABLE kept AS SELECT 7 AS x")
+    assert m.stop(signal.SIGHUP) == 0
+    assert db.exists() and not (tmp_path / "hup.duckdb.wal").exists()
+    c.close()
+
+
 def test_idle_client_does_not_hold_shutdown(start_mallard):
     # A connected client with no call in flight: the server exits at once instead of waiting
     # --grace (before the fix it waited ~5 s for pyarrow to hang up; here it takes ~0.05 s).
