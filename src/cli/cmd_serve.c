@@ -185,6 +185,21 @@ static bool same_db_file(const char *a, const char *b) {
   return strcmp(ca, cb) == 0;
 }
 
+/* The shape of a DuckDB memory limit: a number and a unit (B, KB..TB for powers of 1000,
+ * KiB..TiB for powers of 1024), as DuckDB takes it. */
+static bool memory_limit_ok(const char *v) {
+  static const char *const units[] = {"b",   "kb",  "mb",  "gb",    "tb",  "kib",
+                                      "mib", "gib", "tib", "bytes", "byte"};
+  char *end = NULL;
+  errno = 0;
+  double n = strtod(v, &end);
+  if (end == v || errno != 0 || !isfinite(n) || n < 0) return false;
+  while (*end == ' ') end++;
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+    if (strcasecmp(end, units[i]) == 0) return true;
+  return false;
+}
+
 static int parse_flags(int argc, char **argv, serve_flags *f) {
   mlr_error err;
   for (int i = 1; i < argc; i++) {
@@ -266,6 +281,10 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
         return usage_error("--threads %s: expected 1..1024", value);
       f->base.threads = (int)n;
     } else if (strcmp(name, "--memory-limit") == 0) {
+      if (!memory_limit_ok(value)) {
+        return usage_error(
+            "--memory-limit %s: expected a size with its unit, such as 4GB or 512MiB", value);
+      }
       f->base.memory_limit = value;
     } else if (strcmp(name, "--init-sql") == 0) {
       f->base.init_sql_path = value;

@@ -543,7 +543,8 @@ static void on_accept(flight_call *call, bool ok) {
   pthread_mutex_unlock(&srv->mu);
   if (!admit) {
     reject_call(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                "too many concurrent calls: the server's max_concurrent_calls is reached");
+                "too many concurrent calls: the server is at its limit (mallard serve "
+                "--max-calls); try again shortly");
     return;
   }
   pthread_t th;
@@ -1258,11 +1259,11 @@ mlr_code flight_call_write_ipc(flight_call *call, ipc_message *msg, const uint8_
                                 app_metadata_len, msg->body_size, &prefix, &prefix_len, err);
   if (rc != MALLARD_OK) goto fail;
   if ((int64_t)prefix_len + msg->body_size > call->srv->max_message_size) {
-    rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED,
-                       "a FlightData message of %lld bytes exceeds the server's maximum message "
-                       "size (%lld bytes): raise max_message_size or send smaller batches",
-                       (long long)((int64_t)prefix_len + msg->body_size),
-                       (long long)call->srv->max_message_size);
+    rc = mlr_error_set(
+        err, MALLARD_RESOURCE_EXHAUSTED,
+        "a FlightData message of %lld bytes exceeds the server's maximum message "
+        "size (%lld bytes): raise it (mallard serve --max-message-size) or send smaller batches",
+        (long long)((int64_t)prefix_len + msg->body_size), (long long)call->srv->max_message_size);
     goto fail;
   }
   slices = calloc((size_t)msg->n_segments + 1, sizeof *slices);

@@ -44,6 +44,8 @@ def test_help_documents_every_flag(mallard_bin):
 
 def test_bad_flags(mallard_bin, tmp_path):
     for args in (["--no-such-flag"], ["--listen"], ["--grace", "x"], ["--log-format", "xml"],
+                 ["--memory-limit", "bogus"], ["--memory-limit", "1000"],
+                 ["--idle-timeout", "-1"],
                  ["--listen", "127.0.0.1:0", "--db", "a", "--db", "b"],
                  ["--listen", "127.0.0.1:0", "--exchanger-dir", str(tmp_path / "missing")]):
         out = subprocess.run([mallard_bin, "serve", *args], capture_output=True, text=True,
