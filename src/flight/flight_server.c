@@ -65,8 +65,10 @@ struct flight_call {
   flight_method method;
   grpc_call *gcall;
   gpr_timespec deadline;
-  double idle_timeout_s; /* 0 = none */
-  bool idle_expired;     /* cancelled for waiting on the client too long */
+  double idle_timeout_s;        /* 0 = none */
+  bool idle_expired;            /* cancelled for waiting on the client too long */
+  bool shutdown_expired;        /* cancelled by a shutdown whose grace period ran out */
+  flight_call *h_prev, *h_next; /* srv->handling list, while a handler runs */
   grpc_metadata_array req_md;
   grpc_call_details details; /* the method of a call no registered method matched */
   grpc_byte_buffer *reply;   /* its answer, alive until the batch sending it completes */
@@ -127,6 +129,7 @@ struct flight_server {
   pthread_cond_t cv;
   int active_handlers;
   int live_calls;
+  flight_call *handling; /* calls whose handler runs */
   bool shutting_down;
   bool shutdown_done;
   bool shutdown_called;
@@ -224,7 +227,15 @@ static mlr_code idle_error(const flight_call *call, mlr_error *err) {
                        call->idle_timeout_s);
 }
 
+/* After a shutdown's grace period: how long interrupted handlers get to send their status before
+ * gRPC cancels every call. */
+#define FS_INTERRUPT_WAIT_S 2.0
+
+#define FS_SHUTDOWN_MESSAGE                                                                        \
+  "the server is shutting down and this call did not finish within its grace period"
+
 static mlr_code call_cancel_code(const flight_call *call, mlr_error *err) {
+  if (call->shutdown_expired) return mlr_error_set(err, MALLARD_UNAVAILABLE, FS_SHUTDOWN_MESSAGE);
   gpr_timespec now = gpr_now(call->deadline.clock_type);
   if (gpr_time_cmp(now, call->deadline) >= 0)
     return mlr_error_set(err, MALLARD_DEADLINE_EXCEEDED, "deadline exceeded");
@@ -774,6 +785,11 @@ static void *handler_thread(void *arg) {
   mlr_error err;
   mlr_error_reset(&err);
   mlr_code rc = MALLARD_OK;
+  pthread_mutex_lock(&srv->mu);
+  call->h_next = srv->handling;
+  if (srv->handling != NULL) srv->handling->h_prev = call;
+  srv->handling = call;
+  pthread_mutex_unlock(&srv->mu);
   if (srv->service.middleware != NULL) rc = srv->service.middleware(srv->service.ctx, call, &err);
   if (rc == MALLARD_OK) rc = dispatch(call, &err);
   if (rc == MALLARD_OK) {
@@ -783,8 +799,17 @@ static void *handler_thread(void *arg) {
     mlr_error_set(&err, rc, "%s failed (%s)", flight_method_name(call->method),
                   mallard_code_name(rc));
   }
+  pthread_mutex_lock(&call->mu);
+  bool cut = call->shutdown_expired;
+  pthread_mutex_unlock(&call->mu);
+  if (cut && rc != MALLARD_OK) mlr_error_set(&err, MALLARD_UNAVAILABLE, FS_SHUTDOWN_MESSAGE);
   call_finish(call, &err);
   if (srv->service.call_done != NULL) srv->service.call_done(srv->service.ctx, call, &err);
+  pthread_mutex_lock(&srv->mu);
+  if (call->h_prev != NULL) call->h_prev->h_next = call->h_next;
+  if (call->h_next != NULL) call->h_next->h_prev = call->h_prev;
+  if (srv->handling == call) srv->handling = call->h_next;
+  pthread_mutex_unlock(&srv->mu);
   call_unref(call);
   pthread_mutex_lock(&srv->mu);
   srv->active_handlers--;
@@ -980,6 +1005,37 @@ static bool no_live_calls(flight_server *srv) {
   return srv->live_calls == 0 && srv->active_handlers == 0;
 }
 
+/* The grace period is over: every call still being handled is interrupted as a cancelled
+ * client would interrupt it (its cancel hooks run: DuckDB stops), and ends with UNAVAILABLE and
+ * a message that says why, sent by its own handler (gRPC's cancel-all, which follows for calls
+ * blocked on the network, says only "Cancelling all calls"). */
+static void interrupt_handled_calls(flight_server *srv) {
+  pthread_mutex_lock(&srv->mu);
+  size_t n = 0;
+  for (flight_call *c = srv->handling; c != NULL; c = c->h_next) n++;
+  flight_call **calls = n > 0 ? malloc(n * sizeof *calls) : NULL;
+  size_t k = 0;
+  for (flight_call *c = srv->handling; c != NULL && calls != NULL; c = c->h_next) {
+    call_ref(c);
+    calls[k++] = c;
+  }
+  pthread_mutex_unlock(&srv->mu);
+  for (size_t i = 0; i < k; i++) {
+    flight_call *call = calls[i];
+    pthread_mutex_lock(&call->mu);
+    call->shutdown_expired = true;
+    bool run = !call->hooks_ran;
+    call->hooks_ran = true;
+    size_t nh = call->n_hooks;
+    pthread_cond_broadcast(&call->cv);
+    pthread_mutex_unlock(&call->mu);
+    if (run)
+      for (size_t h = 0; h < nh; h++) call->hooks[h].fn(call->hooks[h].arg);
+    call_unref(call);
+  }
+  free(calls);
+}
+
 void flight_server_shutdown(flight_server *srv, double grace_seconds) {
   if (srv == NULL) return;
   pthread_mutex_lock(&srv->mu);
@@ -991,6 +1047,8 @@ void flight_server_shutdown(flight_server *srv, double grace_seconds) {
   if (srv->server != NULL && srv->started && srv->n_cq_threads > 0 && srv->cq_threads != NULL) {
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->t_shutdown);
     wait_until(srv, is_drained_or_idle, grace_seconds > 0 ? grace_seconds : 0);
+    interrupt_handled_calls(srv);
+    wait_until(srv, is_drained, FS_INTERRUPT_WAIT_S);
     grpc_server_cancel_all_calls(srv->server);
     wait_until(srv, is_drained, -1);
     wait_until(srv, no_live_calls, -1);

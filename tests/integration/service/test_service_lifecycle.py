@@ -179,6 +179,29 @@ def test_sigterm_during_doput(start_mallard, tmp_path):
     assert get(c, o, "SELECT * FROM t ORDER BY id").equals(committed)
 
 
+def test_call_cut_by_shutdown_is_told_why(start_mallard):
+    """A call still running when the grace period ends gets UNAVAILABLE saying the server is
+    shutting down (gRPC's own cancel-all said "Cancelling all calls")."""
+    m = start_mallard("--listen", "127.0.0.1:0", "--grace", "1", n_servers=1)
+    c, o = m.client(0)
+    outcome = {}
+
+    def long_query():
+        try:
+            c.do_get(fl.Ticket(b"SELECT count(*) FROM range(1000000000000)"), o).read_all()
+        except Exception as e:  # noqa: BLE001
+            outcome["error"] = e
+
+    th = threading.Thread(target=long_query)
+    th.start()
+    time.sleep(1.0)
+    m.proc.send_signal(signal.SIGTERM)
+    th.join(60)
+    assert m.proc.wait(timeout=30) == 0
+    assert isinstance(outcome.get("error"), fl.FlightUnavailableError), outcome
+    assert "shutting down" in str(outcome["error"]), outcome["error"]
+
+
 def test_grace_lets_running_doput_finish(start_mallard, tmp_path):
     db = str(tmp_path / "g.duckdb")
     m = start_mallard("--listen", "127.0.0.1:0", "--db", db, "--grace", "20")
