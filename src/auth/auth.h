@@ -57,7 +57,11 @@ typedef struct auth_options {
   int login_per_minute;      /* default 20 */
   int limiter_entries;       /* per table (peers, users); bounds memory; default 4096 */
   int max_parallel_verifies; /* concurrent Argon2 verifications (each takes its memlimit); 2 */
-  auth_clock_fn clock;       /* NULL = CLOCK_MONOTONIC */
+  /* Handshakes without an authorization header that wait for their credentials message at
+   * once; more answer RESOURCE_EXHAUSTED at once, so that a flood of silent Handshakes cannot
+   * take every call slot (each also ends after 10 s). Default 32. */
+  int max_waiting_handshakes;
+  auth_clock_fn clock; /* NULL = CLOCK_MONOTONIC */
   void *clock_arg;
   /* Wall clock for pre-issued tokens' expiry times: milliseconds since 1970-01-01 UTC. */
   auth_clock_fn wall_clock; /* NULL = CLOCK_REALTIME */

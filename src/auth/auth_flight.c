@@ -102,8 +102,15 @@ mlr_code auth_handshake(auth_service *svc, flight_call *call, mlr_error *err) {
   } else {
     /* No header: the credentials must come in the first message, and soon. Until then the
      * call holds a slot and a thread without anyone having logged in. */
+    if (!auth_waiting_handshake_enter(svc)) {
+      rc = mlr_error_set(err, MALLARD_RESOURCE_EXHAUSTED,
+                         "too many Handshakes are waiting for their credentials: send them in "
+                         "the authorization header, or try again shortly");
+      goto cleanup;
+    }
     flight_call_set_idle_timeout(call, AUTH_HANDSHAKE_READ_TIMEOUT_S);
     rc = flight_call_read_message(call, &msg, &msg_len, &eof, err);
+    auth_waiting_handshake_leave(svc);
     if (rc != MALLARD_OK) goto cleanup;
     const uint8_t *payload = NULL;
     size_t payload_len = 0;

@@ -8,6 +8,11 @@
 void auth_identity_set_app_data(auth_identity *id, void *data);
 void *auth_identity_app_data(const auth_identity *id);
 
+/* A Handshake without credentials starts / stops waiting for its credentials message. enter
+ * answers false when max_waiting_handshakes already wait (then do not call leave). */
+bool auth_waiting_handshake_enter(auth_service *svc);
+void auth_waiting_handshake_leave(auth_service *svc);
+
 /* The decoy hash an unknown user name is checked against (made at the first such login; NULL
  * without a users file). For the unit tests: its parameters are the users' most common. */
 const char *auth_service_decoy_hash(auth_service *svc);

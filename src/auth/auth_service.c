@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,7 @@ struct auth_service {
   pthread_cond_t verify_free;
   int verifies_running;
   char *dummy_hash; /* verified against for unknown users so they cost as much as known ones */
+  atomic_int waiting_handshakes; /* see auth_waiting_handshake_enter */
 };
 
 void auth_options_init(auth_options *o) {
@@ -119,6 +121,7 @@ void auth_options_init(auth_options *o) {
   o->login_per_minute = 20;
   o->limiter_entries = 4096;
   o->max_parallel_verifies = 2;
+  o->max_waiting_handshakes = 32;
 }
 
 static int64_t now_ms(const auth_service *svc) {
@@ -394,7 +397,7 @@ mlr_code auth_service_create(const auth_options *o, auth_service **out, mlr_erro
   if (sodium_init() < 0) return mlr_error_set(err, MALLARD_INTERNAL, "libsodium failed to start");
   if (o->session_idle_ms <= 0 || o->session_lifetime_ms <= 0 || o->max_sessions <= 0 ||
       o->max_sessions_per_user <= 0 || o->login_burst <= 0 || o->login_per_minute <= 0 ||
-      o->limiter_entries <= 0 || o->max_parallel_verifies <= 0) {
+      o->limiter_entries <= 0 || o->max_parallel_verifies <= 0 || o->max_waiting_handshakes <= 0) {
     return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
                          "auth options: lifetimes, --max-sessions and limiter sizes must be > 0");
   }
@@ -668,6 +671,17 @@ static const char *dummy_hash(auth_service *svc) {
   const char *out = svc->dummy_hash;
   pthread_mutex_unlock(&svc->verify_lock);
   return out;
+}
+
+bool auth_waiting_handshake_enter(auth_service *svc) {
+  int n = atomic_fetch_add(&svc->waiting_handshakes, 1);
+  if (n < svc->opts.max_waiting_handshakes) return true;
+  atomic_fetch_sub(&svc->waiting_handshakes, 1);
+  return false;
+}
+
+void auth_waiting_handshake_leave(auth_service *svc) {
+  atomic_fetch_sub(&svc->waiting_handshakes, 1);
 }
 
 const char *auth_service_decoy_hash(auth_service *svc) {

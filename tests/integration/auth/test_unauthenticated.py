@@ -164,3 +164,41 @@ def test_unknown_methods_answer_unimplemented_at_once(shared_server):
     client, opts, _ = login(shared_server, "alice", PASSWORDS["alice"])
     assert client.do_get(flight.Ticket(b"SELECT 7 AS x"), options=opts).read_all() \
         .column("x").to_pylist() == [7]
+
+
+def test_silent_handshakes_cannot_take_every_slot(serve, users_file):
+    """Handshakes without credentials that never send them: at most 32 wait at once (each for
+    10 s at most); more answer RESOURCE_EXHAUSTED at once, and a real login still gets in while
+    they wait (256 of them took every call slot before)."""
+    import threading
+    import time
+
+    with serve("--users", users_file, "--max-calls", "64") as s:
+        stop = threading.Event()
+
+        def never_send():
+            stop.wait(30)
+            return
+            yield
+
+        channels, waiting = [], []
+        try:
+            for _ in range(40):
+                ch = grpc.insecure_channel(s.target())
+                channels.append(ch)
+                hs = ch.stream_stream("/arrow.flight.protocol.FlightService/Handshake",
+                                      request_serializer=None, response_deserializer=None)
+                waiting.append(hs(never_send()))
+            time.sleep(1.0)
+            refused = [c for c in waiting if c.done()]
+            assert len(refused) == 8, len(refused)
+            for c in refused:
+                assert c.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert "waiting for their credentials" in c.details()
+            client, opts, _ = login(s, "alice", PASSWORDS["alice"])
+            results = list(client.do_action(flight.Action("ping", b""), options=opts))
+            assert json.loads(results[0].body.to_pybytes())["ok"] is True
+        finally:
+            stop.set()
+            for ch in channels:
+                ch.close()
