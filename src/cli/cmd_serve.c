@@ -62,7 +62,7 @@ static void serve_usage(FILE *out) {
       "  --max-message-size SIZE largest gRPC message sent or received (default 128MB)\n"
       "  --max-calls N           concurrent calls per server (default 256)\n"
       "  --idle-timeout SECONDS  end a call that waits on its client (a message that does not\n"
-      "                          come, or a result it does not read) this long (default 300;\n"
+      "                          come, or a result it does not read) this long (default 900;\n"
       "                          0 = never); a Handshake without credentials gets 10 s\n"
       "  --log-format text|json  the per-call log line on stderr (default text)\n"
       "\n"
@@ -442,8 +442,10 @@ int cli_serve(int argc, char **argv) {
   serve_flags f;
   memset(&f, 0, sizeof f);
   f.grace = 10;
-  f.base.compress = true;      /* --no-compress: see docs/guide.md, "Memory" */
-  f.base.idle_timeout_s = 300; /* --idle-timeout */
+  f.base.compress = true; /* --no-compress: see docs/guide.md, "Memory" */
+  /* --idle-timeout: long enough for a DoPut fed by a query that sorts for minutes before its
+   * first row (mallard transfer), short enough that stalled clients give their slots back. */
+  f.base.idle_timeout_s = 900;
   int rc = parse_flags(argc, argv, &f);
   if (rc >= 0) return rc;
 
