@@ -53,6 +53,12 @@ mlr_code arrowc_shared_array_view(arrowc_shared_array *s, struct ArrowArray *out
 mlr_code arrowc_array_validate(const struct ArrowSchema *schema, const struct ArrowArray *array,
                                mlr_error *err);
 
+/* Whether slot j (the array's offset included) of an array is not null. */
+static inline bool arrowc_slot_valid(const struct ArrowArray *a, int64_t j) {
+  const uint8_t *v = a->buffers[0];
+  return v == NULL || ((v[j >> 3] >> (j & 7)) & 1);
+}
+
 /* For a decimal32/64/128 array (not nested): the index of the first non-null value with more
  * digits than the type's precision (|v| >= 10^precision), or -1 when all fit or the array is
  * of another type. Arrow readers do not check this (its integration files hold such values);

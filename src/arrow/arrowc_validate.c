@@ -632,12 +632,11 @@ int64_t arrowc_decimal_first_overflow(const struct ArrowSchema *schema,
     return -1;
   vu128 limit = 1;
   for (int i = 0; i < f.precision; i++) limit *= 10;
-  const uint8_t *validity = a->buffers[0];
   const uint8_t *data = a->buffers[1];
   int bytes = f.bit_width / 8;
   for (int64_t i = 0; i < a->length; i++) {
     int64_t j = a->offset + i;
-    if (validity != NULL && !((validity[j >> 3] >> (j & 7)) & 1)) continue;
+    if (!arrowc_slot_valid(a, j)) continue;
     const uint8_t *p = data + j * bytes;
     vu128 mag;
     if (bytes == 4) {

@@ -737,6 +737,16 @@ static void session_unref(auth_session *s) {
   }
 }
 
+/* Takes the session at *pp out of the registry and drops the registry's reference. Caller
+ * holds sessions_lock. */
+static void unlink_session_locked(auth_service *svc, auth_session **pp) {
+  auth_session *s = *pp;
+  *pp = s->next;
+  s->linked = false;
+  svc->n_sessions--;
+  session_unref(s);
+}
+
 /* Unlinks expired sessions that have no call running. Caller holds sessions_lock. */
 static void sweep_locked(auth_service *svc, int64_t now) {
   for (size_t b = 0; b < SESSION_BUCKETS; b++) {
@@ -744,10 +754,7 @@ static void sweep_locked(auth_service *svc, int64_t now) {
     while (*pp != NULL) {
       auth_session *s = *pp;
       if (s->active_calls == 0 && !session_usable(svc, s, now)) {
-        *pp = s->next;
-        s->linked = false;
-        svc->n_sessions--;
-        session_unref(s);
+        unlink_session_locked(svc, pp);
       } else {
         pp = &s->next;
       }
@@ -772,11 +779,7 @@ static bool user_room_locked(auth_service *svc, const char *user) {
   }
   if (n < (size_t)svc->opts.max_sessions_per_user) return true;
   if (victim == NULL) return false;
-  auth_session *s = *victim;
-  *victim = s->next;
-  s->linked = false;
-  svc->n_sessions--;
-  session_unref(s);
+  unlink_session_locked(svc, victim);
   return true;
 }
 
@@ -1023,12 +1026,7 @@ mlr_code auth_revoke(auth_service *svc, const auth_identity *id, mlr_error *err)
   if (s != NULL && s->linked) {
     auth_session **pp = &svc->sessions[bucket_of(s->hash)];
     while (*pp != NULL && *pp != s) pp = &(*pp)->next;
-    if (*pp == s) {
-      *pp = s->next;
-      s->linked = false;
-      svc->n_sessions--;
-      session_unref(s); /* the registry's reference; the identity still holds one */
-    }
+    if (*pp == s) unlink_session_locked(svc, pp); /* the identity still holds a reference */
   }
   if (id->pretoken >= 0 && (size_t)id->pretoken < svc->n_pretokens) {
     svc->pretokens[id->pretoken].revoked = true;

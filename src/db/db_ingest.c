@@ -661,11 +661,10 @@ static int64_t timestamp_first_out_of_range(const struct ArrowSchema *s,
   default:
     return -1;
   }
-  const uint8_t *validity = a->buffers[0];
   const int64_t *v = a->buffers[1];
   for (int64_t i = 0; i < a->length; i++) {
     int64_t j = a->offset + i;
-    if (validity != NULL && !((validity[j >> 3] >> (j & 7)) & 1)) continue;
+    if (!arrowc_slot_valid(a, j)) continue;
     if ((v[j] < lo || v[j] > hi) && v[j] != INT64_MAX && v[j] != -INT64_MAX) return i;
   }
   return -1;
@@ -676,15 +675,32 @@ static int64_t timestamp_first_out_of_range(const struct ArrowSchema *s,
  * the first such non-null value of a top-level interval column, or -1. */
 static int64_t interval_first_sub_micro(const struct ArrowSchema *s, const struct ArrowArray *a) {
   if (s->dictionary != NULL || s->format == NULL || strcmp(s->format, "tin") != 0) return -1;
-  const uint8_t *validity = a->buffers[0];
   const uint8_t *v = a->buffers[1];
   for (int64_t i = 0; i < a->length; i++) {
     int64_t j = a->offset + i, ns;
-    if (validity != NULL && !((validity[j >> 3] >> (j & 7)) & 1)) continue;
+    if (!arrowc_slot_valid(a, j)) continue;
     memcpy(&ns, v + j * 16 + 8, 8);
     if (ns % 1000 != 0) return i;
   }
   return -1;
+}
+
+/* The first value of a top-level column that DuckDB would store as something else, or store and
+ * then fail to read: its row, and *why in words (-1 when every value is fine). */
+static int64_t first_unstorable_value(const struct ArrowSchema *s, const struct ArrowArray *a,
+                                      const char **why) {
+  /* DuckDB narrows a DECIMAL(p,s) value to p's width without a check. */
+  int64_t bad = arrowc_decimal_first_overflow(s, a);
+  *why = "a decimal with more digits than its type's precision allows";
+  if (bad < 0) {
+    bad = timestamp_first_out_of_range(s, a);
+    *why = "a timestamp outside DuckDB's range (290309 BC to 294247 AD)";
+  }
+  if (bad < 0) {
+    bad = interval_first_sub_micro(s, a);
+    *why = "an interval with a part below a microsecond, which DuckDB's INTERVAL cannot hold";
+  }
+  return bad;
 }
 
 mlr_code db_ingest_prepare(db_ingest *ing, struct ArrowArray *batch, db_ingest_batch **out,
@@ -705,31 +721,12 @@ mlr_code db_ingest_prepare(db_ingest *ing, struct ArrowArray *batch, db_ingest_b
       return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "column %lld is shorter than the batch",
                            (long long)i + 1);
     }
-    /* DuckDB narrows a DECIMAL(p,s) value to p's width without a check: more digits than p
-     * would be stored as another number. */
-    int64_t bad = arrowc_decimal_first_overflow(ing->schema->children[i], batch->children[i]);
+    const char *why = NULL;
+    int64_t bad = first_unstorable_value(ing->schema->children[i], batch->children[i], &why);
     if (bad >= 0) {
       batch->release(batch);
-      return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
-                           "column '%s': row %lld holds a decimal with more digits than its "
-                           "type's precision allows",
-                           ing->col_names[i], (long long)bad);
-    }
-    bad = timestamp_first_out_of_range(ing->schema->children[i], batch->children[i]);
-    if (bad >= 0) {
-      batch->release(batch);
-      return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
-                           "column '%s': row %lld holds a timestamp outside DuckDB's range "
-                           "(290309 BC to 294247 AD)",
-                           ing->col_names[i], (long long)bad);
-    }
-    bad = interval_first_sub_micro(ing->schema->children[i], batch->children[i]);
-    if (bad >= 0) {
-      batch->release(batch);
-      return mlr_error_set(err, MALLARD_INVALID_ARGUMENT,
-                           "column '%s': row %lld holds an interval with a part below a "
-                           "microsecond, which DuckDB's INTERVAL cannot hold",
-                           ing->col_names[i], (long long)bad);
+      return mlr_error_set(err, MALLARD_INVALID_ARGUMENT, "column '%s': row %lld holds %s",
+                           ing->col_names[i], (long long)bad, why);
     }
   }
   db_ingest_batch *b = calloc(1, sizeof *b);

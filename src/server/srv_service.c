@@ -159,25 +159,21 @@ mlr_code srv_check_read_only_sql(srv_server *s, flight_call *call, db_conn *conn
   MLR_RETURN_NOT_OK(db_sql_is_read_only(conn, sql, &read_only, &why, err));
   if (read_only) return MALLARD_OK;
   const char *user = auth_call_user(call);
+  char who[AUTH_MAX_USER + 64];
+  if (s->read_only)
+    snprintf(who, sizeof who, "this server is read-only (--read-only)");
+  else
+    snprintf(who, sizeof who, "user '%s' is a reader", user ? user : "?");
   if (why != NULL) {
     return mlr_error_set(err, MALLARD_PERMISSION_DENIED,
-                         "%s%s%s: the query uses %s, which changes what other users see (DuckDB's "
+                         "%s: the query uses %s, which changes what other users see (DuckDB's "
                          "log, checkpoints) or runs SQL given as text",
-                         s->read_only ? "this server is read-only (--read-only)" : "user '",
-                         s->read_only ? "" : (user ? user : "?"),
-                         s->read_only ? "" : "' is a reader", why);
-  }
-  if (s->read_only) {
-    return mlr_error_set(err, MALLARD_PERMISSION_DENIED,
-                         "this server is read-only (--read-only): only a query (SELECT, WITH, "
-                         "FROM, VALUES, SHOW, DESCRIBE, EXPLAIN, ...) is allowed, and EXPLAIN "
-                         "ANALYZE only of a query");
+                         who, why);
   }
   return mlr_error_set(err, MALLARD_PERMISSION_DENIED,
-                       "user '%s' is a reader: only a query (SELECT, WITH, FROM, VALUES, SHOW, "
-                       "DESCRIBE, EXPLAIN, ...) is allowed, and EXPLAIN ANALYZE only of a "
-                       "query; writing needs role admin",
-                       user ? user : "?");
+                       "%s: only a query (SELECT, WITH, FROM, VALUES, SHOW, DESCRIBE, EXPLAIN, "
+                       "...) is allowed, and EXPLAIN ANALYZE only of a query%s",
+                       who, s->read_only ? "" : "; writing needs role admin");
 }
 
 mlr_code srv_refuse_write(srv_server *s, const char *what, mlr_error *err) {

@@ -410,22 +410,32 @@ static void test_decoy_cost(void) {
   remove_temp(users);
 }
 
+/* A new pre-issued token and the hash its tokens-file line holds. */
+static void new_token(char token[AUTH_TOKEN_CHARS + 1], char hash[AUTH_TOKEN_HASH_HEX + 1]) {
+  auth_new_token(token);
+  auth_token_hash_hex(token, strlen(token), hash);
+}
+
+/* Options reading the users file and the tokens file at these paths (both made by the test). */
+static auth_options token_options(const char *users, const char *tokens) {
+  auth_options o;
+  auth_options_init(&o);
+  o.users_file = users;
+  o.tokens_file = tokens;
+  return o;
+}
+
 static void test_tokens_file(void) {
   char token[AUTH_TOKEN_CHARS + 1], hash[AUTH_TOKEN_HASH_HEX + 1];
   char rtoken[AUTH_TOKEN_CHARS + 1], rhash[AUTH_TOKEN_HASH_HEX + 1];
-  auth_new_token(token);
-  auth_token_hash_hex(token, strlen(token), hash);
-  auth_new_token(rtoken);
-  auth_token_hash_hex(rtoken, strlen(rtoken), rhash);
+  new_token(token, hash);
+  new_token(rtoken, rhash);
   char *users = users_file();
   char text[512];
   snprintf(text, sizeof text, "# pre-issued\n%s:alice\n%s:bob\n", hash, rhash);
   char *tokens = write_temp(text);
   REQUIRE(users != NULL && tokens != NULL);
-  auth_options o;
-  auth_options_init(&o);
-  o.users_file = users;
-  o.tokens_file = tokens;
+  auth_options o = token_options(users, tokens);
   auth_service *svc = NULL;
   mlr_error err;
   CHECK_EQ_INT(auth_service_create(&o, &svc, &err), MALLARD_OK);
@@ -470,10 +480,8 @@ static void test_tokens_file(void) {
 static void test_tokens_expiry(void) {
   char token[AUTH_TOKEN_CHARS + 1], hash[AUTH_TOKEN_HASH_HEX + 1];
   char never[AUTH_TOKEN_CHARS + 1], nhash[AUTH_TOKEN_HASH_HEX + 1];
-  auth_new_token(token);
-  auth_token_hash_hex(token, strlen(token), hash);
-  auth_new_token(never);
-  auth_token_hash_hex(never, strlen(never), nhash);
+  new_token(token, hash);
+  new_token(never, nhash);
   char *users = users_file();
   char text[512];
   /* 2027-02-25T08:00:00Z = 1803542400 s */
@@ -481,10 +489,7 @@ static void test_tokens_expiry(void) {
   char *tokens = write_temp(text);
   REQUIRE(users != NULL && tokens != NULL);
   fake_clock wall = {1803542400LL * 1000 - 1};
-  auth_options o;
-  auth_options_init(&o);
-  o.users_file = users;
-  o.tokens_file = tokens;
+  auth_options o = token_options(users, tokens);
   o.wall_clock = fake_now;
   o.wall_clock_arg = &wall;
   auth_service *svc = NULL;
