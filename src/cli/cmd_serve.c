@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #define SERVE_MAX_SERVERS 64
+/* How long gRPC may take to close connections once the databases are closed (see cli_serve). */
+#define SERVE_TEARDOWN_WAIT_MS 2000
 
 static void serve_usage(FILE *out) {
   fprintf(
@@ -414,8 +416,9 @@ typedef struct shutdown_all {
   int done_fd;
 } shutdown_all;
 
-/* Drains every server in parallel (so the grace period is not multiplied), then frees them:
- * persistent databases are checkpointed when they close. */
+/* Drains every server in parallel (so the grace period is not multiplied); each closes its
+ * database as it finishes (persistent ones are checkpointed). Then says so on done_fd ('d'),
+ * frees them, which waits for gRPC to finish closing connections, and says that ('f'). */
 static void *shutdown_main(void *arg) {
   shutdown_all *a = arg;
   shutdown_job jobs[SERVE_MAX_SERVERS];
@@ -428,12 +431,12 @@ static void *shutdown_main(void *arg) {
   for (int i = 0; i < a->n; i++) {
     if (jobs[i].started) pthread_join(jobs[i].thread, NULL);
   }
+  ssize_t w = write(a->done_fd, "d", 1);
   for (int i = 0; i < a->n; i++) {
     srv_free(a->servers[i]);
     a->servers[i] = NULL;
   }
-  char c = 1;
-  ssize_t w = write(a->done_fd, &c, 1);
+  w = write(a->done_fd, "f", 1);
   (void)w;
   return NULL;
 }
@@ -521,16 +524,34 @@ int cli_serve(int argc, char **argv) {
     shutdown_main(&all);
   } else {
     struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = done_pipe[0], .events = POLLIN}};
+    /* Once the databases are closed, gRPC gets SERVE_TEARDOWN_WAIT_MS to close connections: a
+     * client that stopped reading can hold that up for seconds, and nothing is left to lose. */
+    int wait_ms = -1;
+    bool freed = false;
     for (;;) {
-      int pr = poll(pfd, 2, -1);
+      int pr = poll(pfd, 2, wait_ms);
       if (pr < 0 && errno == EINTR) continue;
-      if (pr < 0) break;
-      if (pfd[1].revents) break;
+      if (pr <= 0) break;
+      char c = 0;
+      if (pfd[1].revents && read(done_pipe[0], &c, 1) != 1) break;
+      if (c == 'd') wait_ms = SERVE_TEARDOWN_WAIT_MS;
+      if (c == 'f') {
+        freed = true;
+        break;
+      }
       if (pfd[0].revents && read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
         fprintf(stderr, "mallard serve: %s again: exiting now\n", strsignal((int)si.ssi_signo));
         fflush(stderr);
         _exit(128 + (int)si.ssi_signo);
       }
+    }
+    if (!freed && wait_ms >= 0) {
+      srv_logger_message(&logger, "info",
+                         "stopped (databases closed; not waiting for gRPC to close the "
+                         "connections of clients that stopped reading)");
+      fflush(stdout);
+      fflush(stderr);
+      _exit(CLI_EXIT_OK);
     }
     pthread_join(th, NULL);
   }

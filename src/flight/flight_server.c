@@ -133,7 +133,7 @@ struct flight_server {
   bool shutting_down;
   bool shutdown_done;
   bool shutdown_called;
-  bool freed_threads;
+  bool teardown_done; /* finish_teardown ran */
   fs_tag t_shutdown;
 };
 
@@ -230,6 +230,9 @@ static mlr_code idle_error(const flight_call *call, mlr_error *err) {
 /* After a shutdown's grace period: how long interrupted handlers get to send their status before
  * gRPC cancels every call. */
 #define FS_INTERRUPT_WAIT_S 2.0
+/* After gRPC's cancel-all and the handlers' return: how long flight_server_shutdown waits for
+ * gRPC to finish the calls before leaving that to flight_server_free. */
+#define FS_TEARDOWN_WAIT_S 0.5
 
 #define FS_SHUTDOWN_MESSAGE                                                                        \
   "the server is shutting down and this call did not finish within its grace period"
@@ -1005,6 +1008,14 @@ static bool no_live_calls(flight_server *srv) {
   return srv->live_calls == 0 && srv->active_handlers == 0;
 }
 
+static bool no_handlers(flight_server *srv) {
+  return srv->active_handlers == 0;
+}
+
+static bool no_live_calls_drained(flight_server *srv) {
+  return is_drained(srv) && no_live_calls(srv);
+}
+
 /* The grace period is over: every call still being handled is interrupted as a cancelled
  * client would interrupt it (its cancel hooks run: DuckDB stops), and ends with UNAVAILABLE and
  * a message that says why, sent by its own handler (gRPC's cancel-all, which follows for calls
@@ -1036,6 +1047,26 @@ static void interrupt_handled_calls(flight_server *srv) {
   free(calls);
 }
 
+/* The rest of a shutdown once no handler runs: gRPC's own end of the calls it still closes, then
+ * the completion queue and its threads. */
+static void finish_teardown(flight_server *srv) {
+  if (srv->teardown_done) return;
+  srv->teardown_done = true;
+  if (srv->server != NULL && srv->started && srv->n_cq_threads > 0 && srv->cq_threads != NULL) {
+    wait_until(srv, is_drained, -1);
+    wait_until(srv, no_live_calls, -1);
+  }
+  if (srv->cq != NULL) grpc_completion_queue_shutdown(srv->cq);
+  if (srv->cq_threads != NULL)
+    for (int i = 0; i < srv->n_cq_threads; i++) pthread_join(srv->cq_threads[i], NULL);
+  if (srv->cq != NULL && (srv->cq_threads == NULL || srv->n_cq_threads == 0)) {
+    for (;;) {
+      grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+      if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
+    }
+  }
+}
+
 void flight_server_shutdown(flight_server *srv, double grace_seconds) {
   if (srv == NULL) return;
   pthread_mutex_lock(&srv->mu);
@@ -1050,8 +1081,13 @@ void flight_server_shutdown(flight_server *srv, double grace_seconds) {
     interrupt_handled_calls(srv);
     wait_until(srv, is_drained, FS_INTERRUPT_WAIT_S);
     grpc_server_cancel_all_calls(srv->server);
-    wait_until(srv, is_drained, -1);
-    wait_until(srv, no_live_calls, -1);
+    /* Handlers whose sends the cancel failed return at once. gRPC's own end of the cancelled
+     * calls can take seconds more (its transport closes a connection whose client stopped
+     * reading on a poller's timer): that part is left to flight_server_free when it is not over
+     * soon, so that the caller can close what the handlers used (the database) meanwhile. */
+    wait_until(srv, no_handlers, -1);
+    wait_until(srv, no_live_calls_drained, FS_TEARDOWN_WAIT_S);
+    if (!no_live_calls_drained(srv)) return;
   } else if (srv->server != NULL) {
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->t_shutdown);
     grpc_server_cancel_all_calls(srv->server);
@@ -1064,21 +1100,13 @@ void flight_server_shutdown(flight_server *srv, double grace_seconds) {
       if (tag->kind == TAG_ACCEPT) call_unref(tag->call);
     }
   }
-  if (srv->cq != NULL) grpc_completion_queue_shutdown(srv->cq);
-  if (srv->cq_threads != NULL)
-    for (int i = 0; i < srv->n_cq_threads; i++) pthread_join(srv->cq_threads[i], NULL);
-  if (srv->cq != NULL && (srv->cq_threads == NULL || srv->n_cq_threads == 0)) {
-    for (;;) {
-      grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-      if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
-    }
-  }
-  srv->freed_threads = true;
+  finish_teardown(srv);
 }
 
 void flight_server_free(flight_server *srv) {
   if (srv == NULL) return;
   flight_server_shutdown(srv, 0);
+  finish_teardown(srv);
   if (srv->server != NULL) grpc_server_destroy(srv->server);
   if (srv->cq != NULL) grpc_completion_queue_destroy(srv->cq);
   free(srv->cq_threads);

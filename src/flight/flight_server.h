@@ -111,8 +111,11 @@ mlr_code flight_server_start(const flight_server_options *opts, const flight_ser
 int flight_server_port(const flight_server *srv, int listen_index);
 
 /* Stops accepting calls, waits up to grace_seconds for running calls, then cancels the rest
- * and waits for their handlers to return. Idempotent. */
+ * and waits for their handlers to return. When it returns no handler runs and none will start;
+ * gRPC may still be closing cancelled calls (a connection whose client stopped reading can take
+ * seconds): flight_server_free waits for that. Idempotent. */
 void flight_server_shutdown(flight_server *srv, double grace_seconds);
+/* Waits for gRPC to finish every call, stops the completion queue threads and frees. */
 void flight_server_free(flight_server *srv);
 
 /* ------------------------------------------------------------------------------------------

@@ -75,10 +75,13 @@ mlr_code srv_start(const srv_config *cfg, srv_server **out, mlr_error *err);
 int srv_port(const srv_server *s);
 /* "grpc://host:port" or "grpc+tls://host:port" with the bound port. */
 const char *srv_url(const srv_server *s);
-/* Stops accepting calls, lets running calls finish within grace_seconds, cancels the rest.
- * Idempotent; safe to call from any thread (not from a handler). */
+/* Stops accepting calls, lets running calls finish within grace_seconds, cancels the rest,
+ * then closes the database (a persistent one is checkpointed): when it returns, what the server
+ * acknowledged is on disk, though gRPC may still be closing connections. Idempotent; safe to
+ * call from any thread (not from a handler). */
 void srv_shutdown(srv_server *s, double grace_seconds);
-/* Frees everything; checkpoints and closes a persistent database. Call srv_shutdown first. */
+/* Waits for gRPC to finish closing connections and frees everything. Calls srv_shutdown first
+ * (with no grace) if it has not run. */
 void srv_free(srv_server *s);
 
 /* ---------------------------------------------------------------- helpers (unit-tested) */

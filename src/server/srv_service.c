@@ -657,22 +657,27 @@ void srv_shutdown(srv_server *s, double grace_seconds) {
   if (s == NULL) return;
   if (atomic_exchange(&s->shut_down, true)) return;
   if (s->flight != NULL) flight_server_shutdown(s->flight, grace_seconds);
-}
-
-void srv_free(srv_server *s) {
-  if (s == NULL) return;
-  srv_shutdown(s, 0);
-  if (s->flight != NULL) flight_server_free(s->flight);
+  /* No handler runs any more and every call's cancel hook is disarmed (srv_call_done), so the
+   * database closes now, while gRPC may still be closing connections (flight_server_free). */
   if (s->wd_started) {
     pthread_mutex_lock(&s->wd_lock);
     s->wd_stop = true;
     pthread_cond_signal(&s->wd_cond);
     pthread_mutex_unlock(&s->wd_lock);
     pthread_join(s->wd_thread, NULL);
+    s->wd_started = false;
   }
   xchg_registry_free(s->xchg);
-  auth_service_free(s->auth);
+  s->xchg = NULL;
   if (s->db != NULL) db_close(s->db); /* checkpoints a persistent database */
+  s->db = NULL;
+}
+
+void srv_free(srv_server *s) {
+  if (s == NULL) return;
+  srv_shutdown(s, 0);
+  if (s->flight != NULL) flight_server_free(s->flight);
+  auth_service_free(s->auth);
   while (s->dead_head != NULL) {
     srv_call *next = s->dead_head->dead_next;
     free_call(s->dead_head);
