@@ -29,6 +29,7 @@ int cli_ipc_main(int, char **);
 /* Client commands (cmd_query.c, cmd_put.c, cmd_exchange.c, cmd_admin.c, cmd_demo.c, cmd_bench.c).
  */
 int cli_cmd_query(int argc, char **argv);
+int cli_cmd_shell(int argc, char **argv);
 int cli_cmd_get(int argc, char **argv);
 int cli_cmd_put(int argc, char **argv);
 int cli_cmd_transfer(int argc, char **argv);

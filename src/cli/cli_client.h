@@ -26,6 +26,12 @@ typedef struct cli_conn_opts {
   bool end_of_options;  /* "--" seen: every later argument is positional */
 } cli_conn_opts;
 
+/* Runs a listing action ("list_tables" with an optional LIKE pattern as body, or
+ * "list_exchangers") on client and prints its rows as aligned columns, or the server's JSON as
+ * is. Prints errors itself; returns the exit code (src/cli/cmd_admin.c). */
+int cli_print_listing(const char *cmd, mallard_client *client, const cli_conn_opts *o,
+                      const char *type, const char *body, bool json);
+
 /* Fills defaults (from the environment where documented). */
 void cli_conn_opts_init(cli_conn_opts *o);
 

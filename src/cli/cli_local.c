@@ -226,6 +226,11 @@ cleanup:
 
 static int duck_fail(const char *cmd, duckdb_result *res, const char *what) {
   const char *msg = res != NULL ? duckdb_result_error(res) : NULL;
+  /* An error of the stream DuckDB scans comes wrapped ("Invalid Input Error: arrow_scan:
+   * get_next failed(): ..."): the stream's own message (the server's status) says the cause. */
+  static const char k_wrap[] = "get_next failed(): ";
+  const char *inner = msg != NULL ? strstr(msg, k_wrap) : NULL;
+  if (inner != NULL && inner[sizeof k_wrap - 1] != '\0') msg = inner + sizeof k_wrap - 1;
   cli_print_error(cmd, what, msg != NULL ? msg : "unknown DuckDB error");
   return CLI_EXIT_ERROR;
 }

@@ -189,38 +189,60 @@ static void print_rows(const mlr_json *arr, const char *const *keys, int n_keys)
   }
 }
 
-static int list_cmd(const char *cmd, int argc, char **argv, const char *type,
-                    const char *const *keys, int n_keys) {
-  admin_args a;
-  int rc = parse(cmd, argc, argv, strcmp(cmd, "tables") == 0 ? 1 : 0, &a);
-  if (rc >= 0) return rc;
-  mallard_bytes r = {0};
-  const char *body = a.n_pos > 0 ? a.pos[0] : NULL;
-  rc = action(cmd, &a, type, body, body ? strlen(body) : 0, &r);
-  if (rc != CLI_EXIT_OK) return rc;
-  if (a.json) {
+/* The columns each listing action's rows are printed with. */
+static int listing_keys(const char *type, const char *const **keys) {
+  static const char *const k_tables[] = {"schema", "table", "rows"};
+  static const char *const k_exchangers[] = {"name", "kind", "mode"};
+  *keys = strcmp(type, "list_tables") == 0 ? k_tables : k_exchangers;
+  return 3;
+}
+
+int cli_print_listing(const char *cmd, mallard_client *client, const cli_conn_opts *o,
+                      const char *type, const char *body, bool json) {
+  mallard_error err;
+  memset(&err, 0, sizeof err);
+  mallard_call_options call = cli_call_options(o);
+  mallard_result_list list = {0};
+  mallard_code code =
+      mallard_client_do_action(client, &call, type, body, body ? strlen(body) : 0, &list, &err);
+  if (code != MALLARD_OK) return cli_fail(cmd, &err);
+  int rc = CLI_EXIT_OK;
+  mallard_bytes r = list.n_results > 0 ? list.results[0] : (mallard_bytes){0};
+  if (json) {
     printf("%.*s\n", (int)r.len, (const char *)r.data);
   } else {
     mlr_json_doc *doc = NULL;
     const mlr_json *root = parse_result(cmd, &r, &doc);
+    const char *const *keys = NULL;
+    int n_keys = listing_keys(type, &keys);
     if (root == NULL || root->type != MLR_JSON_ARRAY)
       rc = CLI_EXIT_ERROR;
     else
       print_rows(root, keys, n_keys);
     mlr_json_free(doc);
   }
-  mallard_bytes_release(&r);
+  mallard_result_list_release(&list);
+  return rc;
+}
+
+static int list_cmd(const char *cmd, int argc, char **argv, const char *type) {
+  admin_args a;
+  int rc = parse(cmd, argc, argv, strcmp(cmd, "tables") == 0 ? 1 : 0, &a);
+  if (rc >= 0) return rc;
+  mallard_client *client = NULL;
+  rc = cli_connect(&a.o, NULL, &client);
+  if (rc != CLI_EXIT_OK) return rc;
+  rc = cli_print_listing(cmd, client, &a.o, type, a.n_pos > 0 ? a.pos[0] : NULL, a.json);
+  mallard_client_close(&client);
   return rc;
 }
 
 int cli_cmd_tables(int argc, char **argv) {
-  static const char *const keys[] = {"schema", "table", "rows"};
-  return list_cmd("tables", argc, argv, "list_tables", keys, 3);
+  return list_cmd("tables", argc, argv, "list_tables");
 }
 
 int cli_cmd_exchangers(int argc, char **argv) {
-  static const char *const keys[] = {"name", "kind", "mode"};
-  return list_cmd("exchangers", argc, argv, "list_exchangers", keys, 3);
+  return list_cmd("exchangers", argc, argv, "list_exchangers");
 }
 
 int cli_cmd_actions(int argc, char **argv) {

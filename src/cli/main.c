@@ -9,6 +9,7 @@
 /* Subcommands register here (one line each, alphabetical within their group). */
 const cli_command cli_commands[] = {
     {"query", "run SQL on a server and print the result", cli_cmd_query},
+    {"shell", "an interactive SQL session with a server (or run a script)", cli_cmd_shell},
     {"get", "run SQL on a server and save the result to a local file", cli_cmd_get},
     {"put", "stream a local Parquet/CSV/JSON/Arrow file into a table", cli_cmd_put},
     {"transfer", "stream a query's result from one server into a table on another",

@@ -9,7 +9,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-CLIENT_COMMANDS = ["query", "get", "put", "transfer", "exchange", "tables", "actions",
+CLIENT_COMMANDS = ["query", "shell", "get", "put", "transfer", "exchange", "tables", "actions",
                    "exchangers", "register", "unregister", "execute", "drop", "ping", "demo",
                    "bench"]
 

@@ -1,0 +1,185 @@
+/* SQL statement splitting for `mallard shell` (see cli_sql_split.h). */
+#include "cli/cli_sql_split.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { ST_CODE, ST_SQUOTE, ST_ESQUOTE, ST_DQUOTE, ST_DOLLAR, ST_LINE_COMMENT, ST_BLOCK_COMMENT };
+
+void cli_sql_split_init(cli_sql_split *s) {
+  memset(s, 0, sizeof *s);
+}
+
+static void drop_cur(cli_sql_split *s) {
+  mlr_strbuf_release(&s->cur);
+  memset(&s->cur, 0, sizeof s->cur);
+  s->content = false;
+  s->state = ST_CODE;
+  s->depth = 0;
+  s->tag_len = 0;
+  s->prev = 0;
+}
+
+void cli_sql_split_free(cli_sql_split *s) {
+  drop_cur(s);
+  for (size_t i = s->head; i < s->n_done; i++) free(s->done[i]);
+  free(s->done);
+  memset(s, 0, sizeof *s);
+}
+
+void cli_sql_split_reset(cli_sql_split *s) {
+  drop_cur(s);
+}
+
+/* The statement text without surrounding blanks, as a new string. */
+static char *trimmed(const char *p, size_t n) {
+  while (n > 0 && isspace((unsigned char)*p)) p++, n--;
+  while (n > 0 && isspace((unsigned char)p[n - 1])) n--;
+  char *out = malloc(n + 1);
+  if (out != NULL) {
+    memcpy(out, p, n);
+    out[n] = '\0';
+  }
+  return out;
+}
+
+static bool push_done(cli_sql_split *s) {
+  bool ok = true;
+  if (s->content && !s->cur.oom) {
+    char *stmt = trimmed(s->cur.data ? s->cur.data : "", s->cur.len);
+    if (s->n_done == s->cap_done) {
+      if (s->head > 0) { /* reuse the slots of statements already taken */
+        memmove(s->done, s->done + s->head, (s->n_done - s->head) * sizeof *s->done);
+        s->n_done -= s->head;
+        s->head = 0;
+      } else {
+        size_t cap = s->cap_done ? s->cap_done * 2 : 8;
+        char **d = realloc(s->done, cap * sizeof *d);
+        if (d == NULL) {
+          free(stmt);
+          stmt = NULL;
+        } else {
+          s->done = d;
+          s->cap_done = cap;
+        }
+      }
+    }
+    if (stmt != NULL)
+      s->done[s->n_done++] = stmt;
+    else
+      ok = false;
+  } else if (s->cur.oom) {
+    ok = false;
+  }
+  drop_cur(s);
+  return ok;
+}
+
+/* At text[i] == '$' in code: the length of a dollar-quote opener ("$$" or "$tag$"), else 0 (a
+ * parameter such as $1 or $name). */
+static size_t dollar_tag(const char *text, size_t len, size_t i) {
+  size_t j = i + 1;
+  if (j < len && text[j] == '$') return 2;
+  if (j >= len || !(isalpha((unsigned char)text[j]) || text[j] == '_')) return 0;
+  while (j < len && (isalnum((unsigned char)text[j]) || text[j] == '_')) j++;
+  return j < len && text[j] == '$' ? j - i + 1 : 0;
+}
+
+bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
+  size_t start = 0; /* text[start..i) is not yet in cur */
+  for (size_t i = 0; i < len; i++) {
+    char c = text[i];
+    char next = i + 1 < len ? text[i + 1] : '\0';
+    switch (s->state) {
+    case ST_CODE:
+      if (c == ';') {
+        mlr_strbuf_append(&s->cur, text + start, i - start);
+        start = i + 1;
+        if (!push_done(s)) s->oom = true;
+        continue;
+      }
+      if (c == '-' && next == '-') {
+        s->state = ST_LINE_COMMENT;
+        i++;
+        continue;
+      }
+      if (c == '/' && next == '*') {
+        s->state = ST_BLOCK_COMMENT;
+        s->depth = 1;
+        i++;
+        continue;
+      }
+      if (!isspace((unsigned char)c)) s->content = true;
+      if (c == '\'') {
+        /* E'...' (not the end of an identifier such as "name'"): backslash escapes. */
+        bool e = (s->prev == 'E' || s->prev == 'e') &&
+                 (i < 2 || !(isalnum((unsigned char)text[i - 2]) || text[i - 2] == '_'));
+        s->state = e ? ST_ESQUOTE : ST_SQUOTE;
+      } else if (c == '"') {
+        s->state = ST_DQUOTE;
+      } else if (c == '$') {
+        size_t n = dollar_tag(text, len, i);
+        if (n > 0 && n <= sizeof s->tag) {
+          memcpy(s->tag, text + i, n);
+          s->tag_len = n;
+          s->state = ST_DOLLAR;
+          i += n - 1;
+          continue;
+        }
+      }
+      s->prev = c;
+      break;
+    case ST_SQUOTE: /* '' inside a literal leaves and re-enters: same outcome */
+      if (c == '\'') s->state = ST_CODE, s->prev = c;
+      break;
+    case ST_ESQUOTE:
+      if (c == '\\')
+        i++;
+      else if (c == '\'')
+        s->state = ST_CODE, s->prev = c;
+      break;
+    case ST_DQUOTE:
+      if (c == '"') s->state = ST_CODE, s->prev = c;
+      break;
+    case ST_DOLLAR:
+      if (c == '$' && len - i >= s->tag_len && memcmp(text + i, s->tag, s->tag_len) == 0) {
+        i += s->tag_len - 1;
+        s->tag_len = 0;
+        s->state = ST_CODE;
+        s->prev = '$';
+      }
+      break;
+    case ST_LINE_COMMENT:
+      if (c == '\n') s->state = ST_CODE;
+      break;
+    case ST_BLOCK_COMMENT:
+      if (c == '/' && next == '*') {
+        s->depth++;
+        i++;
+      } else if (c == '*' && next == '/') {
+        i++;
+        if (--s->depth == 0) s->state = ST_CODE;
+      }
+      break;
+    }
+  }
+  if (start < len) mlr_strbuf_append(&s->cur, text + start, len - start);
+  return !(s->oom || s->cur.oom);
+}
+
+char *cli_sql_split_next(cli_sql_split *s) {
+  if (s->head == s->n_done) return NULL;
+  return s->done[s->head++];
+}
+
+bool cli_sql_split_pending(const cli_sql_split *s) {
+  return s->content || s->state != ST_CODE;
+}
+
+char *cli_sql_split_finish(cli_sql_split *s) {
+  char *stmt =
+      s->content && !s->cur.oom ? trimmed(s->cur.data ? s->cur.data : "", s->cur.len) : NULL;
+  drop_cur(s);
+  return stmt;
+}

@@ -1,0 +1,42 @@
+/* Splits SQL text, as a shell reads it line by line, into statements: a statement ends at a ';'
+ * outside string literals ('...', E'...' with backslash escapes), quoted identifiers ("..."),
+ * dollar-quoted strings ($$...$$, $tag$...$tag$), line comments (-- ...) and block comments
+ * (nested, as DuckDB's parser reads them). Statements holding nothing but blanks and comments
+ * are dropped. Ownership: the caller owns the splitter (init/free) and each returned string. */
+#ifndef CLI_SQL_SPLIT_H
+#define CLI_SQL_SPLIT_H
+
+#include "common/mlr_json.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct cli_sql_split {
+  mlr_strbuf cur; /* the statement being read */
+  bool content;   /* cur holds something besides blanks and comments */
+  int state;      /* where the scan is: code, a quote or a comment (cli_sql_split.c) */
+  int depth;      /* block comment nesting */
+  char tag[64];   /* the open dollar quote's tag, "$tag$" */
+  size_t tag_len; /* its length (0: none open) */
+  char prev;      /* the previous character of code */
+  char **done;    /* complete statements, oldest first */
+  size_t n_done, cap_done, head;
+  bool oom;
+} cli_sql_split;
+
+void cli_sql_split_init(cli_sql_split *s);
+void cli_sql_split_free(cli_sql_split *s);
+/* Feeds len bytes (e.g. one line with its newline). Returns false when out of memory. */
+bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len);
+/* The next complete statement, without its ';' and trimmed (caller frees); NULL when none. */
+char *cli_sql_split_next(cli_sql_split *s);
+/* True while an unfinished statement with content waits for its ';' (or a quote or comment is
+ * open). */
+bool cli_sql_split_pending(const cli_sql_split *s);
+/* At the end of input: the unfinished statement if it has content (caller frees), else NULL.
+ * Resets the splitter. */
+char *cli_sql_split_finish(cli_sql_split *s);
+/* Drops the unfinished statement (Ctrl-C at a continuation prompt). */
+void cli_sql_split_reset(cli_sql_split *s);
+
+#endif /* CLI_SQL_SPLIT_H */

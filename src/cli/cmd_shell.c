@@ -1,0 +1,474 @@
+/* `mallard shell`: an interactive SQL session with one server, as the DuckDB, psql and
+ * redis-cli command lines have: statements end with ';' and may span lines, results print as
+ * tables, dot commands list tables and exchangers and change the output. Ctrl-C cancels the
+ * running statement (or drops the one being typed), Ctrl-D leaves. With stdin not a terminal it
+ * runs a script: no prompt, the exit code says whether every statement succeeded.
+ *
+ * Ctrl-C: SIGINT is blocked in every thread and read from a signalfd by a watcher thread, which
+ * cancels the statement running (mallard_reader_cancel is thread-safe) or, at the prompt,
+ * interrupts the main thread's read with SIGUSR1 (a handler that does nothing, installed without
+ * SA_RESTART, so that the read returns EINTR). */
+#include "cli/cli.h"
+#include "cli/cli_client.h"
+#include "cli/cli_sql_split.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define SHELL_CMD "shell"
+
+typedef struct shell {
+  cli_conn_opts o;
+  mallard_client *client;
+  cli_format format;
+  int64_t max_rows;
+  bool timer;
+  bool bail;
+  bool interactive;
+  int failures;
+  /* Ctrl-C (see the top of the file); mu guards the three fields below it. */
+  pthread_mutex_t mu;
+  mallard_reader *running; /* the statement's reader while it runs */
+  bool at_prompt;          /* the main thread waits for a line */
+  bool interrupted;        /* Ctrl-C at the prompt */
+  bool cancelled;          /* Ctrl-C cancelled the running statement */
+  pthread_t main_thread;
+  pthread_t watcher;
+  bool watching;
+  int sig_fd;     /* signalfd of SIGINT */
+  int stop_fd[2]; /* the watcher's stop pipe */
+} shell;
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: mallard shell [--format table|csv|json] [--max-rows N] [--bail] [options]\n\n"
+          "An interactive SQL session with one server: statements end with ';' and may span\n"
+          "lines; its result prints as a table (at most --max-rows rows, default 40). Each\n"
+          "statement is one call with its own transaction (autocommit): BEGIN/COMMIT, SET and\n"
+          "USE do not carry over to the next one. Ctrl-C cancels the running statement,\n"
+          "Ctrl-D leaves.\n"
+          "With stdin not a terminal it runs the statements read from it (a script; the last\n"
+          "one needs no ';'): mallard shell < report.sql\n\n"
+          "dot commands (at the start of a line):\n"
+          "  .tables [PATTERN]      the server's tables (a LIKE pattern on the name)\n"
+          "  .exchangers            the server's exchangers\n"
+          "  .format table|csv|json how results print\n"
+          "  .maxrows N             rows a table shows\n"
+          "  .timer on|off          print each statement's time\n"
+          "  .help                  this list\n"
+          "  .quit                  leave (also .exit, Ctrl-D)\n\n"
+          "  --format FMT            how results print (default: table on a terminal, else csv)\n"
+          "  --max-rows N            rows a table shows (default 40)\n"
+          "  --bail                  stop at the first statement that fails\n\n");
+  cli_conn_opts_help(out);
+  fprintf(out, "\nexit codes: 0 every statement succeeded (always 0 for an interactive session\n"
+               "left with Ctrl-D or .quit), 1 a statement failed, 2 usage, 3 cannot connect\n");
+}
+
+/* ---------------------------------------------------------------- a reader as an Arrow stream */
+
+/* The running statement's reader, lent to the output writers as an ArrowArrayStream; the shell
+ * keeps owning the reader (so that Ctrl-C can cancel it) and closes it afterwards. */
+typedef struct reader_stream {
+  mallard_reader *reader;
+  shell *sh;
+  char error[sizeof((mallard_error *)0)->message + 32];
+} reader_stream;
+
+static int rs_get_schema(struct ArrowArrayStream *st, struct ArrowSchema *out) {
+  reader_stream *rs = st->private_data;
+  mallard_error err;
+  memset(&err, 0, sizeof err);
+  if (mallard_reader_schema(rs->reader, out, &err) == MALLARD_OK) return 0;
+  snprintf(rs->error, sizeof rs->error, "%s: %s", mallard_code_name(err.code), err.message);
+  return EIO;
+}
+
+static int rs_get_next(struct ArrowArrayStream *st, struct ArrowArray *out) {
+  reader_stream *rs = st->private_data;
+  mallard_error err;
+  memset(&err, 0, sizeof err);
+  for (;;) {
+    bool eof = false;
+    if (mallard_reader_next(rs->reader, out, NULL, &eof, &err) != MALLARD_OK) {
+      pthread_mutex_lock(&rs->sh->mu);
+      bool by_user = rs->sh->cancelled && err.code == MALLARD_CANCELLED;
+      pthread_mutex_unlock(&rs->sh->mu);
+      if (by_user)
+        snprintf(rs->error, sizeof rs->error, "cancelled (Ctrl-C)");
+      else
+        snprintf(rs->error, sizeof rs->error, "%s: %s", mallard_code_name(err.code), err.message);
+      return EIO;
+    }
+    if (eof || out->release != NULL) return 0; /* the end, or a batch */
+  }
+}
+
+static const char *rs_last_error(struct ArrowArrayStream *st) {
+  reader_stream *rs = st->private_data;
+  return rs->error[0] ? rs->error : NULL;
+}
+
+static void rs_release(struct ArrowArrayStream *st) {
+  st->release = NULL;
+}
+
+/* ---------------------------------------------------------------- Ctrl-C */
+
+static void on_sigusr1(int sig) {
+  (void)sig; /* only there to make the main thread's read return EINTR */
+}
+
+static void *watch_main(void *arg) {
+  shell *sh = arg;
+  struct pollfd pfd[2] = {{.fd = sh->sig_fd, .events = POLLIN},
+                          {.fd = sh->stop_fd[0], .events = POLLIN}};
+  for (;;) {
+    if (poll(pfd, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (pfd[1].revents) break;
+    struct signalfd_siginfo si;
+    if (read(sh->sig_fd, &si, sizeof si) != (ssize_t)sizeof si) continue;
+    pthread_mutex_lock(&sh->mu);
+    if (sh->running != NULL) {
+      sh->cancelled = true;
+      mallard_reader_cancel(sh->running);
+    } else if (sh->at_prompt) {
+      sh->interrupted = true;
+      pthread_kill(sh->main_thread, SIGUSR1);
+    }
+    pthread_mutex_unlock(&sh->mu);
+  }
+  return NULL;
+}
+
+/* Takes SIGINT over for the session (interactive only). Call before any thread exists (gRPC's
+ * are made at connect) so that every thread inherits the blocked mask. */
+static void watch_setup_mask(shell *sh) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  sh->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigusr1; /* no SA_RESTART */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, NULL);
+}
+
+static void watch_start(shell *sh) {
+  sh->main_thread = pthread_self();
+  if (sh->sig_fd < 0 || pipe(sh->stop_fd) != 0) return;
+  /* The watcher must not take SIGUSR1 meant for the main thread. */
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &set, &old);
+  sh->watching = pthread_create(&sh->watcher, NULL, watch_main, sh) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void watch_stop(shell *sh) {
+  if (sh->watching) {
+    ssize_t w = write(sh->stop_fd[1], "x", 1);
+    (void)w;
+    pthread_join(sh->watcher, NULL);
+    sh->watching = false;
+  }
+  if (sh->stop_fd[0] >= 0) close(sh->stop_fd[0]);
+  if (sh->stop_fd[1] >= 0) close(sh->stop_fd[1]);
+  if (sh->sig_fd >= 0) close(sh->sig_fd);
+}
+
+/* ---------------------------------------------------------------- statements */
+
+static const char *skip_blanks(const char *p) {
+  while (*p != '\0' && isspace((unsigned char)*p)) p++;
+  return p;
+}
+
+/* True when the statement's first word (after blanks and comments) is one of DuckDB's
+ * transaction statements. */
+static bool is_transaction_control(const char *sql) {
+  static const char *const words[] = {"BEGIN", "START", "COMMIT", "ROLLBACK", "ABORT", "END"};
+  const char *p = sql;
+  for (;;) {
+    p = skip_blanks(p);
+    if (p[0] == '-' && p[1] == '-') {
+      p += strcspn(p, "\n");
+    } else if (p[0] == '/' && p[1] == '*') {
+      const char *e = strstr(p + 2, "*/");
+      if (e == NULL) return false;
+      p = e + 2;
+    } else {
+      break;
+    }
+  }
+  size_t n = 0;
+  while (isalpha((unsigned char)p[n])) n++;
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    if (strlen(words[i]) == n && strncasecmp(p, words[i], n) == 0) return true;
+  return false;
+}
+
+/* A statement's error, said plainly when Ctrl-C was its cause. */
+static int statement_failed(shell *sh, const mallard_error *err) {
+  pthread_mutex_lock(&sh->mu);
+  bool by_user = sh->cancelled && err->code == MALLARD_CANCELLED;
+  pthread_mutex_unlock(&sh->mu);
+  if (!by_user) return cli_fail(SHELL_CMD, err);
+  fprintf(stderr, "mallard shell: cancelled (Ctrl-C)\n");
+  return CLI_EXIT_ERROR;
+}
+
+static int run_sql(shell *sh, const char *sql) {
+  if (is_transaction_control(sql)) {
+    /* On the server each statement is its own call with its own transaction: a BEGIN would be
+     * rolled back at once and the statements after it committed one by one. */
+    fprintf(stderr, "mallard shell: each statement runs in its own transaction on the server, "
+                    "so BEGIN ... COMMIT cannot span statements here: run them together with "
+                    "`mallard execute` (one transaction)\n");
+    return CLI_EXIT_USAGE;
+  }
+  double t0 = cli_now();
+  mallard_error err;
+  memset(&err, 0, sizeof err);
+  mallard_call_options call = cli_call_options(&sh->o);
+  mallard_reader *reader = NULL;
+  if (mallard_client_do_get(sh->client, &call, sql, strlen(sql), &reader, &err) != MALLARD_OK)
+    return cli_fail(SHELL_CMD, &err);
+  pthread_mutex_lock(&sh->mu);
+  sh->running = reader;
+  sh->cancelled = false;
+  pthread_mutex_unlock(&sh->mu);
+  int rc;
+  struct ArrowSchema schema;
+  memset(&schema, 0, sizeof schema);
+  /* The schema first, so that a SQL error is reported as the server's. */
+  if (mallard_reader_schema(reader, &schema, &err) != MALLARD_OK) {
+    rc = statement_failed(sh, &err);
+  } else {
+    schema.release(&schema);
+    reader_stream rs = {.reader = reader, .sh = sh};
+    struct ArrowArrayStream st = {.get_schema = rs_get_schema,
+                                  .get_next = rs_get_next,
+                                  .get_last_error = rs_last_error,
+                                  .release = rs_release,
+                                  .private_data = &rs};
+    rc = cli_write_arrow_stream(SHELL_CMD, &st, sh->format, NULL, sh->max_rows, &sh->o, NULL);
+    if (st.release != NULL) st.release(&st);
+  }
+  pthread_mutex_lock(&sh->mu);
+  sh->running = NULL;
+  pthread_mutex_unlock(&sh->mu);
+  mallard_reader_close(&reader, NULL);
+  fflush(stdout);
+  if (sh->timer) fprintf(stderr, "Run Time: %.3f s\n", cli_now() - t0);
+  return rc;
+}
+
+/* Splits a dot command line in place: *name is the command, *arg the rest (trimmed; may be
+ * empty). */
+static void dot_split(char *line, char **name, char **arg) {
+  char *p = (char *)skip_blanks(line);
+  *name = p;
+  while (*p != '\0' && !isspace((unsigned char)*p)) p++;
+  if (*p != '\0') *p++ = '\0';
+  *arg = (char *)skip_blanks(p);
+  size_t n = strlen(*arg);
+  while (n > 0 && isspace((unsigned char)(*arg)[n - 1])) (*arg)[--n] = '\0';
+}
+
+/* Runs a dot command. Returns 1 to leave the shell, 0 when it ran, -1 when it failed. */
+static int run_dot(shell *sh, char *line) {
+  char *name, *arg;
+  dot_split(line, &name, &arg);
+  if (strcmp(name, ".quit") == 0 || strcmp(name, ".exit") == 0) return 1;
+  if (strcmp(name, ".help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(name, ".tables") == 0)
+    return cli_print_listing(SHELL_CMD, sh->client, &sh->o, "list_tables", *arg ? arg : NULL,
+                             false) == CLI_EXIT_OK
+               ? 0
+               : -1;
+  if (strcmp(name, ".exchangers") == 0)
+    return cli_print_listing(SHELL_CMD, sh->client, &sh->o, "list_exchangers", NULL, false) ==
+                   CLI_EXIT_OK
+               ? 0
+               : -1;
+  if (strcmp(name, ".format") == 0) {
+    cli_format f = cli_format_parse(arg);
+    if (f != CLI_FORMAT_TABLE && f != CLI_FORMAT_CSV && f != CLI_FORMAT_JSON) {
+      fprintf(stderr, "mallard shell: .format table|csv|json (not '%s')\n", arg);
+      return -1;
+    }
+    sh->format = f;
+    return 0;
+  }
+  if (strcmp(name, ".maxrows") == 0) {
+    char *end = NULL;
+    long long n = strtoll(arg, &end, 10);
+    if (*arg == '\0' || *end != '\0' || n < 0) {
+      fprintf(stderr, "mallard shell: .maxrows needs a number of rows (not '%s')\n", arg);
+      return -1;
+    }
+    sh->max_rows = n;
+    return 0;
+  }
+  if (strcmp(name, ".timer") == 0) {
+    if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0) {
+      fprintf(stderr, "mallard shell: .timer on|off (not '%s')\n", arg);
+      return -1;
+    }
+    sh->timer = strcmp(arg, "on") == 0;
+    return 0;
+  }
+  fprintf(stderr, "mallard shell: unknown command '%s' (.help lists them)\n", name);
+  return -1;
+}
+
+/* Counts a statement's outcome; true when the shell goes on. */
+static bool outcome(shell *sh, bool ok) {
+  if (!ok) sh->failures++;
+  return ok || !sh->bail;
+}
+
+/* Reads a line into *line; false at the end of input. At the prompt, Ctrl-C drops what was being
+ * typed: *cancelled is set and the caller shows a fresh prompt. */
+static bool read_line(shell *sh, char **line, size_t *cap, bool pending, bool *cancelled) {
+  *cancelled = false;
+  if (sh->interactive) {
+    fputs(pending ? "   ...> " : "mallard> ", stdout);
+    fflush(stdout);
+  }
+  pthread_mutex_lock(&sh->mu);
+  sh->at_prompt = true;
+  sh->interrupted = false;
+  pthread_mutex_unlock(&sh->mu);
+  errno = 0;
+  ssize_t n = getline(line, cap, stdin);
+  int e = errno;
+  pthread_mutex_lock(&sh->mu);
+  sh->at_prompt = false;
+  bool interrupted = sh->interrupted;
+  pthread_mutex_unlock(&sh->mu);
+  if (n >= 0) return true;
+  if (e == EINTR || interrupted) {
+    clearerr(stdin);
+    fputc('\n', stdout);
+    *cancelled = true;
+    return true;
+  }
+  return false;
+}
+
+static int session(shell *sh) {
+  cli_sql_split split;
+  cli_sql_split_init(&split);
+  char *line = NULL;
+  size_t cap = 0;
+  bool go_on = true;
+  while (go_on) {
+    bool cancelled = false;
+    bool pending = cli_sql_split_pending(&split);
+    if (!read_line(sh, &line, &cap, pending, &cancelled)) break;
+    if (cancelled) {
+      cli_sql_split_reset(&split);
+      continue;
+    }
+    if (!pending && *skip_blanks(line) == '.') {
+      int r = run_dot(sh, line);
+      if (r == 1) break;
+      go_on = outcome(sh, r == 0);
+      continue;
+    }
+    if (!cli_sql_split_feed(&split, line, strlen(line))) {
+      fprintf(stderr, "mallard shell: out of memory\n");
+      sh->failures++;
+      break;
+    }
+    for (char *stmt; go_on && (stmt = cli_sql_split_next(&split)) != NULL; free(stmt))
+      go_on = outcome(sh, run_sql(sh, stmt) == CLI_EXIT_OK);
+  }
+  /* The end of a script: its last statement needs no ';'. Typed and left unfinished: dropped. */
+  char *last = go_on && !sh->interactive ? cli_sql_split_finish(&split) : NULL;
+  if (last != NULL) outcome(sh, run_sql(sh, last) == CLI_EXIT_OK);
+  free(last);
+  for (char *stmt; (stmt = cli_sql_split_next(&split)) != NULL;) free(stmt);
+  cli_sql_split_free(&split);
+  free(line);
+  if (sh->interactive) fputc('\n', stdout);
+  return sh->failures > 0 && !sh->interactive ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+}
+
+int cli_cmd_shell(int argc, char **argv) {
+  shell sh;
+  memset(&sh, 0, sizeof sh);
+  sh.sig_fd = sh.stop_fd[0] = sh.stop_fd[1] = -1;
+  sh.max_rows = 40;
+  cli_conn_opts_init(&sh.o);
+  const char *format_s = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      usage(stdout);
+      return CLI_EXIT_OK;
+    }
+    int r = cli_conn_opts_parse(&sh.o, argc, argv, &i);
+    if (r < 0) return CLI_EXIT_USAGE;
+    if (r > 0) continue;
+    if ((strcmp(a, "-f") == 0 || strcmp(a, "--format") == 0) && i + 1 < argc) {
+      format_s = argv[++i];
+    } else if (strcmp(a, "--max-rows") == 0 && i + 1 < argc) {
+      char *end = NULL;
+      sh.max_rows = strtoll(argv[++i], &end, 10);
+      if (*end != '\0' || sh.max_rows < 0)
+        return cli_usage_error(SHELL_CMD, "--max-rows needs a number");
+    } else if (strcmp(a, "--bail") == 0) {
+      sh.bail = true;
+    } else {
+      return cli_usage_error(SHELL_CMD, "unknown argument '%s'", a);
+    }
+  }
+  sh.format = isatty(STDOUT_FILENO) ? CLI_FORMAT_TABLE : CLI_FORMAT_CSV;
+  if (format_s != NULL) {
+    sh.format = cli_format_parse(format_s);
+    if (sh.format != CLI_FORMAT_TABLE && sh.format != CLI_FORMAT_CSV &&
+        sh.format != CLI_FORMAT_JSON)
+      return cli_usage_error(SHELL_CMD, "--format table|csv|json (not '%s')", format_s);
+  }
+  sh.o.quiet = true; /* no progress line between a prompt and its result */
+  sh.interactive = isatty(STDIN_FILENO) != 0;
+  pthread_mutex_init(&sh.mu, NULL);
+  if (sh.interactive) watch_setup_mask(&sh);
+  int rc = cli_connect(&sh.o, NULL, &sh.client);
+  if (rc == CLI_EXIT_OK) {
+    if (sh.interactive) {
+      watch_start(&sh);
+      printf("mallard %s shell: connected to %s. End statements with ';'. .help lists the dot\n"
+             "commands; Ctrl-C cancels a statement, Ctrl-D leaves.\n",
+             MALLARD_VERSION, sh.o.server ? sh.o.server : CLI_DEFAULT_SERVER);
+    }
+    rc = session(&sh);
+    watch_stop(&sh);
+    mallard_client_close(&sh.client);
+  } else if (sh.sig_fd >= 0) {
+    close(sh.sig_fd);
+  }
+  pthread_mutex_destroy(&sh.mu);
+  return rc;
+}

@@ -1,0 +1,208 @@
+"""`mallard shell`: scripts from stdin (statements split at ';' outside quotes and comments,
+dot commands, errors and exit codes) and an interactive session on a pseudo-terminal (prompts,
+a continuation line, Ctrl-C cancelling a running statement and dropping a typed one, Ctrl-D)."""
+import csv
+import io
+import json
+import os
+import pty
+import re
+import select
+import signal
+import time
+
+import pytest
+
+
+def out(r):
+    return r.stdout.decode()
+
+
+def err(r):
+    return r.stderr.decode()
+
+
+def shell(cli, uri, script, *args):
+    return cli("shell", "-s", uri, *args, input=script.encode())
+
+
+def test_script_statements(cli, servers):
+    uri = servers[0]
+    script = """
+        CREATE OR REPLACE TABLE sh_t AS SELECT * FROM range(5) r(i); -- a comment; not a split
+        INSERT INTO sh_t VALUES (10);
+        /* a block; comment */
+        SELECT i, 'a;b' AS "odd;name"
+          FROM sh_t
+         WHERE i > 2
+         ORDER BY i;
+        SELECT count(*) AS n FROM sh_t
+    """  # the last statement needs no ';' at the end of a script
+    r = shell(cli, uri, script)
+    assert r.returncode == 0, err(r)
+    # CSV (stdout is not a terminal): one header + rows block per statement that returns rows.
+    blocks = [b for b in out(r).strip().split("\n") if b]
+    assert "i,odd;name" in blocks
+    rows = list(csv.reader(io.StringIO(out(r))))
+    assert ["3", "a;b"] in rows and ["4", "a;b"] in rows and ["10", "a;b"] in rows
+    assert rows[-2:] == [["n"], ["6"]]
+
+
+def test_script_errors_and_bail(cli, servers):
+    uri = servers[0]
+    r = shell(cli, uri, "SELECT nope;\nCREATE OR REPLACE TABLE sh_after AS SELECT 1 AS x;\n")
+    assert r.returncode == 1
+    assert "mallard shell: INVALID_ARGUMENT:" in err(r) and "nope" in err(r)
+    r = cli("query", "SELECT x FROM sh_after", "-s", uri, "--format", "csv")
+    assert out(r).split() == ["x", "1"]  # the statement after the error ran
+
+    r = shell(cli, uri, "SELECT nope;\nCREATE OR REPLACE TABLE sh_bail AS SELECT 1 AS x;\n",
+              "--bail")
+    assert r.returncode == 1
+    r = cli("query", "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 'sh_bail'",
+            "-s", uri, "--format", "csv")
+    assert out(r).split() == ["n", "0"]  # --bail stopped before it
+
+
+def test_dot_commands(cli, servers):
+    uri = servers[0]
+    r = shell(cli, uri, "CREATE OR REPLACE TABLE sh_dot AS SELECT 1 AS x;\n"
+                        ".tables sh_do%\n"
+                        ".exchangers\n"
+                        ".format json\n"
+                        "SELECT 7 AS j, [1, 2] AS l;\n"
+                        ".format table\n"
+                        ".maxrows 3\n"
+                        "SELECT * FROM range(10) r(i);\n"
+                        ".timer on\n"
+                        "SELECT 1 AS t;\n")
+    assert r.returncode == 0, err(r)
+    text = out(r)
+    tables = [ln.split() for ln in text.splitlines() if "sh_dot" in ln]
+    assert tables == [["main", "sh_dot", "1"]]
+    assert re.search(r"^processed\s+builtin", text, re.M)
+    objs = [json.loads(ln) for ln in text.splitlines() if ln.startswith("{")]
+    assert objs == [{"j": 7, "l": [1, 2]}]
+    assert "10 rows (3 shown)" in text
+    assert re.search(r"^Run Time: \d+\.\d{3} s$", err(r), re.M)
+
+    for bad, msg in ((".bogus", "unknown command '.bogus'"), (".format xml", ".format table"),
+                     (".maxrows x", ".maxrows needs a number"), (".timer maybe", ".timer on|off")):
+        r = shell(cli, uri, bad + "\n")
+        assert r.returncode == 1, bad
+        assert msg in err(r), (bad, err(r))
+    r = shell(cli, uri, ".quit\nSELECT nope;\n")  # nothing after .quit runs
+    assert r.returncode == 0 and err(r) == ""
+
+
+def test_transaction_control_refused(cli, servers):
+    """Each statement is its own call: a BEGIN would be rolled back at once and what follows
+    committed statement by statement. Refused, naming what to use instead."""
+    uri = servers[0]
+    r = shell(cli, uri, "-- first\nbegin;\nSELECT 1 AS beginning;\n/* x */ COMMIT;\n")
+    assert r.returncode == 1
+    assert err(r).count("cannot span statements") == 2 and "mallard execute" in err(r)
+    assert out(r).split() == ["beginning", "1"]
+
+
+def test_bad_arguments_and_connection(cli, servers):
+    r = cli("shell", "--format", "parquet", input=b"")
+    assert r.returncode == 2 and "--format table|csv|json" in err(r)
+    r = cli("shell", "extra", input=b"")
+    assert r.returncode == 2
+    r = cli("shell", "-s", "grpc://127.0.0.1:1", input=b"SELECT 1;\n")
+    assert r.returncode == 3 and "cannot connect" in err(r)
+    r = cli("shell", "-s", servers[0], password="wrong", input=b"SELECT 1;\n")
+    assert r.returncode != 0 and "UNAUTHENTICATED" in err(r)
+
+
+class Pty:
+    """mallard shell with a pseudo-terminal as its controlling terminal (Ctrl-C is SIGINT)."""
+
+    def __init__(self, argv, env):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: exec, never return
+            os.execve(argv[0], argv, env)
+        self.buf = b""
+
+    def expect(self, pattern, timeout=30):
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        deadline = time.time() + timeout
+        while True:
+            m = rx.search(self.buf)
+            if m:
+                before, self.buf = self.buf[:m.end()], self.buf[m.end():]
+                return before.decode(errors="replace")
+            left = deadline - time.time()
+            assert left > 0, f"no {pattern!r} in {self.buf.decode(errors='replace')!r}"
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                try:
+                    data = os.read(self.fd, 65536)
+                except OSError:
+                    data = b""
+                assert data, f"the shell ended; no {pattern!r} in {self.buf!r}"
+                self.buf += data
+
+    def send(self, data):
+        os.write(self.fd, data.encode() if isinstance(data, str) else data)
+
+    def wait(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            try:  # keep draining output so the child never blocks on a full terminal
+                if select.select([self.fd], [], [], 0.1)[0]:
+                    os.read(self.fd, 65536)
+            except OSError:
+                time.sleep(0.05)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        raise AssertionError("mallard shell did not exit")
+
+
+def test_interactive_session(mallard_bin, servers):
+    env = dict(os.environ, MALLARD_PASSWORD="password123")
+    env.pop("CI", None)
+    p = Pty([mallard_bin, "shell", "-s", servers[0]], env)
+    try:
+        banner = p.expect(r"mallard> ")
+        assert "connected to " + servers[0] in banner
+        p.send("SELECT 41 + 1\n")
+        p.expect(r"   \.\.\.> ")  # continuation prompt
+        p.send("  AS answer;\n")
+        table = p.expect(r"mallard> ")
+        assert re.search(r"│ answer │", table) and re.search(r"│\s+42 │", table), table
+
+        # Ctrl-C while a statement runs, before its first row and while rows stream in: the
+        # statement is cancelled, the session goes on.
+        for sql, where in (("SELECT count(*) FROM range(100000000000000) a;", ""),
+                           ("SELECT * FROM range(100000000000) a;", "reading the result: ")):
+            p.send(sql + "\n")
+            time.sleep(1.5)
+            t0 = time.time()
+            p.send(b"\x03")
+            cancelled = p.expect(r"mallard> ", timeout=30)
+            assert f"mallard shell: {where}cancelled (Ctrl-C)\r\n" in cancelled, cancelled
+            assert time.time() - t0 < 20
+
+        # Ctrl-C while typing: the unfinished statement (an open quote here) is dropped unrun.
+        p.send("SELECT 'never\n")
+        p.expect(r"   \.\.\.> ")
+        p.send(b"\x03")
+        assert p.expect(r"mallard> ") == "^C\r\nmallard> "
+        p.send("SELECT 'after' AS s;\n")
+        after = p.expect(r"mallard> ")
+        assert re.search(r"│ after\s+│", after) and "never" not in after, after
+
+        p.send(b"\x04")  # Ctrl-D at an empty prompt leaves
+        assert p.wait() == 0
+    finally:
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+            os.waitpid(p.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(p.fd)

@@ -1,0 +1,123 @@
+/* cli_sql_split: statements of a shell session, split at ';' outside quotes and comments. */
+#include "cli/cli_sql_split.h"
+#include "mtest.h"
+
+#include <stdlib.h>
+
+/* Feeds each of the lines in turn and collects every statement completed, joined by " | ". */
+static char *split_lines(const char *const *lines, size_t n, bool *pending_after) {
+  cli_sql_split s;
+  cli_sql_split_init(&s);
+  mlr_strbuf out = {0};
+  for (size_t i = 0; i < n; i++) {
+    CHECK(cli_sql_split_feed(&s, lines[i], strlen(lines[i])));
+    for (char *stmt; (stmt = cli_sql_split_next(&s)) != NULL; free(stmt))
+      mlr_strbuf_appendf(&out, "%s%s", out.len ? " | " : "", stmt);
+  }
+  if (pending_after) *pending_after = cli_sql_split_pending(&s);
+  cli_sql_split_free(&s);
+  char *r = mlr_strbuf_take(&out, NULL);
+  return r ? r : strdup("");
+}
+
+static char *split1(const char *text, bool *pending_after) {
+  return split_lines(&text, 1, pending_after);
+}
+
+static void check_split(const char *text, const char *want, bool want_pending) {
+  bool pending = !want_pending;
+  char *got = split1(text, &pending);
+  CHECK_EQ_STR(got, want);
+  CHECK(pending == want_pending);
+  free(got);
+}
+
+static void test_plain_statements(void) {
+  check_split("SELECT 1;", "SELECT 1", false);
+  check_split("  SELECT 1 ;  SELECT 2;\n", "SELECT 1 | SELECT 2", false);
+  check_split("SELECT 1", "", true);
+  check_split(";;  ;\n", "", false); /* empty statements are dropped */
+}
+
+static void test_quotes_hide_semicolons(void) {
+  check_split("SELECT 'a;b';", "SELECT 'a;b'", false);
+  check_split("SELECT 'it''s; here';", "SELECT 'it''s; here'", false);
+  check_split("SELECT \"odd;name\" FROM t;", "SELECT \"odd;name\" FROM t", false);
+  check_split("SELECT E'back\\'slash;' AS x;", "SELECT E'back\\'slash;' AS x", false);
+  /* 'e' ending an identifier does not open an escape string: the quote there is plain. */
+  check_split("SELECT some'\\';", "SELECT some'\\'", false);
+  check_split("SELECT $$a;b$$, $tag$ $$; $tag$;", "SELECT $$a;b$$, $tag$ $$; $tag$", false);
+  check_split("SELECT $1; SELECT $name;", "SELECT $1 | SELECT $name", false); /* parameters */
+  check_split("SELECT 'open;", "", true);
+}
+
+static void test_comments(void) {
+  check_split("SELECT 1 -- no; end\n;", "SELECT 1 -- no; end", false);
+  check_split("SELECT /* a; /* nested; */ still; */ 2;", "SELECT /* a; /* nested; */ still; */ 2",
+              false);
+  check_split("-- only a comment;\n", "", false);
+  check_split("/* only; a comment */;", "", false);
+  check_split("/* open", "", true);
+}
+
+static void test_across_lines(void) {
+  const char *lines[] = {"SELECT 'multi\n", "line;' AS s,\n", "  2 AS n; SELECT\n", "3;\n"};
+  bool pending = true;
+  char *got = split_lines(lines, 4, &pending);
+  CHECK_EQ_STR(got, "SELECT 'multi\nline;' AS s,\n  2 AS n | SELECT\n3");
+  CHECK(!pending);
+  free(got);
+}
+
+static void test_finish_and_reset(void) {
+  cli_sql_split s;
+  cli_sql_split_init(&s);
+  CHECK(cli_sql_split_feed(&s, "SELECT 1; SELECT 2\n", 19));
+  char *a = cli_sql_split_next(&s);
+  CHECK_EQ_STR(a, "SELECT 1");
+  free(a);
+  CHECK(cli_sql_split_next(&s) == NULL);
+  CHECK(cli_sql_split_pending(&s));
+  char *b = cli_sql_split_finish(&s); /* end of input: the last statement needs no ';' */
+  CHECK_EQ_STR(b, "SELECT 2");
+  free(b);
+  CHECK(!cli_sql_split_pending(&s));
+  CHECK(cli_sql_split_feed(&s, "SELECT 'x\n", 10));
+  cli_sql_split_reset(&s); /* Ctrl-C: the open quote goes with the statement */
+  CHECK(!cli_sql_split_pending(&s));
+  CHECK(cli_sql_split_feed(&s, "SELECT 3;", 9));
+  char *c = cli_sql_split_next(&s);
+  CHECK_EQ_STR(c, "SELECT 3");
+  free(c);
+  CHECK(cli_sql_split_finish(&s) == NULL);
+  cli_sql_split_free(&s);
+}
+
+static void test_many_statements(void) {
+  /* More statements than the queue's first allocation, some taken midway. */
+  cli_sql_split s;
+  cli_sql_split_init(&s);
+  int taken = 0;
+  for (int i = 0; i < 100; i++) {
+    char line[32];
+    int n = snprintf(line, sizeof line, "SELECT %d;", i);
+    CHECK(cli_sql_split_feed(&s, line, (size_t)n));
+    if (i % 7 == 0) {
+      char *stmt = cli_sql_split_next(&s);
+      char want[32];
+      snprintf(want, sizeof want, "SELECT %d", taken++);
+      CHECK_EQ_STR(stmt, want);
+      free(stmt);
+    }
+  }
+  for (char *stmt; (stmt = cli_sql_split_next(&s)) != NULL; free(stmt)) {
+    char want[32];
+    snprintf(want, sizeof want, "SELECT %d", taken++);
+    CHECK_EQ_STR(stmt, want);
+  }
+  CHECK_EQ_INT(taken, 100);
+  cli_sql_split_free(&s);
+}
+
+MTEST_MAIN(MTEST(test_plain_statements), MTEST(test_quotes_hide_semicolons), MTEST(test_comments),
+           MTEST(test_across_lines), MTEST(test_finish_and_reset), MTEST(test_many_statements))
