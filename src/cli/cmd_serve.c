@@ -6,6 +6,7 @@
 #include "server/srv.h"
 
 #include <dirent.h>
+#include <grpc/support/log.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -396,6 +397,14 @@ static int parse_flags(int argc, char **argv, serve_flags *f) {
   return -1;
 }
 
+/* gRPC's own log lines (errors only, by default), one line each, marked as gRPC's. The one
+ * about a port that cannot be bound is dropped: srv_start reports that itself, in one line that
+ * names the flag's value. */
+static void grpc_log_line(gpr_log_func_args *a) {
+  if (a->message == NULL || strstr(a->message, "No address added out of total") != NULL) return;
+  fprintf(stderr, "mallard serve: grpc %s: %s\n", gpr_log_severity_string(a->severity), a->message);
+}
+
 typedef struct shutdown_job {
   srv_server *srv;
   double grace;
@@ -487,6 +496,7 @@ int cli_serve(int argc, char **argv) {
     goto cleanup;
   }
   if (f.base.users_file == NULL) fprintf(stderr, "mallard serve: %s\n", auth_default_warning());
+  gpr_set_log_function(grpc_log_line);
 
   for (int i = 0; i < f.n_listen; i++) {
     srv_config cfg = f.base;

@@ -58,6 +58,23 @@ def test_bad_flags(mallard_bin, tmp_path):
     assert out.returncode == 1 and "missing.sql" in out.stderr
 
 
+def test_port_in_use_is_one_line(mallard_bin):
+    """A port that is taken: Mallard's one line naming the address, not gRPC's multi-part log
+    record before it."""
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        addr = "127.0.0.1:%d" % taken.getsockname()[1]
+        out = subprocess.run([mallard_bin, "serve", "--listen", addr],
+                             capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    lines = [ln for ln in out.stderr.splitlines() if "WARNING: no --users file" not in ln]
+    assert lines == [
+        f"mallard serve: listening on {addr}: cannot listen on {addr} (address in use, or not "
+        "host:port?)"], out.stderr
+
+
 def test_db_flag_mistakes_refused(mallard_bin, tmp_path):
     """Two servers of one process on one file each opened their own DuckDB on it (a file lock
     does not stop its own process) and one server's acknowledged writes were lost at restart:
