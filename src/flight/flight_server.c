@@ -1019,8 +1019,8 @@ static bool no_live_calls_drained(flight_server *srv) {
 /* The grace period is over: every call still being handled is interrupted as a cancelled
  * client would interrupt it (its cancel hooks run: DuckDB stops), and ends with UNAVAILABLE and
  * a message that says why, sent by its own handler (gRPC's cancel-all, which follows for calls
- * blocked on the network, says only "Cancelling all calls"). */
-static void interrupt_handled_calls(flight_server *srv) {
+ * blocked on the network, says only "Cancelling all calls"). Returns how many it interrupted. */
+static size_t interrupt_handled_calls(flight_server *srv) {
   pthread_mutex_lock(&srv->mu);
   size_t n = 0;
   for (flight_call *c = srv->handling; c != NULL; c = c->h_next) n++;
@@ -1045,6 +1045,7 @@ static void interrupt_handled_calls(flight_server *srv) {
     call_unref(call);
   }
   free(calls);
+  return k;
 }
 
 /* The rest of a shutdown once no handler runs: gRPC's own end of the calls it still closes, then
@@ -1078,8 +1079,9 @@ void flight_server_shutdown(flight_server *srv, double grace_seconds) {
   if (srv->server != NULL && srv->started && srv->n_cq_threads > 0 && srv->cq_threads != NULL) {
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->t_shutdown);
     wait_until(srv, is_drained_or_idle, grace_seconds > 0 ? grace_seconds : 0);
-    interrupt_handled_calls(srv);
-    wait_until(srv, is_drained, FS_INTERRUPT_WAIT_S);
+    /* Interrupted handlers get FS_INTERRUPT_WAIT_S to send their own status; with none (only
+     * idle connections are left) the cancel-all below closes the connections at once. */
+    if (interrupt_handled_calls(srv) > 0) wait_until(srv, is_drained, FS_INTERRUPT_WAIT_S);
     grpc_server_cancel_all_calls(srv->server);
     /* Handlers whose sends the cancel failed return at once. gRPC's own end of the cancelled
      * calls can take seconds more (its transport closes a connection whose client stopped
