@@ -130,7 +130,8 @@ struct flight_server {
   int active_handlers;
   int live_calls;
   flight_call *handling; /* calls whose handler runs */
-  bool shutting_down;
+  bool shutting_down;    /* flight_server_shutdown began: new calls are refused (UNAVAILABLE) */
+  bool grpc_stopped;     /* grpc_server_shutdown_and_notify was called: no more calls requested */
   bool shutdown_done;
   bool shutdown_called;
   bool teardown_done; /* finish_teardown ran */
@@ -233,6 +234,10 @@ static mlr_code idle_error(const flight_call *call, mlr_error *err) {
 /* After gRPC's cancel-all and the handlers' return: how long flight_server_shutdown waits for
  * gRPC to finish the calls before leaving that to flight_server_free. */
 #define FS_TEARDOWN_WAIT_S 0.5
+
+#define FS_DRAINING_MESSAGE                                                                        \
+  "the server is shutting down and takes no new calls: retry on another server, or once it is "    \
+  "back"
 
 #define FS_SHUTDOWN_MESSAGE                                                                        \
   "the server is shutting down and this call did not finish within its grace period"
@@ -488,10 +493,10 @@ static bool slice_is(grpc_slice s, const char *text) {
 }
 
 /* A call to a method that is not Flight's. The standard health check (grpc.health.v1.Health/
- * Check, as load balancers and Kubernetes probes send it, without credentials) answers SERVING;
- * anything else UNIMPLEMENTED at once, as gRPC servers do (unanswered, the client would wait for
- * its deadline, or forever). */
-static void on_unknown_method(flight_call *call) {
+ * Check, as load balancers and Kubernetes probes send it, without credentials) answers SERVING,
+ * or NOT_SERVING once the server is shutting down; anything else UNIMPLEMENTED at once, as gRPC
+ * servers do (unanswered, the client would wait for its deadline, or forever). */
+static void on_unknown_method(flight_call *call, bool shutting) {
   grpc_op ops[3];
   memset(ops, 0, sizeof ops);
   size_t n = 0;
@@ -499,8 +504,9 @@ static void on_unknown_method(flight_call *call) {
   char msg[320];
   ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
   if (slice_is(call->details.method, "/grpc.health.v1.Health/Check")) {
-    static const char serving[] = {0x08, 0x01}; /* HealthCheckResponse{status: SERVING} */
-    grpc_slice body = grpc_slice_from_static_buffer(serving, sizeof serving);
+    /* HealthCheckResponse{status: SERVING (1) or NOT_SERVING (2)} */
+    static const char serving[] = {0x08, 0x01}, not_serving[] = {0x08, 0x02};
+    grpc_slice body = grpc_slice_from_static_buffer(shutting ? not_serving : serving, 2);
     call->reply = grpc_raw_byte_buffer_create(&body, 1);
     ops[n].op = GRPC_OP_SEND_MESSAGE;
     ops[n++].data.send_message.send_message = call->reply;
@@ -532,10 +538,11 @@ static void on_accept(flight_call *call, bool ok) {
   }
   pthread_mutex_lock(&srv->mu);
   bool shutting = srv->shutting_down;
+  bool stopped = srv->grpc_stopped;
   pthread_mutex_unlock(&srv->mu);
-  if (!shutting) request_call(srv, call->method);
+  if (!stopped) request_call(srv, call->method);
   if (call->method == FLIGHT_METHOD_COUNT) {
-    on_unknown_method(call);
+    on_unknown_method(call, shutting);
     return;
   }
 
@@ -551,6 +558,12 @@ static void on_accept(flight_call *call, bool ok) {
     call->closed = true;
   }
 
+  if (shutting) {
+    /* During the grace period running calls finish; a new one gets a status that says to go
+     * elsewhere (gRPC core, once shut down, would answer it CANCELLED with no message). */
+    reject_call(call, GRPC_STATUS_UNAVAILABLE, FS_DRAINING_MESSAGE);
+    return;
+  }
   pthread_mutex_lock(&srv->mu);
   bool admit = srv->active_handlers < srv->max_calls;
   if (admit) srv->active_handlers++;
@@ -998,16 +1011,12 @@ static bool is_drained(flight_server *srv) {
   return srv->shutdown_done && srv->active_handlers == 0;
 }
 
-/* Drained, or no call is running: then only idle connections remain, and gRPC core's shutdown
- * would wait for their clients to hang up; cancelling closes them at once. */
-static bool is_drained_or_idle(flight_server *srv) {
-  return is_drained(srv) || srv->active_handlers == 0;
-}
-
 static bool no_live_calls(flight_server *srv) {
   return srv->live_calls == 0 && srv->active_handlers == 0;
 }
 
+/* No call is running: only idle connections may remain, which gRPC core's shutdown would wait
+ * for their clients to close; the cancel-all after it closes them at once. */
 static bool no_handlers(flight_server *srv) {
   return srv->active_handlers == 0;
 }
@@ -1077,8 +1086,13 @@ void flight_server_shutdown(flight_server *srv, double grace_seconds) {
   pthread_mutex_unlock(&srv->mu);
   if (already) return;
   if (srv->server != NULL && srv->started && srv->n_cq_threads > 0 && srv->cq_threads != NULL) {
+    /* The grace period: running calls finish while new ones are refused with UNAVAILABLE (the
+     * listener stays open so that they get that status rather than gRPC's bare CANCELLED). */
+    wait_until(srv, no_handlers, grace_seconds > 0 ? grace_seconds : 0);
+    pthread_mutex_lock(&srv->mu);
+    srv->grpc_stopped = true;
+    pthread_mutex_unlock(&srv->mu);
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->t_shutdown);
-    wait_until(srv, is_drained_or_idle, grace_seconds > 0 ? grace_seconds : 0);
     /* Interrupted handlers get FS_INTERRUPT_WAIT_S to send their own status; with none (only
      * idle connections are left) the cancel-all below closes the connections at once. */
     if (interrupt_handled_calls(srv) > 0) wait_until(srv, is_drained, FS_INTERRUPT_WAIT_S);

@@ -2,6 +2,7 @@
 (graceful, exit 0; during a DoPut nothing partial is kept), a second signal, --init-sql,
 --read-only, --query-timeout and the JSON call log."""
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -245,6 +246,50 @@ def test_clients_that_stopped_reading_do_not_hold_shutdown(start_mallard, tmp_pa
     m = start_mallard("--listen", "127.0.0.1:0", "--db", str(db), n_servers=1)
     c, o = m.client(0)
     assert get(c, o, "SELECT x FROM kept").to_pylist() == [{"x": 2}]
+
+
+def test_new_calls_during_grace_are_told_to_go_elsewhere(start_mallard, mallard_bin):
+    """While running calls finish within --grace, new calls get UNAVAILABLE saying the server is
+    shutting down, on a connection opened before (gRPC's own answer there was CANCELLED with no
+    message, which Mallard's C client, reading no GOAWAY between calls, met) and on a new one;
+    the gRPC health check says NOT_SERVING, so that load balancers take the server out."""
+    import grpc
+    m = start_mallard("--listen", "127.0.0.1:0", "--grace", "4", n_servers=1)
+    c, o = m.client(0)
+    early, early_o = m.client(0)  # connected before the shutdown
+    outcome = {}
+
+    def long_query():
+        try:
+            c.do_get(fl.Ticket(b"SELECT count(*) FROM range(1000000000000)"), o).read_all()
+        except Exception as e:  # noqa: BLE001
+            outcome["error"] = e
+
+    th = threading.Thread(target=long_query)
+    th.start()
+    time.sleep(0.5)
+    m.proc.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    assert m.proc.poll() is None  # still in its grace period
+    late = fl.FlightClient(m.urls[0])
+    for client in (early, late):
+        with pytest.raises(fl.FlightUnavailableError, match="shutting down and takes no new"):
+            list(client.do_action(fl.Action("ping", b""), early_o))
+    env = dict(os.environ, MALLARD_PASSWORD="password123")
+    env.pop("CI", None)
+    r = subprocess.run([mallard_bin, "ping", "-s", m.urls[0]], capture_output=True, text=True,
+                       env=env, timeout=30)
+    assert r.returncode == 3 and "shutting down" in r.stderr, r.stderr
+    channel = grpc.insecure_channel(m.urls[0].replace("grpc://", ""))
+    try:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=None,
+                                    response_deserializer=None)
+        assert check(b"", timeout=10) == b"\x08\x02"  # HealthCheckResponse{NOT_SERVING}
+    finally:
+        channel.close()
+    th.join(60)
+    assert m.proc.wait(timeout=30) == 0
+    assert "shutting down" in str(outcome.get("error")), outcome
 
 
 def test_grace_lets_running_doput_finish(start_mallard, tmp_path):
