@@ -88,7 +88,7 @@ void cli_conn_opts_help(FILE *out) {
   fprintf(out,
           "connection options:\n"
           "  -s, --server URI        server to talk to (default %s, env MALLARD_SERVER);\n"
-          "                          grpc://HOST:PORT or grpc+tls://HOST:PORT\n"
+          "                          grpc://HOST:PORT, grpc+tls://HOST:PORT or grpc+unix:///PATH\n"
           "  -u, --user NAME         user to log in as (default admin, env MALLARD_USER); the\n"
           "                          password comes from MALLARD_PASSWORD or a prompt\n"
           "                          (MALLARD_TOKEN: use a pre-issued token instead)\n"
@@ -248,6 +248,11 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
         fprintf(stderr, "mallard: %s%s\n", cli_one_line(msg), hint);
       else
         fprintf(stderr, "mallard: cannot connect to %s: %s%s\n", uri, cli_one_line(msg), hint);
+      return CLI_EXIT_CONNECT;
+    }
+    if (rc == MALLARD_DEADLINE_EXCEEDED) { /* connected, but the login was not answered */
+      fprintf(stderr, "mallard: cannot connect to %s: no answer to the login within %.0f s\n", uri,
+              call.timeout_ms / 1000.0);
       return CLI_EXIT_CONNECT;
     }
     return cli_fail("login", &err);

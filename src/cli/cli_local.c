@@ -148,6 +148,37 @@ static mlr_code stream_sink(void *ctx, ipc_message *msg, mlr_error *err) {
 
 /* Arrow IPC: our own encoder, streaming, batch by batch. A path ending in .arrow/.feather gets
  * the IPC file format, anything else (and stdout) the stream format. */
+/* Opens a new file beside path (same directory, so that a rename replaces path atomically) for
+ * writing; its name goes to *tmp (caller frees). NULL (errno set) if none can be made. */
+static FILE *open_beside(const char *path, char **tmp) {
+  const char *slash = strrchr(path, '/');
+  size_t dir = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+  size_t n = strlen(path) + 48;
+  char *name = malloc(n);
+  if (name == NULL) return NULL;
+  for (int attempt = 0; attempt < 100; attempt++) {
+    snprintf(name, n, "%.*s.%s.mallard-%ld-%d", (int)dir, path, path + dir, (long)getpid(),
+             attempt);
+    int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      FILE *f = fdopen(fd, "wb");
+      if (f == NULL) {
+        close(fd);
+        (void)remove(name);
+        break;
+      }
+      *tmp = name;
+      return f;
+    }
+    if (errno != EEXIST) break;
+  }
+  free(name);
+  return NULL;
+}
+
+/* Arrow output to a regular file goes to a new file beside it, renamed over it once complete:
+ * a failed write leaves a file that was there as it was (and none that was not). Other paths
+ * (a FIFO, /dev/stdout) are written directly. */
 static int write_arrow(const char *cmd, struct ArrowArrayStream *src, const char *path,
                        const cli_conn_opts *o, int64_t *rows_out) {
   mlr_error err;
@@ -167,9 +198,12 @@ static int write_arrow(const char *cmd, struct ArrowArrayStream *src, const char
   /* Data written to the terminal itself would be mixed with the progress line. */
   cli_progress_start(&prog, cmd, o->quiet || (to_stdout && isatty(STDOUT_FILENO)));
 
+  char *tmp = NULL;
+  struct stat st;
+  bool special = !to_stdout && stat(path, &st) == 0 && !S_ISREG(st.st_mode);
   if (src->get_schema(src, &schema) != 0) goto src_fail;
   prog.schema = &schema;
-  f = to_stdout ? stdout : fopen(path, "wb");
+  f = to_stdout ? stdout : special ? fopen(path, "wb") : open_beside(path, &tmp);
   if (f == NULL) {
     fprintf(stderr, "mallard %s: cannot write %s: %m\n", cmd, path);
     exit_code = CLI_EXIT_ERROR;
@@ -220,6 +254,12 @@ cleanup:
     fprintf(stderr, "mallard %s: cannot write %s: %m\n", cmd, path);
     exit_code = CLI_EXIT_ERROR;
   }
+  if (tmp != NULL && exit_code == CLI_EXIT_OK && rename(tmp, path) != 0) {
+    fprintf(stderr, "mallard %s: cannot write %s: %m\n", cmd, path);
+    exit_code = CLI_EXIT_ERROR;
+  }
+  if (tmp != NULL && exit_code != CLI_EXIT_OK) (void)remove(tmp);
+  free(tmp);
   if (f != NULL && to_stdout) fflush(stdout);
   return exit_code;
 }

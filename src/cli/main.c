@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "common/mlr_alloc.h"
 
+#include <grpc/support/log.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,17 @@ static void usage(FILE *out) {
   fprintf(out, "\noptions:\n  --help       show this help\n  --version    show the version\n");
 }
 
+/* gRPC's own log lines (e.g. a TLS handshake it refused) would come before the client's one-line
+ * error, which already says what failed: dropped, unless gRPC's logging was asked for
+ * (GRPC_VERBOSITY, GRPC_TRACE). `mallard serve` keeps them (cmd_serve.c). */
+static void drop_grpc_log(gpr_log_func_args *args) {
+  (void)args;
+}
+
 int main(int argc, char **argv) {
   mlr_tune_allocator();
+  if (getenv("GRPC_VERBOSITY") == NULL && getenv("GRPC_TRACE") == NULL)
+    gpr_set_log_function(drop_grpc_log);
   if (argc < 2) {
     usage(stderr);
     return CLI_EXIT_USAGE;

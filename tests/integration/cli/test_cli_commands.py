@@ -63,6 +63,21 @@ def test_unreachable_server_exit_3(cli):
     assert "127.0.0.1:1" in one_line_error(r)
 
 
+def test_server_that_never_answers_exit_3(cli):
+    """A listener that accepts connections and never answers: with --timeout the login gave up
+    as DEADLINE_EXCEEDED, exit 1 ("mallard login: ..."); it is a server that did not answer,
+    exit 3, as without --timeout."""
+    import socket
+    with socket.socket() as lst:
+        lst.bind(("127.0.0.1", 0))
+        lst.listen()
+        port = lst.getsockname()[1]
+        r = cli("ping", "-s", f"grpc://127.0.0.1:{port}", "--timeout", "2")
+    assert r.returncode == 3, err(r)
+    assert one_line_error(r) == (f"mallard: cannot connect to grpc://127.0.0.1:{port}: no answer "
+                                 "to the login within 2 s")
+
+
 def test_wrong_credentials_exit_1(cli, servers):
     r = cli("ping", "-s", servers[0], password="wrong")
     assert r.returncode == 1
@@ -490,6 +505,21 @@ def test_failed_write_leaves_no_file(cli, servers, tmp_path):
             "FROM range(400000)", "-o", str(tmp_path / "late.arrows"), "-s", servers[0])
     assert r.returncode == 1 and "late" in one_line_error(r)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.parquet"]
+    # Arrow files that were there stay as they were too (they were overwritten from the start,
+    # leaving a well-formed stream of part of the rows), and a complete write replaces them.
+    for name in ("old.arrows", "old.arrow"):
+        kept = tmp_path / name
+        kept.write_bytes(b"keep me")
+        r = cli("get", "SELECT CASE WHEN range < 300000 THEN range ELSE error('late') END AS x "
+                "FROM range(400000)", "-o", str(kept), "-s", servers[0])
+        assert r.returncode == 1 and "late" in one_line_error(r)
+        assert kept.read_bytes() == b"keep me", name
+        r = cli("get", "SELECT range AS x FROM range(1000)", "-o", str(kept), "-s", servers[0])
+        assert r.returncode == 0, err(r)
+        with open(kept, "rb") as f:
+            back = (pa.ipc.open_file(f) if name.endswith(".arrow") else pa.ipc.open_stream(f))
+            assert back.read_all().num_rows == 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.arrow", "old.arrows", "old.parquet"]
 
 
 def test_exchange_truncated_input_names_the_cause(cli, servers, tmp_path):
