@@ -99,6 +99,7 @@ struct flight_call {
   fs_hook *hooks;
   size_t n_hooks, cap_hooks;
   bool hooks_ran;
+  bool committing; /* flight_call_enter_commit: no interrupt from here on */
 
   fs_md headers, trailers;
 
@@ -593,7 +594,7 @@ static void on_close(flight_call *call) {
   pthread_mutex_lock(&call->mu);
   call->closed = true;
   call->cancelled = call->cancelled_flag != 0;
-  bool run = call->cancelled && !call->hooks_ran;
+  bool run = call->cancelled && !call->hooks_ran && !call->committing;
   if (run) call->hooks_ran = true;
   size_t n = call->n_hooks;
   pthread_cond_broadcast(&call->cv);
@@ -1043,9 +1044,13 @@ static size_t interrupt_handled_calls(flight_server *srv) {
   for (size_t i = 0; i < k; i++) {
     flight_call *call = calls[i];
     pthread_mutex_lock(&call->mu);
-    call->shutdown_expired = true;
-    bool run = !call->hooks_ran;
-    call->hooks_ran = true;
+    /* A call committing its effect is left to finish and tell its client (see
+     * flight_call_enter_commit); the wait after this gives it FS_INTERRUPT_WAIT_S. */
+    bool run = !call->hooks_ran && !call->committing;
+    if (!call->committing) {
+      call->shutdown_expired = true;
+      call->hooks_ran = true;
+    }
     size_t nh = call->n_hooks;
     pthread_cond_broadcast(&call->cv);
     pthread_mutex_unlock(&call->mu);
@@ -1247,6 +1252,14 @@ bool flight_call_wait_cancelled(flight_call *call, int timeout_ms) {
   bool r = call->closed && call->cancelled;
   pthread_mutex_unlock(&call->mu);
   return r;
+}
+
+bool flight_call_enter_commit(flight_call *call) {
+  pthread_mutex_lock(&call->mu);
+  bool ok = !call->hooks_ran && !call->shutdown_expired && !(call->closed && call->cancelled);
+  if (ok) call->committing = true;
+  pthread_mutex_unlock(&call->mu);
+  return ok;
 }
 
 void flight_call_on_cancel(flight_call *call, void (*fn)(void *arg), void *arg) {

@@ -158,6 +158,13 @@ bool flight_call_is_cancelled(const flight_call *call);
 bool flight_call_wait_cancelled(flight_call *call, int timeout_ms);
 /* Registers fn(arg) to run once if the call is cancelled or its deadline passes. */
 void flight_call_on_cancel(flight_call *call, void (*fn)(void *arg), void *arg);
+/* A handler about to make its call's effect permanent (a DoPut's commit) calls this first.
+ * false: the call was already cancelled or cut by a shutdown; do not commit. true: from here
+ * on neither the client's cancel nor a shutdown's grace period runs the cancel hooks or cuts
+ * the call, so that the commit is not interrupted halfway and its result (and status) reach
+ * the client; gRPC's cancel-all, FS_INTERRUPT_WAIT_S after the grace period, still ends a call
+ * whose client does not read it. */
+bool flight_call_enter_commit(flight_call *call);
 
 /* Raw message I/O. read_message: the next request message's bytes (protobuf), *eof at the end.
  * The caller frees *data with free(). */

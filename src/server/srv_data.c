@@ -376,6 +376,14 @@ mlr_code srv_do_put(void *ctx, flight_call *call, mlr_error *err) {
                        "nothing was written");
     goto cleanup;
   }
+  /* From here the commit runs to its end and the client is told its outcome: a shutdown's
+   * grace period ending now no longer interrupts it (a DoPut told it failed had its rows
+   * committed, so a client that retried wrote them twice). */
+  if (!flight_call_enter_commit(call)) {
+    rc = mlr_error_set(err, MALLARD_CANCELLED,
+                       "the DoPut was interrupted before its commit: nothing was written");
+    goto cleanup;
+  }
   db_ingest *to_commit = ing;
   ing = NULL;
   rc = db_ingest_commit(to_commit, &rows, err);
