@@ -1052,10 +1052,16 @@ static size_t interrupt_handled_calls(flight_server *srv) {
       call->hooks_ran = true;
     }
     size_t nh = call->n_hooks;
+    bool cut = !call->committing;
     pthread_cond_broadcast(&call->cv);
     pthread_mutex_unlock(&call->mu);
     if (run)
       for (size_t h = 0; h < nh; h++) call->hooks[h].fn(call->hooks[h].arg);
+    /* The status goes out now, also for a handler blocked on its client (a message that does
+     * not come, or a DoPut whose client keeps sending): its pending operations fail, and the
+     * status it would send itself is the same. */
+    if (cut)
+      grpc_call_cancel_with_status(call->gcall, GRPC_STATUS_UNAVAILABLE, FS_SHUTDOWN_MESSAGE, NULL);
     call_unref(call);
   }
   free(calls);

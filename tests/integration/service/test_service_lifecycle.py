@@ -214,9 +214,21 @@ def test_call_cut_by_shutdown_is_told_why(start_mallard):
 
     th = threading.Thread(target=long_query)
     th.start()
+    # and a DoExchange whose client stopped sending (its handler waits on a receive) is told the
+    # same
+    ce, oe = m.client(0)
+    schema = pa.schema([("i", pa.int64())])
+    ew, er = ce.do_exchange(fl.FlightDescriptor.for_command(b"echo"), oe)
+    ew.begin(schema)
+    ew.write_batch(pa.record_batch([pa.array(range(10), pa.int64())], schema=schema))
+    assert er.read_chunk().data.num_rows == 10
     time.sleep(1.0)
     m.proc.send_signal(signal.SIGTERM)
     th.join(60)
+    with pytest.raises(fl.FlightUnavailableError, match="did not finish within its grace period"):
+        ew.done_writing()
+        for _ in er:
+            pass
     assert m.proc.wait(timeout=30) == 0
     assert isinstance(outcome.get("error"), fl.FlightUnavailableError), outcome
     assert "shutting down" in str(outcome["error"]), outcome["error"]
