@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include "auth/auth.h"
+#include "cli/cli_client.h"
 #include "server/srv.h"
 
 #include <dirent.h>
@@ -25,6 +26,9 @@
 #define SERVE_MAX_SERVERS 64
 /* How long gRPC may take to close connections once the databases are closed (see cli_serve). */
 #define SERVE_TEARDOWN_WAIT_MS 2000
+/* How long after the grace period (and the cut calls' time to answer) a call that does not stop
+ * may hold the exit (see cli_serve). */
+#define SERVE_STUCK_WAIT_S 10.0
 
 static void serve_usage(FILE *out) {
   fprintf(
@@ -537,14 +541,35 @@ int cli_serve(int argc, char **argv) {
     /* Once the databases are closed, gRPC gets SERVE_TEARDOWN_WAIT_MS to close connections: a
      * client that stopped reading can hold that up for seconds, and nothing is left to lose. */
     int wait_ms = -1;
-    bool freed = false;
+    bool freed = false, closed = false;
+    /* Until then, the grace period, the cut calls' 2 s to answer and SERVE_STUCK_WAIT_S: a
+     * handler that DuckDB cannot interrupt (a query blocked reading a FIFO) would hold the exit
+     * for ever. */
+    double stuck_at = cli_now() + f.grace + 2.5 + SERVE_STUCK_WAIT_S;
     for (;;) {
+      if (!closed) {
+        double left = stuck_at - cli_now();
+        wait_ms = left > 0 ? (int)(left * 1000) + 1 : 0;
+      }
       int pr = poll(pfd, 2, wait_ms);
       if (pr < 0 && errno == EINTR) continue;
+      if (pr == 0 && !closed) {
+        srv_logger_message(&logger, "error",
+                           "a call did not stop within %g s of the grace period's end: exiting "
+                           "without closing the databases (a persistent one keeps every "
+                           "committed write in its WAL, replayed at the next start)",
+                           2.5 + SERVE_STUCK_WAIT_S);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(CLI_EXIT_ERROR);
+      }
       if (pr <= 0) break;
       char c = 0;
       if (pfd[1].revents && read(done_pipe[0], &c, 1) != 1) break;
-      if (c == 'd') wait_ms = SERVE_TEARDOWN_WAIT_MS;
+      if (c == 'd') {
+        closed = true;
+        wait_ms = SERVE_TEARDOWN_WAIT_MS;
+      }
       if (c == 'f') {
         freed = true;
         break;
@@ -555,7 +580,7 @@ int cli_serve(int argc, char **argv) {
         _exit(128 + (int)si.ssi_signo);
       }
     }
-    if (!freed && wait_ms >= 0) {
+    if (!freed && closed) {
       srv_logger_message(&logger, "info",
                          "stopped (databases closed; not waiting for gRPC to close the "
                          "connections of clients that stopped reading)");

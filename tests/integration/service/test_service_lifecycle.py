@@ -360,6 +360,37 @@ def test_doput_outcome_told_matches_the_table_at_shutdown(start_mallard, tmp_pat
             assert tag not in present, (tag, outcome, present.get(tag))
 
 
+def test_call_duckdb_cannot_interrupt_does_not_hold_exit(start_mallard, tmp_path):
+    """A query blocked where DuckDB does not check for interrupts (opening a FIFO that has no
+    writer) held the exit for ever after SIGTERM. Now the process waits the grace period, the
+    cut calls' 2.5 s and 10 s more, then exits 1 without closing the databases (what was
+    committed is in the WAL), saying why."""
+    fifo = tmp_path / "never.csv"
+    os.mkfifo(fifo)
+    m = start_mallard("--listen", "127.0.0.1:0", "--grace", "1", n_servers=1, check_exit=False)
+    c, o = m.client(0)
+    outcome = {}
+
+    def blocked():
+        try:
+            c.do_get(fl.Ticket(f"SELECT * FROM read_csv('{fifo}')".encode()), o).read_all()
+        except Exception as e:  # noqa: BLE001
+            outcome["error"] = e
+
+    th = threading.Thread(target=blocked)
+    th.start()
+    time.sleep(1.0)
+    t0 = time.time()
+    m.proc.send_signal(signal.SIGTERM)
+    rc = m.proc.wait(timeout=60)
+    took = time.time() - t0
+    th.join(30)
+    assert rc == 1 and 12 < took < 30, (rc, took)
+    m._err_thread.join(timeout=5)
+    assert any("did not stop within 12.5 s" in ln for ln in m.log_lines), m.log_lines[-5:]
+    assert "shutting down" in str(outcome.get("error")), outcome
+
+
 def test_grace_lets_running_doput_finish(start_mallard, tmp_path):
     db = str(tmp_path / "g.duckdb")
     m = start_mallard("--listen", "127.0.0.1:0", "--db", db, "--grace", "20")
