@@ -17,6 +17,8 @@ static void drop_cur(cli_sql_split *s) {
   s->content = false;
   s->state = ST_CODE;
   s->depth = 0;
+  free(s->tag);
+  s->tag = NULL;
   s->tag_len = 0;
   s->prev = 0;
 }
@@ -118,33 +120,43 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
         s->state = e ? ST_ESQUOTE : ST_SQUOTE;
       } else if (c == '"') {
         s->state = ST_DQUOTE;
-      } else if (c == '$') {
+      } else if (c == '$' &&
+                 !(isalnum((unsigned char)s->prev) || s->prev == '_' || s->prev == '$')) {
+        /* (a '$' inside an identifier, as in a$b$, opens nothing) */
         size_t n = dollar_tag(text, len, i);
-        if (n > 0 && n <= sizeof s->tag) {
-          memcpy(s->tag, text + i, n);
+        char *tag = n > 0 ? malloc(n) : NULL;
+        if (n > 0 && tag == NULL) s->oom = true;
+        if (tag != NULL) {
+          memcpy(tag, text + i, n);
+          s->tag = tag;
           s->tag_len = n;
           s->state = ST_DOLLAR;
           i += n - 1;
+          s->prev = '$';
           continue;
         }
       }
       s->prev = c;
       break;
-    case ST_SQUOTE: /* '' inside a literal leaves and re-enters: same outcome */
-      if (c == '\'') s->state = ST_CODE, s->prev = c;
-      break;
+    case ST_SQUOTE:
     case ST_ESQUOTE:
-      if (c == '\\')
-        i++;
-      else if (c == '\'')
-        s->state = ST_CODE, s->prev = c;
+    case ST_DQUOTE: {
+      char q = s->state == ST_DQUOTE ? '"' : '\'';
+      if (s->state == ST_ESQUOTE && c == '\\') {
+        i++; /* the escaped character, whatever it is */
+      } else if (c == q && next == q) {
+        i++; /* a doubled quote stands for itself */
+      } else if (c == q) {
+        s->state = ST_CODE;
+        s->prev = c;
+      }
       break;
-    case ST_DQUOTE:
-      if (c == '"') s->state = ST_CODE, s->prev = c;
-      break;
+    }
     case ST_DOLLAR:
       if (c == '$' && len - i >= s->tag_len && memcmp(text + i, s->tag, s->tag_len) == 0) {
         i += s->tag_len - 1;
+        free(s->tag);
+        s->tag = NULL;
         s->tag_len = 0;
         s->state = ST_CODE;
         s->prev = '$';

@@ -16,8 +16,8 @@ typedef struct cli_sql_split {
   bool content;   /* cur holds something besides blanks and comments */
   int state;      /* where the scan is: code, a quote or a comment (cli_sql_split.c) */
   int depth;      /* block comment nesting */
-  char tag[64];   /* the open dollar quote's tag, "$tag$" */
-  size_t tag_len; /* its length (0: none open) */
+  char *tag;      /* the open dollar quote's tag, "$tag$" (owned; NULL: none open) */
+  size_t tag_len; /* its length */
   char prev;      /* the previous character of code */
   char **done;    /* complete statements, oldest first */
   size_t n_done, cap_done, head;

@@ -34,6 +34,7 @@ typedef struct shell {
   bool timer;
   bool bail;
   bool interactive;
+  bool stop; /* a script met BEGIN/COMMIT: it runs no further */
   int failures;
   /* Ctrl-C (see the top of the file); mu guards the three fields below it. */
   pthread_mutex_t mu;
@@ -233,22 +234,21 @@ static int statement_failed(shell *sh, const mallard_error *err) {
   return CLI_EXIT_ERROR;
 }
 
-static int run_sql(shell *sh, const char *sql) {
-  if (is_transaction_control(sql)) {
-    /* On the server each statement is its own call with its own transaction: a BEGIN would be
-     * rolled back at once and the statements after it committed one by one. */
-    fprintf(stderr, "mallard shell: each statement runs in its own transaction on the server, "
-                    "so BEGIN ... COMMIT cannot span statements here: run them together with "
-                    "`mallard execute` (one transaction)\n");
-    return CLI_EXIT_USAGE;
-  }
-  double t0 = cli_now();
+/* Runs one statement and prints its result. With relogin non-NULL, a refused login (the server
+ * restarted, or the session expired) is not printed: *relogin is set for the caller to log in
+ * again and retry (nothing ran). */
+static int run_statement(shell *sh, const char *sql, bool *relogin) {
   mallard_error err;
   memset(&err, 0, sizeof err);
   mallard_call_options call = cli_call_options(&sh->o);
   mallard_reader *reader = NULL;
-  if (mallard_client_do_get(sh->client, &call, sql, strlen(sql), &reader, &err) != MALLARD_OK)
+  if (mallard_client_do_get(sh->client, &call, sql, strlen(sql), &reader, &err) != MALLARD_OK) {
+    if (relogin != NULL && err.code == MALLARD_UNAUTHENTICATED) {
+      *relogin = true;
+      return CLI_EXIT_ERROR;
+    }
     return cli_fail(SHELL_CMD, &err);
+  }
   pthread_mutex_lock(&sh->mu);
   sh->running = reader;
   sh->cancelled = false;
@@ -258,7 +258,12 @@ static int run_sql(shell *sh, const char *sql) {
   memset(&schema, 0, sizeof schema);
   /* The schema first, so that a SQL error is reported as the server's. */
   if (mallard_reader_schema(reader, &schema, &err) != MALLARD_OK) {
-    rc = statement_failed(sh, &err);
+    if (relogin != NULL && err.code == MALLARD_UNAUTHENTICATED) {
+      *relogin = true;
+      rc = CLI_EXIT_ERROR;
+    } else {
+      rc = statement_failed(sh, &err);
+    }
   } else {
     schema.release(&schema);
     reader_stream rs = {.reader = reader, .sh = sh};
@@ -275,6 +280,41 @@ static int run_sql(shell *sh, const char *sql) {
   pthread_mutex_unlock(&sh->mu);
   mallard_reader_close(&reader, NULL);
   fflush(stdout);
+  return rc;
+}
+
+/* Logs in again (a new connection; the password from MALLARD_PASSWORD or a new prompt). */
+static int relogin(shell *sh) {
+  mallard_client_close(&sh->client);
+  return cli_connect(&sh->o, NULL, &sh->client);
+}
+
+static int run_sql(shell *sh, const char *sql) {
+  if (is_transaction_control(sql)) {
+    /* On the server each statement is its own call with its own transaction: a BEGIN would be
+     * rolled back at once and the statements after it committed one by one. */
+    fprintf(stderr,
+            "mallard shell: each statement runs in its own transaction on the server, so BEGIN "
+            "... COMMIT cannot span statements here: run them together with `mallard execute` "
+            "(one transaction)%s\n",
+            sh->interactive ? "" : "; the script stops here, before the statements it guards");
+    /* A script goes no further: what BEGIN was meant to guard must not run statement by
+     * statement (a debit committed without its credit). */
+    if (!sh->interactive) sh->stop = true;
+    return CLI_EXIT_USAGE;
+  }
+  double t0 = cli_now();
+  int rc;
+  if (sh->client == NULL && (rc = relogin(sh)) != CLI_EXIT_OK) return rc;
+  bool again = false;
+  rc = run_statement(sh, sql, &again);
+  if (again) {
+    /* The session is gone (a server restart, --session-idle): the statement did not run. */
+    fprintf(stderr, "mallard shell: the server no longer knows this session (it restarted, or "
+                    "the session expired): logging in again\n");
+    rc = relogin(sh);
+    if (rc == CLI_EXIT_OK) rc = run_statement(sh, sql, NULL);
+  }
   if (sh->timer) fprintf(stderr, "Run Time: %.3f s\n", cli_now() - t0);
   return rc;
 }
@@ -300,6 +340,9 @@ static int run_dot(shell *sh, char *line) {
     usage(stdout);
     return 0;
   }
+  if ((strcmp(name, ".tables") == 0 || strcmp(name, ".exchangers") == 0) && sh->client == NULL &&
+      relogin(sh) != CLI_EXIT_OK)
+    return -1;
   if (strcmp(name, ".tables") == 0)
     return cli_print_listing(SHELL_CMD, sh->client, &sh->o, "list_tables", *arg ? arg : NULL,
                              false) == CLI_EXIT_OK
@@ -344,13 +387,15 @@ static int run_dot(shell *sh, char *line) {
 /* Counts a statement's outcome; true when the shell goes on. */
 static bool outcome(shell *sh, bool ok) {
   if (!ok) sh->failures++;
-  return ok || !sh->bail;
+  return !sh->stop && (ok || !sh->bail);
 }
 
 /* Reads a line into *line; false at the end of input. At the prompt, Ctrl-C drops what was being
  * typed: *cancelled is set and the caller shows a fresh prompt. */
-static bool read_line(shell *sh, char **line, size_t *cap, bool pending, bool *cancelled) {
+static bool read_line(shell *sh, char **line, size_t *cap, size_t *len, bool pending,
+                      bool *cancelled) {
   *cancelled = false;
+  *len = 0;
   if (sh->interactive) {
     fputs(pending ? "   ...> " : "mallard> ", stdout);
     fflush(stdout);
@@ -366,7 +411,10 @@ static bool read_line(shell *sh, char **line, size_t *cap, bool pending, bool *c
   sh->at_prompt = false;
   bool interrupted = sh->interrupted;
   pthread_mutex_unlock(&sh->mu);
-  if (n >= 0) return true;
+  if (n >= 0) {
+    *len = (size_t)n;
+    return true;
+  }
   if (e == EINTR || interrupted) {
     clearerr(stdin);
     fputc('\n', stdout);
@@ -382,12 +430,25 @@ static int session(shell *sh) {
   char *line = NULL;
   size_t cap = 0;
   bool go_on = true;
+  long lineno = 0;
   while (go_on) {
     bool cancelled = false;
     bool pending = cli_sql_split_pending(&split);
-    if (!read_line(sh, &line, &cap, pending, &cancelled)) break;
+    size_t len = 0;
+    if (!read_line(sh, &line, &cap, &len, pending, &cancelled)) break;
+    lineno++;
     if (cancelled) {
       cli_sql_split_reset(&split);
+      continue;
+    }
+    if (memchr(line, '\0', len) != NULL) {
+      /* Not SQL text (a binary file?): the statement it belongs to is dropped, not cut short. */
+      fprintf(stderr,
+              "mallard shell: line %ld holds a NUL byte, which SQL text cannot: the statement "
+              "it belongs to is dropped\n",
+              lineno);
+      cli_sql_split_reset(&split);
+      go_on = outcome(sh, false);
       continue;
     }
     if (!pending && *skip_blanks(line) == '.') {
@@ -396,7 +457,7 @@ static int session(shell *sh) {
       go_on = outcome(sh, r == 0);
       continue;
     }
-    if (!cli_sql_split_feed(&split, line, strlen(line))) {
+    if (!cli_sql_split_feed(&split, line, len)) {
       fprintf(stderr, "mallard shell: out of memory\n");
       sh->failures++;
       break;

@@ -97,12 +97,39 @@ def test_dot_commands(cli, servers):
 
 def test_transaction_control_refused(cli, servers):
     """Each statement is its own call: a BEGIN would be rolled back at once and what follows
-    committed statement by statement. Refused, naming what to use instead."""
+    committed statement by statement. Refused, naming what to use instead; a script stops
+    there (it went on, and a debit was committed without its credit)."""
     uri = servers[0]
-    r = shell(cli, uri, "-- first\nbegin;\nSELECT 1 AS beginning;\n/* x */ COMMIT;\n")
+    script = ("CREATE OR REPLACE TABLE sh_acct AS SELECT 1 AS id, 100 AS bal UNION ALL "
+              "SELECT 2, 0;\n-- move 50\nbegin;\nUPDATE sh_acct SET bal = bal - 50 WHERE id = 1;\n"
+              "UPDATE sh_acct SET bal = bal + 50 WHERE id = 'two';\n/* x */ COMMIT;\n")
+    r = shell(cli, uri, script)
     assert r.returncode == 1
-    assert err(r).count("cannot span statements") == 2 and "mallard execute" in err(r)
-    assert out(r).split() == ["beginning", "1"]
+    assert err(r).count("cannot span statements") == 1 and "mallard execute" in err(r)
+    assert "the script stops here" in err(r)
+    r = cli("query", "SELECT bal FROM sh_acct ORDER BY id", "-s", uri, "--format", "csv")
+    assert out(r).split() == ["bal", "100", "0"]  # nothing after BEGIN ran
+
+
+def test_script_input_edge_cases(cli, servers):
+    uri = servers[0]
+    # A NUL byte: the statement it belongs to is dropped (it was cut at the NUL), the others run.
+    r = cli("shell", "-s", uri, input=b"SELECT 1 AS a;\nSELECT 2\0 AS b;\nSELECT 3 AS c;\n")
+    assert r.returncode == 1 and "line 2 holds a NUL byte" in err(r)
+    assert out(r).split() == ["a", "1", "c", "3"]
+    # Quotes the splitter must read as DuckDB does.
+    r = shell(cli, uri, "SELECT E'it''s \\'; x' AS s;\nSELECT 1 AS a$b$;\n")
+    assert r.returncode == 0, err(r)
+    rows = list(csv.reader(io.StringIO(out(r))))
+    assert rows == [["s"], ["it's '; x"], ["a$b$"], ["1"]]
+    # A result cut by an error mid-stream ends its line: the next result does not run into it.
+    r = shell(cli, uri, "SELECT CASE WHEN range < 300000 THEN range ELSE error('cut') END AS x "
+                        "FROM range(400000);\nSELECT 'next' AS n;\n")
+    assert r.returncode == 1 and "cut" in err(r)
+    lines = out(r).splitlines()
+    assert lines[-2:] == ["n", "next"], lines[-3:]
+    assert all(ln == "x" or ln.isdigit() for ln in lines[:-2]), [ln for ln in lines[:-2]
+                                                                 if not ln.isdigit()][:3]
 
 
 def test_bad_arguments_and_connection(cli, servers):
@@ -202,6 +229,50 @@ def test_interactive_session(mallard_bin, servers):
         p.send(b"\x04")  # Ctrl-D at an empty prompt leaves
         assert p.wait() == 0
     finally:
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+            os.waitpid(p.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(p.fd)
+
+
+def test_logs_in_again_after_server_restart(mallard_bin, tmp_path):
+    """The server restarted (or the session expired): the next statement is refused as
+    UNAUTHENTICATED before it runs; the shell logs in again and runs it. Every statement failed
+    until the shell was restarted."""
+    import subprocess
+
+    def serve(listen):
+        p = subprocess.Popen([mallard_bin, "serve", "--listen", listen],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        m = re.match(r"listening (grpc://\S+)", p.stdout.readline().strip())
+        assert m, "mallard serve did not start"
+        return p, m.group(1)
+
+    srv, url = serve("127.0.0.1:0")
+    env = dict(os.environ, MALLARD_PASSWORD="password123")
+    env.pop("CI", None)
+    p = Pty([mallard_bin, "shell", "-s", url], env)
+    try:
+        p.expect(r"mallard> ")
+        p.send("SELECT 1 AS one;\n")
+        assert re.search(r"│\s+1 │", p.expect(r"mallard> "))
+        srv.send_signal(signal.SIGTERM)
+        assert srv.wait(timeout=30) == 0
+        srv, _ = serve(url.replace("grpc://", ""))
+        seen = ""
+        for _ in range(3):  # the first may find the old connection broken (UNAVAILABLE)
+            p.send("SELECT 2 AS two;\n")
+            seen = p.expect(r"mallard> ")
+            if "│ two" in seen:
+                break
+        assert "logging in again" in seen and re.search(r"│\s+2 │", seen), seen
+        p.send(b"\x04")
+        assert p.wait() == 0
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        srv.wait(timeout=30)
         try:
             os.kill(p.pid, signal.SIGKILL)
             os.waitpid(p.pid, 0)

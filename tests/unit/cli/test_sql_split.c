@@ -49,6 +49,20 @@ static void test_quotes_hide_semicolons(void) {
   check_split("SELECT $$a;b$$, $tag$ $$; $tag$;", "SELECT $$a;b$$, $tag$ $$; $tag$", false);
   check_split("SELECT $1; SELECT $name;", "SELECT $1 | SELECT $name", false); /* parameters */
   check_split("SELECT 'open;", "", true);
+  /* A doubled quote inside an escape string, then an escaped one. */
+  check_split("SELECT E'it''s \\'; x' AS s; SELECT 2;", "SELECT E'it''s \\'; x' AS s | SELECT 2",
+              false);
+  check_split("SELECT \"a\"\"b;\" FROM t;", "SELECT \"a\"\"b;\" FROM t", false);
+  /* '$' inside an identifier opens no dollar quote. */
+  check_split("SELECT a$b$ FROM t; SELECT 2;", "SELECT a$b$ FROM t | SELECT 2", false);
+  /* A dollar-quote tag of any length. */
+  char sql[256], want[256];
+  char tag[80];
+  memset(tag, 'q', 70);
+  tag[70] = '\0';
+  snprintf(sql, sizeof sql, "SELECT $%s$ a; b $%s$; SELECT 3;", tag, tag);
+  snprintf(want, sizeof want, "SELECT $%s$ a; b $%s$ | SELECT 3", tag, tag);
+  check_split(sql, want, false);
 }
 
 static void test_comments(void) {
