@@ -399,6 +399,29 @@ static const char *type_label(duckdb_result *res, idx_t c) {
   }
 }
 
+/* EXPLAIN's answer (explain_key, explain_value): the plan text as DuckDB draws it, line by line,
+ * rather than squeezed into one table cell. Control characters other than newlines become '?'
+ * (the text names the server's tables, which must not drive the terminal). */
+static int print_plan(const char *cmd, duckdb_connection con, FILE *out) {
+  duckdb_result res;
+  if (duckdb_query(con, "SELECT explain_value FROM mallard_result", &res) == DuckDBError) {
+    int rc = duck_fail(cmd, &res, "reading the plan");
+    duckdb_destroy_result(&res);
+    return rc;
+  }
+  for (idx_t r = 0; r < duckdb_row_count(&res); r++) {
+    char *v = duckdb_value_varchar(&res, 0, r);
+    if (v == NULL) continue;
+    for (char *q = v; *q != '\0'; q++)
+      if ((unsigned char)*q < 0x20 && *q != '\n') *q = '?';
+    fputs(v, out);
+    if (*v != '\0' && v[strlen(v) - 1] != '\n') fputc('\n', out);
+    duckdb_free(v);
+  }
+  duckdb_destroy_result(&res);
+  return CLI_EXIT_OK;
+}
+
 /* A readable table of the first max_rows rows (the whole result is loaded into the embedded
  * DuckDB to count it; this format is for people, not for data movement). */
 static int print_table(const char *cmd, duckdb_connection con, FILE *out, int64_t max_rows,
@@ -428,6 +451,11 @@ static int print_table(const char *cmd, duckdb_connection con, FILE *out, int64_
     exit_code = duck_fail(cmd, &res, "reading the result");
     duckdb_destroy_result(&res);
     return exit_code;
+  }
+  if (duckdb_column_count(&res) == 2 && strcmp(duckdb_column_name(&res, 0), "explain_key") == 0 &&
+      strcmp(duckdb_column_name(&res, 1), "explain_value") == 0) {
+    duckdb_destroy_result(&res);
+    return print_plan(cmd, con, out);
   }
   char sql[128];
   snprintf(sql, sizeof sql, "SELECT CAST(COLUMNS(*) AS VARCHAR) FROM mallard_result LIMIT %lld",

@@ -397,8 +397,10 @@ static bool read_line(shell *sh, char **line, size_t *cap, size_t *len, bool pen
   *cancelled = false;
   *len = 0;
   if (sh->interactive) {
-    fputs(pending ? "   ...> " : "mallard> ", stdout);
-    fflush(stdout);
+    /* On the terminal; with stdout redirected (results to a file), prompts go to stderr. */
+    FILE *tty = isatty(STDOUT_FILENO) ? stdout : stderr;
+    fputs(pending ? "   ...> " : "mallard> ", tty);
+    fflush(tty);
   }
   pthread_mutex_lock(&sh->mu);
   sh->at_prompt = true;
@@ -472,7 +474,7 @@ static int session(shell *sh) {
   for (char *stmt; (stmt = cli_sql_split_next(&split)) != NULL;) free(stmt);
   cli_sql_split_free(&split);
   free(line);
-  if (sh->interactive) fputc('\n', stdout);
+  if (sh->interactive) fputc('\n', isatty(STDOUT_FILENO) ? stdout : stderr);
   return sh->failures > 0 && !sh->interactive ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 }
 
@@ -520,9 +522,10 @@ int cli_cmd_shell(int argc, char **argv) {
   if (rc == CLI_EXIT_OK) {
     if (sh.interactive) {
       watch_start(&sh);
-      printf("mallard %s shell: connected to %s. End statements with ';'. .help lists the dot\n"
-             "commands; Ctrl-C cancels a statement, Ctrl-D leaves.\n",
-             MALLARD_VERSION, sh.o.server ? sh.o.server : CLI_DEFAULT_SERVER);
+      fprintf(isatty(STDOUT_FILENO) ? stdout : stderr,
+              "mallard %s shell: connected to %s. End statements with ';'. .help lists the dot\n"
+              "commands; Ctrl-C cancels a statement, Ctrl-D leaves.\n",
+              MALLARD_VERSION, sh.o.server ? sh.o.server : CLI_DEFAULT_SERVER);
     }
     rc = session(&sh);
     watch_stop(&sh);

@@ -86,6 +86,11 @@ def test_dot_commands(cli, servers):
     assert "10 rows (3 shown)" in text
     assert re.search(r"^Run Time: \d+\.\d{3} s$", err(r), re.M)
 
+    # EXPLAIN's plan drawn line by line in table mode (it was squeezed into one cell)
+    r = shell(cli, uri, ".format table\nEXPLAIN SELECT 1 + 1 AS two;\n")
+    assert r.returncode == 0, err(r)
+    assert re.search(r"^│\s+PROJECTION\s+│$", out(r), re.M), out(r)
+
     for bad, msg in ((".bogus", "unknown command '.bogus'"), (".format xml", ".format table"),
                      (".maxrows x", ".maxrows needs a number"), (".timer maybe", ".timer on|off")):
         r = shell(cli, uri, bad + "\n")
