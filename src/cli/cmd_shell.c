@@ -34,7 +34,8 @@ typedef struct shell {
   bool timer;
   bool bail;
   bool interactive;
-  bool stop; /* a script met BEGIN/COMMIT: it runs no further */
+  bool stop;        /* a script met BEGIN/COMMIT or lost its server: it runs no further */
+  bool server_gone; /* a script's statement found the server unreachable */
   int failures;
   /* Ctrl-C (see the top of the file); mu guards the three fields below it. */
   pthread_mutex_t mu;
@@ -49,30 +50,38 @@ typedef struct shell {
   int stop_fd[2]; /* the watcher's stop pipe */
 } shell;
 
+static void dot_help(FILE *out) {
+  fprintf(out, "dot commands (at the start of a line):\n"
+               "  .tables [PATTERN]      the server's tables (a LIKE pattern on the name)\n"
+               "  .exchangers            the server's exchangers\n"
+               "  .format table|csv|json how results print\n"
+               "  .maxrows N             rows a table shows\n"
+               "  .timer on|off          print each statement's time\n"
+               "  .help                  this list\n"
+               "  .quit                  leave (also .exit, Ctrl-D)\n");
+}
+
 static void usage(FILE *out) {
   fprintf(out,
           "usage: mallard shell [--format table|csv|json] [--max-rows N] [--bail] [options]\n\n"
           "An interactive SQL session with one server: statements end with ';' and may span\n"
           "lines; its result prints as a table (at most --max-rows rows, default 40). Each\n"
-          "statement is one call with its own transaction (autocommit): BEGIN/COMMIT, SET and\n"
-          "USE do not carry over to the next one. Ctrl-C cancels the running statement,\n"
-          "Ctrl-D leaves.\n"
+          "statement is one call with its own transaction (autocommit): BEGIN/COMMIT and\n"
+          "session settings do not carry over to the next one. Ctrl-C cancels the running\n"
+          "statement, Ctrl-D leaves.\n"
           "With stdin not a terminal it runs the statements read from it (a script; the last\n"
-          "one needs no ';'): mallard shell < report.sql\n\n"
-          "dot commands (at the start of a line):\n"
-          "  .tables [PATTERN]      the server's tables (a LIKE pattern on the name)\n"
-          "  .exchangers            the server's exchangers\n"
-          "  .format table|csv|json how results print\n"
-          "  .maxrows N             rows a table shows\n"
-          "  .timer on|off          print each statement's time\n"
-          "  .help                  this list\n"
-          "  .quit                  leave (also .exit, Ctrl-D)\n\n"
+          "one needs no ';'): mallard shell < report.sql. A script stops at a BEGIN/COMMIT\n"
+          "and when the server goes away.\n\n");
+  dot_help(out);
+  fprintf(out,
+          "\n"
           "  --format FMT            how results print (default: table on a terminal, else csv)\n"
           "  --max-rows N            rows a table shows (default 40)\n"
           "  --bail                  stop at the first statement that fails\n\n");
   cli_conn_opts_help(out);
   fprintf(out, "\nexit codes: 0 every statement succeeded (always 0 for an interactive session\n"
-               "left with Ctrl-D or .quit), 1 a statement failed, 2 usage, 3 cannot connect\n");
+               "left with Ctrl-D or .quit), 1 a statement failed, 2 usage, 3 cannot connect (or\n"
+               "the server went away during a script)\n");
 }
 
 /* ---------------------------------------------------------------- a reader as an Arrow stream */
@@ -144,6 +153,7 @@ static void *watch_main(void *arg) {
     pthread_mutex_lock(&sh->mu);
     if (sh->running != NULL) {
       sh->cancelled = true;
+      fputc('\n', stderr); /* past the terminal's "^C" */
       mallard_reader_cancel(sh->running);
     } else if (sh->at_prompt) {
       sh->interrupted = true;
@@ -337,7 +347,7 @@ static int run_dot(shell *sh, char *line) {
   dot_split(line, &name, &arg);
   if (strcmp(name, ".quit") == 0 || strcmp(name, ".exit") == 0) return 1;
   if (strcmp(name, ".help") == 0) {
-    usage(stdout);
+    dot_help(stdout);
     return 0;
   }
   if ((strcmp(name, ".tables") == 0 || strcmp(name, ".exchangers") == 0) && sh->client == NULL &&
@@ -384,10 +394,15 @@ static int run_dot(shell *sh, char *line) {
   return -1;
 }
 
-/* Counts a statement's outcome; true when the shell goes on. */
-static bool outcome(shell *sh, bool ok) {
-  if (!ok) sh->failures++;
-  return !sh->stop && (ok || !sh->bail);
+/* Counts a statement's outcome (its exit code); true when the shell goes on. A script stops
+ * when the server went away: nothing after can run. */
+static bool outcome(shell *sh, int rc) {
+  if (rc != CLI_EXIT_OK) sh->failures++;
+  if (rc == CLI_EXIT_CONNECT && !sh->interactive) {
+    sh->server_gone = true;
+    sh->stop = true;
+  }
+  return !sh->stop && (rc == CLI_EXIT_OK || !sh->bail);
 }
 
 /* Reads a line into *line; false at the end of input. At the prompt, Ctrl-C drops what was being
@@ -450,13 +465,13 @@ static int session(shell *sh) {
               "it belongs to is dropped\n",
               lineno);
       cli_sql_split_reset(&split);
-      go_on = outcome(sh, false);
+      go_on = outcome(sh, CLI_EXIT_ERROR);
       continue;
     }
     if (!pending && *skip_blanks(line) == '.') {
       int r = run_dot(sh, line);
       if (r == 1) break;
-      go_on = outcome(sh, r == 0);
+      go_on = outcome(sh, r == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR);
       continue;
     }
     if (!cli_sql_split_feed(&split, line, len)) {
@@ -465,17 +480,18 @@ static int session(shell *sh) {
       break;
     }
     for (char *stmt; go_on && (stmt = cli_sql_split_next(&split)) != NULL; free(stmt))
-      go_on = outcome(sh, run_sql(sh, stmt) == CLI_EXIT_OK);
+      go_on = outcome(sh, run_sql(sh, stmt));
   }
   /* The end of a script: its last statement needs no ';'. Typed and left unfinished: dropped. */
   char *last = go_on && !sh->interactive ? cli_sql_split_finish(&split) : NULL;
-  if (last != NULL) outcome(sh, run_sql(sh, last) == CLI_EXIT_OK);
+  if (last != NULL) outcome(sh, run_sql(sh, last));
   free(last);
   for (char *stmt; (stmt = cli_sql_split_next(&split)) != NULL;) free(stmt);
   cli_sql_split_free(&split);
   free(line);
   if (sh->interactive) fputc('\n', isatty(STDOUT_FILENO) ? stdout : stderr);
-  return sh->failures > 0 && !sh->interactive ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+  if (sh->interactive) return CLI_EXIT_OK;
+  return sh->server_gone ? CLI_EXIT_CONNECT : sh->failures > 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 }
 
 int cli_cmd_shell(int argc, char **argv) {
@@ -496,8 +512,9 @@ int cli_cmd_shell(int argc, char **argv) {
     if (r > 0) continue;
     if ((strcmp(a, "-f") == 0 || strcmp(a, "--format") == 0) && i + 1 < argc) {
       format_s = argv[++i];
-    } else if (strcmp(a, "--max-rows") == 0 && i + 1 < argc) {
+    } else if (strcmp(a, "--max-rows") == 0) {
       char *end = NULL;
+      if (i + 1 >= argc) return cli_usage_error(SHELL_CMD, "--max-rows needs a number");
       sh.max_rows = strtoll(argv[++i], &end, 10);
       if (*end != '\0' || sh.max_rows < 0)
         return cli_usage_error(SHELL_CMD, "--max-rows needs a number");

@@ -284,3 +284,34 @@ def test_logs_in_again_after_server_restart(mallard_bin, tmp_path):
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(p.fd)
+
+
+def test_script_stops_when_the_server_goes_away(mallard_bin):
+    """A script whose server went away exited 1 (as for bad SQL) after trying every remaining
+    statement against it; it stops at the first such statement and exits 3, as the other
+    commands do for an unreachable server."""
+    import subprocess
+    srv = subprocess.Popen([mallard_bin, "serve", "--listen", "127.0.0.1:0"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = re.match(r"listening (grpc://\S+)", srv.stdout.readline().strip()).group(1)
+    env = dict(os.environ, MALLARD_PASSWORD="password123")
+    env.pop("CI", None)
+    sh = subprocess.Popen([mallard_bin, "shell", "-s", url], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        sh.stdin.write(b"SELECT 1 AS first;\n")
+        sh.stdin.flush()
+        assert sh.stdout.readline() == b"first\n" and sh.stdout.readline() == b"1\n"
+        srv.send_signal(signal.SIGTERM)
+        assert srv.wait(timeout=30) == 0
+        sh.stdin.write(b"SELECT 2 AS second;\nSELECT 3 AS third;\nSELECT 4 AS fourth;\n")
+        sh.stdin.close()
+        rc = sh.wait(timeout=60)
+        errors = sh.stderr.read().decode().splitlines()
+        assert rc == 3, errors
+        assert len(errors) == 1 and "UNAVAILABLE" in errors[0], errors
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+        if sh.poll() is None:
+            sh.kill()
