@@ -22,6 +22,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/signalfd.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SHELL_CMD "shell"
@@ -43,6 +45,9 @@ typedef struct shell {
   bool at_prompt;          /* the main thread waits for a line */
   bool interrupted;        /* Ctrl-C at the prompt */
   bool cancelled;          /* Ctrl-C cancelled the running statement */
+  bool connecting;         /* logging in (a password prompt, perhaps): Ctrl-C leaves */
+  struct termios tty;      /* the terminal's settings at the start, restored on that exit */
+  bool have_tty;
   pthread_t main_thread;
   pthread_t watcher;
   bool watching;
@@ -156,8 +161,23 @@ static void *watch_main(void *arg) {
       fputc('\n', stderr); /* past the terminal's "^C" */
       mallard_reader_cancel(sh->running);
     } else if (sh->at_prompt) {
+      /* SIGUSR1 makes the main thread's read return EINTR; sent again until the read has
+       * returned, since one that lands just before the read starts is lost. */
       sh->interrupted = true;
-      pthread_kill(sh->main_thread, SIGUSR1);
+      for (int tries = 0; tries < 500 && sh->at_prompt && sh->interrupted; tries++) {
+        pthread_kill(sh->main_thread, SIGUSR1);
+        pthread_mutex_unlock(&sh->mu);
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        pthread_mutex_lock(&sh->mu);
+      }
+    } else if (sh->connecting) {
+      /* At the password prompt (echo off) or waiting for the server: leave, as psql does, with
+       * the terminal as it was. */
+      if (sh->have_tty) tcsetattr(STDIN_FILENO, TCSANOW, &sh->tty);
+      ssize_t w = write(STDERR_FILENO, "\n", 1);
+      (void)w;
+      _exit(130);
     }
     pthread_mutex_unlock(&sh->mu);
   }
@@ -293,10 +313,19 @@ static int run_statement(shell *sh, const char *sql, bool *relogin) {
   return rc;
 }
 
+static void set_connecting(shell *sh, bool on) {
+  pthread_mutex_lock(&sh->mu);
+  sh->connecting = on;
+  pthread_mutex_unlock(&sh->mu);
+}
+
 /* Logs in again (a new connection; the password from MALLARD_PASSWORD or a new prompt). */
 static int relogin(shell *sh) {
   mallard_client_close(&sh->client);
-  return cli_connect(&sh->o, NULL, &sh->client);
+  set_connecting(sh, true);
+  int rc = cli_connect(&sh->o, NULL, &sh->client);
+  set_connecting(sh, false);
+  return rc;
 }
 
 static int run_sql(shell *sh, const char *sql) {
@@ -353,16 +382,17 @@ static int run_dot(shell *sh, char *line) {
   if ((strcmp(name, ".tables") == 0 || strcmp(name, ".exchangers") == 0) && sh->client == NULL &&
       relogin(sh) != CLI_EXIT_OK)
     return -1;
-  if (strcmp(name, ".tables") == 0)
-    return cli_print_listing(SHELL_CMD, sh->client, &sh->o, "list_tables", *arg ? arg : NULL,
-                             false) == CLI_EXIT_OK
-               ? 0
-               : -1;
-  if (strcmp(name, ".exchangers") == 0)
-    return cli_print_listing(SHELL_CMD, sh->client, &sh->o, "list_exchangers", NULL, false) ==
-                   CLI_EXIT_OK
-               ? 0
-               : -1;
+  if (strcmp(name, ".tables") == 0 || strcmp(name, ".exchangers") == 0) {
+    /* These calls have no reader for Ctrl-C to cancel: a server that does not answer gives up
+     * after 30 s (or --timeout). */
+    cli_conn_opts o = sh->o;
+    if (o.timeout_s <= 0) o.timeout_s = 30;
+    bool tables = strcmp(name, ".tables") == 0;
+    int rc =
+        cli_print_listing(SHELL_CMD, sh->client, &o, tables ? "list_tables" : "list_exchangers",
+                          tables && *arg ? arg : NULL, false);
+    return rc == CLI_EXIT_OK ? 0 : -1;
+  }
   if (strcmp(name, ".format") == 0) {
     cli_format f = cli_format_parse(arg);
     if (f != CLI_FORMAT_TABLE && f != CLI_FORMAT_CSV && f != CLI_FORMAT_JSON) {
@@ -411,16 +441,17 @@ static bool read_line(shell *sh, char **line, size_t *cap, size_t *len, bool pen
                       bool *cancelled) {
   *cancelled = false;
   *len = 0;
+  /* At the prompt from before it shows: a Ctrl-C right after it must find the flag set. */
+  pthread_mutex_lock(&sh->mu);
+  sh->at_prompt = true;
+  sh->interrupted = false;
+  pthread_mutex_unlock(&sh->mu);
   if (sh->interactive) {
     /* On the terminal; with stdout redirected (results to a file), prompts go to stderr. */
     FILE *tty = isatty(STDOUT_FILENO) ? stdout : stderr;
     fputs(pending ? "   ...> " : "mallard> ", tty);
     fflush(tty);
   }
-  pthread_mutex_lock(&sh->mu);
-  sh->at_prompt = true;
-  sh->interrupted = false;
-  pthread_mutex_unlock(&sh->mu);
   errno = 0;
   ssize_t n = getline(line, cap, stdin);
   int e = errno;
@@ -534,22 +565,25 @@ int cli_cmd_shell(int argc, char **argv) {
   sh.o.quiet = true; /* no progress line between a prompt and its result */
   sh.interactive = isatty(STDIN_FILENO) != 0;
   pthread_mutex_init(&sh.mu, NULL);
-  if (sh.interactive) watch_setup_mask(&sh);
+  if (sh.interactive) {
+    watch_setup_mask(&sh);
+    sh.have_tty = tcgetattr(STDIN_FILENO, &sh.tty) == 0;
+    watch_start(&sh);
+  }
+  set_connecting(&sh, true);
   int rc = cli_connect(&sh.o, NULL, &sh.client);
+  set_connecting(&sh, false);
   if (rc == CLI_EXIT_OK) {
     if (sh.interactive) {
-      watch_start(&sh);
       fprintf(isatty(STDOUT_FILENO) ? stdout : stderr,
               "mallard %s shell: connected to %s. End statements with ';'. .help lists the dot\n"
               "commands; Ctrl-C cancels a statement, Ctrl-D leaves.\n",
               MALLARD_VERSION, sh.o.server ? sh.o.server : CLI_DEFAULT_SERVER);
     }
     rc = session(&sh);
-    watch_stop(&sh);
     mallard_client_close(&sh.client);
-  } else if (sh.sig_fd >= 0) {
-    close(sh.sig_fd);
   }
+  watch_stop(&sh);
   pthread_mutex_destroy(&sh.mu);
   return rc;
 }

@@ -315,3 +315,26 @@ def test_script_stops_when_the_server_goes_away(mallard_bin):
             srv.kill()
         if sh.poll() is None:
             sh.kill()
+
+
+def test_ctrl_c_at_the_password_prompt_leaves(mallard_bin, servers):
+    """Ctrl-C at the password prompt was ignored (and fired later, at the first prompt): it
+    leaves now (status 130), with the terminal's echo back on."""
+    import termios
+    env = dict(os.environ)
+    for k in ("MALLARD_PASSWORD", "MALLARD_TOKEN", "CI"):
+        env.pop(k, None)
+    p = Pty([mallard_bin, "shell", "-s", servers[0]], env)
+    try:
+        p.expect(r"password for admin: ")
+        p.send(b"\x03")
+        assert p.wait(timeout=10) == 130
+        lflag = termios.tcgetattr(p.fd)[3]
+        assert lflag & termios.ECHO, "the terminal was left without echo"
+    finally:
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+            os.waitpid(p.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(p.fd)
