@@ -203,7 +203,9 @@ static int write_arrow(const char *cmd, struct ArrowArrayStream *src, const char
   bool special = !to_stdout && stat(path, &st) == 0 && !S_ISREG(st.st_mode);
   if (src->get_schema(src, &schema) != 0) goto src_fail;
   prog.schema = &schema;
-  f = to_stdout ? stdout : special ? fopen(path, "wb") : open_beside(path, &tmp);
+  f = to_stdout ? stdout : special ? NULL : open_beside(path, &tmp);
+  /* No file can be made beside it (a directory we may not write to): write it in place. */
+  if (f == NULL && !to_stdout) f = fopen(path, "wb");
   if (f == NULL) {
     fprintf(stderr, "mallard %s: cannot write %s: %m\n", cmd, path);
     exit_code = CLI_EXIT_ERROR;
