@@ -200,10 +200,15 @@ static int write_arrow(const char *cmd, struct ArrowArrayStream *src, const char
 
   char *tmp = NULL;
   struct stat st;
-  bool special = !to_stdout && stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+  /* Written in place: anything but a regular file or a new path (a device, a FIFO, a symlink
+   * such as /dev/stdout, which a rename would replace), and a file with other hard links. */
+  bool exists = !to_stdout && lstat(path, &st) == 0;
+  bool special = exists && (!S_ISREG(st.st_mode) || st.st_nlink > 1);
   if (src->get_schema(src, &schema) != 0) goto src_fail;
   prog.schema = &schema;
   f = to_stdout ? stdout : special ? NULL : open_beside(path, &tmp);
+  /* The new file takes the old one's permissions (a private file stays private). */
+  if (f != NULL && tmp != NULL && exists) (void)fchmod(fileno(f), st.st_mode & 07777);
   /* No file can be made beside it (a directory we may not write to): write it in place. */
   if (f == NULL && !to_stdout) f = fopen(path, "wb");
   if (f == NULL) {

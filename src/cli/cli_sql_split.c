@@ -80,11 +80,17 @@ static bool push_done(cli_sql_split *s) {
 
 /* At text[i] == '$' in code: the length of a dollar-quote opener ("$$" or "$tag$"), else 0 (a
  * parameter such as $1 or $name). */
+/* A character of an identifier: ASCII letters, digits and '_', and every byte of a UTF-8
+ * multibyte character (DuckDB's identifiers may hold any letter). */
+static bool ident_char(char c) {
+  return isalnum((unsigned char)c) || c == '_' || (unsigned char)c >= 0x80;
+}
+
 static size_t dollar_tag(const char *text, size_t len, size_t i) {
   size_t j = i + 1;
   if (j < len && text[j] == '$') return 2;
-  if (j >= len || !(isalpha((unsigned char)text[j]) || text[j] == '_')) return 0;
-  while (j < len && (isalnum((unsigned char)text[j]) || text[j] == '_')) j++;
+  if (j >= len || !(ident_char(text[j]) && !isdigit((unsigned char)text[j]))) return 0;
+  while (j < len && ident_char(text[j])) j++;
   return j < len && text[j] == '$' ? j - i + 1 : 0;
 }
 
@@ -120,8 +126,7 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
         s->state = e ? ST_ESQUOTE : ST_SQUOTE;
       } else if (c == '"') {
         s->state = ST_DQUOTE;
-      } else if (c == '$' &&
-                 !(isalnum((unsigned char)s->prev) || s->prev == '_' || s->prev == '$')) {
+      } else if (c == '$' && !(ident_char(s->prev) || s->prev == '$')) {
         /* (a '$' inside an identifier, as in a$b$, opens nothing) */
         size_t n = dollar_tag(text, len, i);
         char *tag = n > 0 ? malloc(n) : NULL;
@@ -162,8 +167,8 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
         s->prev = '$';
       }
       break;
-    case ST_LINE_COMMENT:
-      if (c == '\n') s->state = ST_CODE;
+    case ST_LINE_COMMENT: /* ends at a line end, \r included (files with CR line ends) */
+      if (c == '\n' || c == '\r') s->state = ST_CODE;
       break;
     case ST_BLOCK_COMMENT:
       if (c == '/' && next == '*') {

@@ -84,9 +84,8 @@ static void usage(FILE *out) {
           "  --max-rows N            rows a table shows (default 40)\n"
           "  --bail                  stop at the first statement that fails\n\n");
   cli_conn_opts_help(out);
-  fprintf(out, "\nexit codes: 0 every statement succeeded (always 0 for an interactive session\n"
-               "left with Ctrl-D or .quit), 1 a statement failed, 2 usage, 3 cannot connect (or\n"
-               "the server went away during a script)\n");
+  fprintf(out, "A script exits 1 when a statement failed and 3 when the server went away; an\n"
+               "interactive session exits 0.\n");
 }
 
 /* ---------------------------------------------------------------- a reader as an Arrow stream */
@@ -225,9 +224,22 @@ static void watch_stop(shell *sh) {
 
 /* ---------------------------------------------------------------- statements */
 
+/* Skips ASCII blanks and the invisible Unicode ones an editor may leave (a byte order mark,
+ * no-break and zero-width spaces), which would hide a statement's first word. */
 static const char *skip_blanks(const char *p) {
-  while (*p != '\0' && isspace((unsigned char)*p)) p++;
-  return p;
+  for (;;) {
+    const unsigned char *u = (const unsigned char *)p;
+    if (*u != '\0' && isspace(*u))
+      p++;
+    else if (u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) /* U+FEFF */
+      p += 3;
+    else if (u[0] == 0xC2 && u[1] == 0xA0) /* U+00A0 */
+      p += 2;
+    else if (u[0] == 0xE2 && u[1] == 0x80 && (u[2] >= 0x80 && u[2] <= 0x8B)) /* U+2000-200B */
+      p += 3;
+    else
+      return p;
+  }
 }
 
 /* True when the statement's first word (after blanks and comments) is one of DuckDB's
@@ -346,7 +358,9 @@ static int run_sql(shell *sh, const char *sql) {
   int rc;
   if (sh->client == NULL && (rc = relogin(sh)) != CLI_EXIT_OK) return rc;
   bool again = false;
-  rc = run_statement(sh, sql, &again);
+  /* A pre-issued token that is refused stays refused: no logging in again. */
+  const char *token = getenv("MALLARD_TOKEN");
+  rc = run_statement(sh, sql, token != NULL && *token != '\0' ? NULL : &again);
   if (again) {
     /* The session is gone (a server restart, --session-idle): the statement did not run. */
     fprintf(stderr, "mallard shell: the server no longer knows this session (it restarted, or "
@@ -465,7 +479,7 @@ static bool read_line(shell *sh, char **line, size_t *cap, size_t *len, bool pen
   }
   if (e == EINTR || interrupted) {
     clearerr(stdin);
-    fputc('\n', stdout);
+    fputc('\n', isatty(STDOUT_FILENO) ? stdout : stderr);
     *cancelled = true;
     return true;
   }
@@ -505,7 +519,12 @@ static int session(shell *sh) {
       go_on = outcome(sh, r == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR);
       continue;
     }
-    if (!cli_sql_split_feed(&split, line, len)) {
+    const char *text = line;
+    if (lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+      text += 3; /* a file saved "UTF-8 with BOM": the mark is no SQL */
+      len -= 3;
+    }
+    if (!cli_sql_split_feed(&split, text, len)) {
       fprintf(stderr, "mallard shell: out of memory\n");
       sh->failures++;
       break;

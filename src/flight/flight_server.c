@@ -130,6 +130,7 @@ struct flight_server {
   pthread_cond_t cv;
   int active_handlers;
   int live_calls;
+  int committing;        /* handlers between flight_call_enter_commit and their return */
   flight_call *handling; /* calls whose handler runs */
   bool shutting_down;    /* flight_server_shutdown began: new calls are refused (UNAVAILABLE) */
   bool grpc_stopped;     /* grpc_server_shutdown_and_notify was called: no more calls requested */
@@ -821,6 +822,9 @@ static void *handler_thread(void *arg) {
   pthread_mutex_unlock(&call->mu);
   if (cut && rc != MALLARD_OK) mlr_error_set(&err, MALLARD_UNAVAILABLE, FS_SHUTDOWN_MESSAGE);
   call_finish(call, &err);
+  pthread_mutex_lock(&call->mu);
+  bool committed = call->committing;
+  pthread_mutex_unlock(&call->mu);
   if (srv->service.call_done != NULL) srv->service.call_done(srv->service.ctx, call, &err);
   pthread_mutex_lock(&srv->mu);
   if (call->h_prev != NULL) call->h_prev->h_next = call->h_next;
@@ -830,6 +834,7 @@ static void *handler_thread(void *arg) {
   call_unref(call);
   pthread_mutex_lock(&srv->mu);
   srv->active_handlers--;
+  if (committed) srv->committing--;
   pthread_cond_broadcast(&srv->cv);
   pthread_mutex_unlock(&srv->mu);
   return NULL;
@@ -1022,6 +1027,10 @@ static bool no_handlers(flight_server *srv) {
   return srv->active_handlers == 0;
 }
 
+static bool none_committing(flight_server *srv) {
+  return srv->committing == 0;
+}
+
 static bool no_live_calls_drained(flight_server *srv) {
   return is_drained(srv) && no_live_calls(srv);
 }
@@ -1052,14 +1061,14 @@ static size_t interrupt_handled_calls(flight_server *srv) {
       call->hooks_ran = true;
     }
     size_t nh = call->n_hooks;
-    bool cut = !call->committing;
+    /* Only a handler waiting for its client's next message is answered by the transport: it
+     * has written nothing. One running DuckDB sends its own status once interrupted, which
+     * is OK when its statement got through all the same (an INSERT committed just then). */
+    bool cut = !call->committing && call->recv_pending;
     pthread_cond_broadcast(&call->cv);
     pthread_mutex_unlock(&call->mu);
     if (run)
       for (size_t h = 0; h < nh; h++) call->hooks[h].fn(call->hooks[h].arg);
-    /* The status goes out now, also for a handler blocked on its client (a message that does
-     * not come, or a DoPut whose client keeps sending): its pending operations fail, and the
-     * status it would send itself is the same. */
     if (cut)
       grpc_call_cancel_with_status(call->gcall, GRPC_STATUS_UNAVAILABLE, FS_SHUTDOWN_MESSAGE, NULL);
     call_unref(call);
@@ -1107,6 +1116,9 @@ void flight_server_shutdown(flight_server *srv, double grace_seconds) {
     /* Interrupted handlers get FS_INTERRUPT_WAIT_S to send their own status; with none (only
      * idle connections are left) the cancel-all below closes the connections at once. */
     if (interrupt_handled_calls(srv) > 0) wait_until(srv, is_drained, FS_INTERRUPT_WAIT_S);
+    /* A commit under way finishes and reports first, however long it takes (the cancel-all
+     * would tell its client it failed; `mallard serve` bounds the whole wait). */
+    wait_until(srv, none_committing, -1);
     grpc_server_cancel_all_calls(srv->server);
     /* Handlers whose sends the cancel failed return at once. gRPC's own end of the cancelled
      * calls can take seconds more (its transport closes a connection whose client stopped
@@ -1261,10 +1273,16 @@ bool flight_call_wait_cancelled(flight_call *call, int timeout_ms) {
 }
 
 bool flight_call_enter_commit(flight_call *call) {
+  flight_server *srv = call->srv;
+  pthread_mutex_lock(&srv->mu);
   pthread_mutex_lock(&call->mu);
   bool ok = !call->hooks_ran && !call->shutdown_expired && !(call->closed && call->cancelled);
-  if (ok) call->committing = true;
+  if (ok) {
+    call->committing = true;
+    srv->committing++;
+  }
   pthread_mutex_unlock(&call->mu);
+  pthread_mutex_unlock(&srv->mu);
   return ok;
 }
 

