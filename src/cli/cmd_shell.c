@@ -107,6 +107,20 @@ static int rs_get_schema(struct ArrowArrayStream *st, struct ArrowSchema *out) {
   return EIO;
 }
 
+/* True when code is the outcome of the user's Ctrl-C (the watcher cancelled the statement). */
+static bool cancelled_by_user(shell *sh, mallard_code code) {
+  pthread_mutex_lock(&sh->mu);
+  bool r = sh->cancelled && code == MALLARD_CANCELLED;
+  pthread_mutex_unlock(&sh->mu);
+  return r;
+}
+
+/* Where prompts and the banner go: the terminal, or stderr when stdout is redirected (results
+ * to a file). */
+static FILE *prompt_stream(void) {
+  return isatty(STDOUT_FILENO) ? stdout : stderr;
+}
+
 static int rs_get_next(struct ArrowArrayStream *st, struct ArrowArray *out) {
   reader_stream *rs = st->private_data;
   mallard_error err;
@@ -114,10 +128,7 @@ static int rs_get_next(struct ArrowArrayStream *st, struct ArrowArray *out) {
   for (;;) {
     bool eof = false;
     if (mallard_reader_next(rs->reader, out, NULL, &eof, &err) != MALLARD_OK) {
-      pthread_mutex_lock(&rs->sh->mu);
-      bool by_user = rs->sh->cancelled && err.code == MALLARD_CANCELLED;
-      pthread_mutex_unlock(&rs->sh->mu);
-      if (by_user)
+      if (cancelled_by_user(rs->sh, err.code))
         snprintf(rs->error, sizeof rs->error, "cancelled (Ctrl-C)");
       else
         snprintf(rs->error, sizeof rs->error, "%s: %s", mallard_code_name(err.code), err.message);
@@ -268,10 +279,7 @@ static bool is_transaction_control(const char *sql) {
 
 /* A statement's error, said plainly when Ctrl-C was its cause. */
 static int statement_failed(shell *sh, const mallard_error *err) {
-  pthread_mutex_lock(&sh->mu);
-  bool by_user = sh->cancelled && err->code == MALLARD_CANCELLED;
-  pthread_mutex_unlock(&sh->mu);
-  if (!by_user) return cli_fail(SHELL_CMD, err);
+  if (!cancelled_by_user(sh, err->code)) return cli_fail(SHELL_CMD, err);
   fprintf(stderr, "mallard shell: cancelled (Ctrl-C)\n");
   return CLI_EXIT_ERROR;
 }
@@ -461,8 +469,7 @@ static bool read_line(shell *sh, char **line, size_t *cap, size_t *len, bool pen
   sh->interrupted = false;
   pthread_mutex_unlock(&sh->mu);
   if (sh->interactive) {
-    /* On the terminal; with stdout redirected (results to a file), prompts go to stderr. */
-    FILE *tty = isatty(STDOUT_FILENO) ? stdout : stderr;
+    FILE *tty = prompt_stream();
     fputs(pending ? "   ...> " : "mallard> ", tty);
     fflush(tty);
   }
@@ -479,7 +486,7 @@ static bool read_line(shell *sh, char **line, size_t *cap, size_t *len, bool pen
   }
   if (e == EINTR || interrupted) {
     clearerr(stdin);
-    fputc('\n', isatty(STDOUT_FILENO) ? stdout : stderr);
+    fputc('\n', prompt_stream());
     *cancelled = true;
     return true;
   }
@@ -539,7 +546,7 @@ static int session(shell *sh) {
   for (char *stmt; (stmt = cli_sql_split_next(&split)) != NULL;) free(stmt);
   cli_sql_split_free(&split);
   free(line);
-  if (sh->interactive) fputc('\n', isatty(STDOUT_FILENO) ? stdout : stderr);
+  if (sh->interactive) fputc('\n', prompt_stream());
   if (sh->interactive) return CLI_EXIT_OK;
   return sh->server_gone ? CLI_EXIT_CONNECT : sh->failures > 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 }
@@ -594,7 +601,7 @@ int cli_cmd_shell(int argc, char **argv) {
   set_connecting(&sh, false);
   if (rc == CLI_EXIT_OK) {
     if (sh.interactive) {
-      fprintf(isatty(STDOUT_FILENO) ? stdout : stderr,
+      fprintf(prompt_stream(),
               "mallard %s shell: connected to %s. End statements with ';'. .help lists the dot\n"
               "commands; Ctrl-C cancels a statement, Ctrl-D leaves.\n",
               MALLARD_VERSION, sh.o.server ? sh.o.server : CLI_DEFAULT_SERVER);

@@ -9,6 +9,7 @@ import pty
 import re
 import select
 import signal
+import subprocess
 import time
 
 import pytest
@@ -24,6 +25,22 @@ def err(r):
 
 def shell(cli, uri, script, *args):
     return cli("shell", "-s", uri, *args, input=script.encode())
+
+
+def shell_env():
+    """The environment for a shell started directly: the password set, CI unset."""
+    env = dict(os.environ, MALLARD_PASSWORD="password123")
+    env.pop("CI", None)
+    return env
+
+
+def serve(mallard_bin, listen):
+    """A one-server `mallard serve` on listen; returns the process and its URL."""
+    p = subprocess.Popen([mallard_bin, "serve", "--listen", listen],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    m = re.match(r"listening (grpc://\S+)", p.stdout.readline().strip())
+    assert m, "mallard serve did not start"
+    return p, m.group(1)
 
 
 def test_script_statements(cli, servers):
@@ -201,11 +218,18 @@ class Pty:
         os.waitpid(self.pid, 0)
         raise AssertionError("mallard shell did not exit")
 
+    def close(self):
+        """Kills the shell if it still runs and closes the terminal."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(self.fd)
+
 
 def test_interactive_session(mallard_bin, servers):
-    env = dict(os.environ, MALLARD_PASSWORD="password123")
-    env.pop("CI", None)
-    p = Pty([mallard_bin, "shell", "-s", servers[0]], env)
+    p = Pty([mallard_bin, "shell", "-s", servers[0]], shell_env())
     try:
         banner = p.expect(r"mallard> ")
         assert "connected to " + servers[0] in banner
@@ -241,38 +265,22 @@ def test_interactive_session(mallard_bin, servers):
         p.send(b"\x04")  # Ctrl-D at an empty prompt leaves
         assert p.wait() == 0
     finally:
-        try:
-            os.kill(p.pid, signal.SIGKILL)
-            os.waitpid(p.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(p.fd)
+        p.close()
 
 
 def test_logs_in_again_after_server_restart(mallard_bin, tmp_path):
     """The server restarted (or the session expired): the next statement is refused as
     UNAUTHENTICATED before it runs; the shell logs in again and runs it. Every statement failed
     until the shell was restarted."""
-    import subprocess
-
-    def serve(listen):
-        p = subprocess.Popen([mallard_bin, "serve", "--listen", listen],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        m = re.match(r"listening (grpc://\S+)", p.stdout.readline().strip())
-        assert m, "mallard serve did not start"
-        return p, m.group(1)
-
-    srv, url = serve("127.0.0.1:0")
-    env = dict(os.environ, MALLARD_PASSWORD="password123")
-    env.pop("CI", None)
-    p = Pty([mallard_bin, "shell", "-s", url], env)
+    srv, url = serve(mallard_bin, "127.0.0.1:0")
+    p = Pty([mallard_bin, "shell", "-s", url], shell_env())
     try:
         p.expect(r"mallard> ")
         p.send("SELECT 1 AS one;\n")
         assert re.search(r"│\s+1 │", p.expect(r"mallard> "))
         srv.send_signal(signal.SIGTERM)
         assert srv.wait(timeout=30) == 0
-        srv, _ = serve(url.replace("grpc://", ""))
+        srv, _ = serve(mallard_bin, url.replace("grpc://", ""))
         seen = ""
         for _ in range(3):  # the first may find the old connection broken (UNAVAILABLE)
             p.send("SELECT 2 AS two;\n")
@@ -285,26 +293,16 @@ def test_logs_in_again_after_server_restart(mallard_bin, tmp_path):
     finally:
         srv.send_signal(signal.SIGTERM)
         srv.wait(timeout=30)
-        try:
-            os.kill(p.pid, signal.SIGKILL)
-            os.waitpid(p.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(p.fd)
+        p.close()
 
 
 def test_script_stops_when_the_server_goes_away(mallard_bin):
     """A script whose server went away exited 1 (as for bad SQL) after trying every remaining
     statement against it; it stops at the first such statement and exits 3, as the other
     commands do for an unreachable server."""
-    import subprocess
-    srv = subprocess.Popen([mallard_bin, "serve", "--listen", "127.0.0.1:0"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    url = re.match(r"listening (grpc://\S+)", srv.stdout.readline().strip()).group(1)
-    env = dict(os.environ, MALLARD_PASSWORD="password123")
-    env.pop("CI", None)
+    srv, url = serve(mallard_bin, "127.0.0.1:0")
     sh = subprocess.Popen([mallard_bin, "shell", "-s", url], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=shell_env())
     try:
         sh.stdin.write(b"SELECT 1 AS first;\n")
         sh.stdin.flush()
@@ -339,9 +337,4 @@ def test_ctrl_c_at_the_password_prompt_leaves(mallard_bin, servers):
         lflag = termios.tcgetattr(p.fd)[3]
         assert lflag & termios.ECHO, "the terminal was left without echo"
     finally:
-        try:
-            os.kill(p.pid, signal.SIGKILL)
-            os.waitpid(p.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(p.fd)
+        p.close()

@@ -30,24 +30,6 @@ def exchange(c, o, cmd, table_or_batches, schema=None, chunk=None):
         batches = table_or_batches
     w, r = c.do_exchange(fl.FlightDescriptor.for_command(cmd), o)
     errors = []
-    if isinstance(batches, list) and sum(b.nbytes for b in batches) < SEQUENTIAL_BYTES:
-        # Small input: sent whole before reading. Writing from another thread while the reader
-        # ends the call on the server's error is a race inside pyarrow's client, which once
-        # aborted the test process ("Fatal Python error: Aborted" in write_batch).
-        try:
-            w.begin(schema)
-            for b in batches:
-                w.write_batch(b)
-            w.done_writing()
-        except Exception as e:  # the reader sees the server's status too
-            errors.append(e)
-        try:
-            return r.read_all()
-        finally:
-            try:
-                w.close()
-            except Exception:
-                pass
 
     def write():
         try:
@@ -58,17 +40,24 @@ def exchange(c, o, cmd, table_or_batches, schema=None, chunk=None):
         except Exception as e:  # the reader sees the server's status too
             errors.append(e)
 
-    t = threading.Thread(target=write)
-    t.start()
+    t = None
+    if isinstance(batches, list) and sum(b.nbytes for b in batches) < SEQUENTIAL_BYTES:
+        # Small input: sent whole before reading. Writing from another thread while the reader
+        # ends the call on the server's error is a race inside pyarrow's client, which once
+        # aborted the test process ("Fatal Python error: Aborted" in write_batch).
+        write()
+    else:
+        t = threading.Thread(target=write)
+        t.start()
     try:
-        out = r.read_all()
+        return r.read_all()
     finally:
-        t.join()
+        if t is not None:
+            t.join()
         try:
             w.close()
         except Exception:
             pass
-    return out
 
 
 def action(c, o, name, body=b""):

@@ -30,6 +30,22 @@ def get(c, o, sql):
     return c.do_get(fl.Ticket(sql.encode()), o).read_all()
 
 
+def get_in_thread(c, o, sql):
+    """Starts a DoGet of sql read whole in a thread; returns the thread and a dict that gets
+    the call's exception under "error"."""
+    outcome = {}
+
+    def run():
+        try:
+            get(c, o, sql)
+        except Exception as e:  # noqa: BLE001
+            outcome["error"] = e
+
+    th = threading.Thread(target=run)
+    th.start()
+    return th, outcome
+
+
 def test_help_documents_every_flag(mallard_bin):
     out = subprocess.run([mallard_bin, "serve", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
@@ -204,16 +220,7 @@ def test_call_cut_by_shutdown_is_told_why(start_mallard):
     shutting down (gRPC's own cancel-all said "Cancelling all calls")."""
     m = start_mallard("--listen", "127.0.0.1:0", "--grace", "1", n_servers=1)
     c, o = m.client(0)
-    outcome = {}
-
-    def long_query():
-        try:
-            c.do_get(fl.Ticket(b"SELECT count(*) FROM range(1000000000000)"), o).read_all()
-        except Exception as e:  # noqa: BLE001
-            outcome["error"] = e
-
-    th = threading.Thread(target=long_query)
-    th.start()
+    th, outcome = get_in_thread(c, o, "SELECT count(*) FROM range(1000000000000)")
     time.sleep(1.0)
     m.proc.send_signal(signal.SIGTERM)
     th.join(60)
@@ -257,16 +264,7 @@ def test_new_calls_during_grace_are_told_to_go_elsewhere(start_mallard, mallard_
     m = start_mallard("--listen", "127.0.0.1:0", "--grace", "4", n_servers=1)
     c, o = m.client(0)
     early, early_o = m.client(0)  # connected before the shutdown
-    outcome = {}
-
-    def long_query():
-        try:
-            c.do_get(fl.Ticket(b"SELECT count(*) FROM range(1000000000000)"), o).read_all()
-        except Exception as e:  # noqa: BLE001
-            outcome["error"] = e
-
-    th = threading.Thread(target=long_query)
-    th.start()
+    th, outcome = get_in_thread(c, o, "SELECT count(*) FROM range(1000000000000)")
     time.sleep(0.5)
     m.proc.send_signal(signal.SIGTERM)
     time.sleep(1)
@@ -360,16 +358,7 @@ def test_call_duckdb_cannot_interrupt_does_not_hold_exit(start_mallard, tmp_path
     os.mkfifo(fifo)
     m = start_mallard("--listen", "127.0.0.1:0", "--grace", "1", n_servers=1, check_exit=False)
     c, o = m.client(0)
-    outcome = {}
-
-    def blocked():
-        try:
-            c.do_get(fl.Ticket(f"SELECT * FROM read_csv('{fifo}')".encode()), o).read_all()
-        except Exception as e:  # noqa: BLE001
-            outcome["error"] = e
-
-    th = threading.Thread(target=blocked)
-    th.start()
+    th, outcome = get_in_thread(c, o, f"SELECT * FROM read_csv('{fifo}')")
     time.sleep(1.0)
     t0 = time.time()
     m.proc.send_signal(signal.SIGTERM)
