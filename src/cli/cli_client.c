@@ -5,6 +5,7 @@
 #include "arrow/arrowc_schema.h"
 #include "cli/cli.h"
 #include "common/mlr_io.h"
+#include "common/mlr_utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -397,47 +398,10 @@ void cli_progress_done(cli_progress *p) {
 
 /* ---------------------------------------------------------------- terminal text */
 
-/* Decodes the UTF-8 sequence at p into *cp; returns its length in bytes (1 for a stray byte). */
-static size_t utf8_decode(const unsigned char *p, uint32_t *cp) {
-  size_t n = p[0] < 0x80             ? 1
-             : (p[0] & 0xE0) == 0xC0 ? 2
-             : (p[0] & 0xF0) == 0xE0 ? 3
-             : (p[0] & 0xF8) == 0xF0 ? 4
-                                     : 1;
-  uint32_t v = n == 1 ? p[0] : p[0] & (0x7F >> n);
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xC0) != 0x80) {
-      *cp = p[0];
-      return 1;
-    }
-    v = (v << 6) | (p[i] & 0x3F);
-  }
-  *cp = v;
-  return n;
-}
-
-/* Terminal columns a code point takes: 0 for combining marks and joiners, 2 for East Asian wide
- * and fullwidth characters and emoji, 1 otherwise (what wcwidth says for the common cases,
- * without depending on the locale). */
-static size_t codepoint_width(uint32_t c) {
-  if ((c >= 0x0300 && c <= 0x036F) || (c >= 0x200B && c <= 0x200F) ||
-      (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0x1AB0 && c <= 0x1AFF) || (c >= 0x20D0 && c <= 0x20FF))
-    return 0;
-  if ((c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) ||
-      (c >= 0x3041 && c <= 0x33FF) || (c >= 0x3400 && c <= 0x4DBF) ||
-      (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
-      (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
-      (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
-      (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x1F300 && c <= 0x1F64F) ||
-      (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD))
-    return 2;
-  return 1;
-}
-
 size_t cli_utf8_next(const char *s, size_t *cols) {
   uint32_t cp;
-  size_t n = utf8_decode((const unsigned char *)s, &cp);
-  *cols = codepoint_width(cp);
+  size_t n = mlr_utf8_decode(s, strnlen(s, 4), &cp);
+  *cols = mlr_codepoint_width(cp);
   return n;
 }
 

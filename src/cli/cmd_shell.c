@@ -7,9 +7,12 @@
  * Ctrl-C: SIGINT is blocked in every thread and read from a signalfd by a watcher thread, which
  * cancels the statement running (mallard_reader_cancel is thread-safe) or, at the prompt,
  * interrupts the main thread's read with SIGUSR1 (a handler that does nothing, installed without
- * SA_RESTART, so that the read returns EINTR). */
+ * SA_RESTART, so that the read returns EINTR). At the prompt on a terminal the line editor
+ * (cli_lineedit.h) reads Ctrl-C as a key instead. SIGTERM and SIGHUP go to the watcher too, which
+ * puts the terminal back as it was (the editor may have left it raw) and exits. */
 #include "cli/cli.h"
 #include "cli/cli_client.h"
+#include "cli/cli_lineedit.h"
 #include "cli/cli_sql_split.h"
 
 #include <ctype.h>
@@ -27,6 +30,7 @@
 #include <unistd.h>
 
 #define SHELL_CMD "shell"
+#define SHELL_HISTORY_MAX 1000 /* lines kept in the history */
 
 typedef struct shell {
   cli_conn_opts o;
@@ -36,8 +40,10 @@ typedef struct shell {
   bool timer;
   bool bail;
   bool interactive;
-  bool stop;        /* a script met BEGIN/COMMIT or lost its server: it runs no further */
-  bool server_gone; /* a script's statement found the server unreachable */
+  bool history_warned; /* the history file could not be written (said once) */
+  cli_lineedit *le;    /* the line editor on a terminal (NULL: lines read as they come) */
+  bool stop;           /* a script met BEGIN/COMMIT or lost its server: it runs no further */
+  bool server_gone;    /* a script's statement found the server unreachable */
   int failures;
   /* Ctrl-C (see the top of the file); mu guards the three fields below it. */
   pthread_mutex_t mu;
@@ -51,7 +57,7 @@ typedef struct shell {
   pthread_t main_thread;
   pthread_t watcher;
   bool watching;
-  int sig_fd;     /* signalfd of SIGINT */
+  int sig_fd;     /* signalfd of SIGINT, SIGTERM and SIGHUP */
   int stop_fd[2]; /* the watcher's stop pipe */
 } shell;
 
@@ -73,7 +79,9 @@ static void usage(FILE *out) {
           "lines; its result prints as a table (at most --max-rows rows, default 40). Each\n"
           "statement is one call with its own transaction (autocommit): BEGIN/COMMIT and\n"
           "session settings do not carry over to the next one. Ctrl-C cancels the running\n"
-          "statement, Ctrl-D leaves.\n"
+          "statement, Ctrl-D leaves. On a terminal the line can be edited (arrows, Home/End,\n"
+          "Ctrl-A/E/K/U/W), Up/Down recall earlier lines and Ctrl-R searches them; they are\n"
+          "kept in ~/.mallard_history (MALLARD_HISTORY names another file; empty: none).\n"
           "With stdin not a terminal it runs the statements read from it (a script; the last\n"
           "one needs no ';'): mallard shell < report.sql. A script stops at a BEGIN/COMMIT\n"
           "and when the server goes away.\n\n");
@@ -165,6 +173,12 @@ static void *watch_main(void *arg) {
     if (pfd[1].revents) break;
     struct signalfd_siginfo si;
     if (read(sh->sig_fd, &si, sizeof si) != (ssize_t)sizeof si) continue;
+    if (si.ssi_signo != SIGINT) {
+      /* SIGTERM or SIGHUP: leave as the signal would, with the terminal as it was (the line
+       * editor may have it in raw mode). */
+      if (sh->have_tty) tcsetattr(STDIN_FILENO, TCSANOW, &sh->tty);
+      _exit(128 + (int)si.ssi_signo);
+    }
     pthread_mutex_lock(&sh->mu);
     if (sh->running != NULL) {
       sh->cancelled = true;
@@ -194,12 +208,14 @@ static void *watch_main(void *arg) {
   return NULL;
 }
 
-/* Takes SIGINT over for the session (interactive only). Call before any thread exists (gRPC's
- * are made at connect) so that every thread inherits the blocked mask. */
+/* Takes SIGINT (SIGTERM, SIGHUP) over for the session (interactive only). Call before any thread
+ * exists (gRPC's are made at connect) so that every thread inherits the blocked mask. */
 static void watch_setup_mask(shell *sh) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   sh->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
   struct sigaction sa;
@@ -457,6 +473,36 @@ static bool outcome(shell *sh, int rc) {
   return !sh->stop && (rc == CLI_EXIT_OK || !sh->bail);
 }
 
+/* Reads a line with the line editor into *line (with a newline added, as getline leaves it). */
+static ssize_t edit_line(shell *sh, const char *prompt, char **line, size_t *cap) {
+  fflush(stdout);
+  fflush(stderr);
+  char *got = NULL;
+  cli_le_result r = cli_lineedit_read(sh->le, prompt, &got);
+  if (r == CLI_LE_INTERRUPT) errno = EINTR;
+  if (r != CLI_LE_LINE) return -1;
+  size_t n = strlen(got);
+  if (*cap < n + 2) {
+    char *grown = realloc(*line, n + 2);
+    if (grown == NULL) {
+      free(got);
+      errno = ENOMEM;
+      return -1;
+    }
+    *line = grown;
+    *cap = n + 2;
+  }
+  memcpy(*line, got, n);
+  (*line)[n] = '\n';
+  (*line)[n + 1] = '\0';
+  if (!cli_lineedit_history_add(sh->le, got) && !sh->history_warned) {
+    fprintf(stderr, "mallard shell: cannot write the history file: %s\n", strerror(errno));
+    sh->history_warned = true;
+  }
+  free(got);
+  return (ssize_t)n + 1;
+}
+
 /* Reads a line into *line; false at the end of input. At the prompt, Ctrl-C drops what was being
  * typed: *cancelled is set and the caller shows a fresh prompt. */
 static bool read_line(shell *sh, char **line, size_t *cap, size_t *len, bool pending,
@@ -468,13 +514,19 @@ static bool read_line(shell *sh, char **line, size_t *cap, size_t *len, bool pen
   sh->at_prompt = true;
   sh->interrupted = false;
   pthread_mutex_unlock(&sh->mu);
-  if (sh->interactive) {
-    FILE *tty = prompt_stream();
-    fputs(pending ? "   ...> " : "mallard> ", tty);
-    fflush(tty);
-  }
+  const char *prompt = pending ? "   ...> " : "mallard> ";
   errno = 0;
-  ssize_t n = getline(line, cap, stdin);
+  ssize_t n;
+  if (sh->le != NULL) {
+    n = edit_line(sh, prompt, line, cap);
+  } else {
+    if (sh->interactive) {
+      FILE *tty = prompt_stream();
+      fputs(prompt, tty);
+      fflush(tty);
+    }
+    n = getline(line, cap, stdin);
+  }
   int e = errno;
   pthread_mutex_lock(&sh->mu);
   sh->at_prompt = false;
@@ -551,6 +603,18 @@ static int session(shell *sh) {
   return sh->server_gone ? CLI_EXIT_CONNECT : sh->failures > 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 }
 
+/* The line editor, when the prompt goes to a terminal that can show it (not TERM=dumb, as in an
+ * editor's shell buffer); NULL otherwise: lines are then read as they come. */
+static cli_lineedit *open_editor(void) {
+  int out = isatty(STDOUT_FILENO) ? STDOUT_FILENO : isatty(STDERR_FILENO) ? STDERR_FILENO : -1;
+  const char *term = getenv("TERM");
+  if (out < 0 || (term != NULL && strcmp(term, "dumb") == 0)) return NULL;
+  char *path = cli_lineedit_default_history_path();
+  cli_lineedit *le = cli_lineedit_new(STDIN_FILENO, out, path, SHELL_HISTORY_MAX);
+  free(path);
+  return le;
+}
+
 int cli_cmd_shell(int argc, char **argv) {
   shell sh;
   memset(&sh, 0, sizeof sh);
@@ -595,6 +659,7 @@ int cli_cmd_shell(int argc, char **argv) {
     watch_setup_mask(&sh);
     sh.have_tty = tcgetattr(STDIN_FILENO, &sh.tty) == 0;
     watch_start(&sh);
+    sh.le = open_editor();
   }
   set_connecting(&sh, true);
   int rc = cli_connect(&sh.o, NULL, &sh.client);
@@ -610,6 +675,7 @@ int cli_cmd_shell(int argc, char **argv) {
     mallard_client_close(&sh.client);
   }
   watch_stop(&sh);
+  cli_lineedit_free(sh.le);
   pthread_mutex_destroy(&sh.mu);
   return rc;
 }

@@ -27,9 +27,11 @@ def shell(cli, uri, script, *args):
     return cli("shell", "-s", uri, *args, input=script.encode())
 
 
-def shell_env():
-    """The environment for a shell started directly: the password set, CI unset."""
-    env = dict(os.environ, MALLARD_PASSWORD="password123")
+def shell_env(history=""):
+    """The environment for a shell started directly: the password set, CI unset, a terminal
+    that draws the line editor, and the history file (none by default)."""
+    env = dict(os.environ, MALLARD_PASSWORD="password123", TERM="xterm",
+               MALLARD_HISTORY=str(history))
     env.pop("CI", None)
     return env
 
@@ -329,6 +331,7 @@ def test_ctrl_c_at_the_password_prompt_leaves(mallard_bin, servers):
     env = dict(os.environ)
     for k in ("MALLARD_PASSWORD", "MALLARD_TOKEN", "CI"):
         env.pop(k, None)
+    env["MALLARD_HISTORY"] = ""
     p = Pty([mallard_bin, "shell", "-s", servers[0]], env)
     try:
         p.expect(r"password for admin: ")
@@ -336,5 +339,82 @@ def test_ctrl_c_at_the_password_prompt_leaves(mallard_bin, servers):
         assert p.wait(timeout=10) == 130
         lflag = termios.tcgetattr(p.fd)[3]
         assert lflag & termios.ECHO, "the terminal was left without echo"
+    finally:
+        p.close()
+
+
+UP, LEFT, HOME = "\x1b[A", "\x1b[D", "\x1b[H"
+
+
+def set_columns(fd, cols):
+    import fcntl
+    import struct
+    import termios
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
+
+
+def test_line_editing_and_history(mallard_bin, servers, tmp_path):
+    """On a terminal the line can be edited (arrows, Home, word and line deletion), Up recalls
+    earlier lines (also from the history file of an earlier session) and Ctrl-R searches them;
+    a line wider than the terminal scrolls sideways instead of wrapping."""
+    hist = tmp_path / "history"
+    hist.write_text("SELECT 'from the file' AS f;\n")
+    p = Pty([mallard_bin, "shell", "-s", servers[0]], shell_env(hist))
+    try:
+        set_columns(p.fd, 40)
+        p.expect(r"mallard> ")  # redrawn lines start with "\r", a new prompt with "\n"
+        p.send("ELECT 6 * 7 AS answer;" + HOME + "S\r")  # Home, then insert at the start
+        assert re.search(r"│\s+42 │", p.expect(r"\nmallard> "))
+        p.send("SELECT 'typo' AS t;\x15SELECT 5 AS five; -- gone\x17\x17" + LEFT + "\x0b\r")
+        five = p.expect(r"\nmallard> ")  # Ctrl-U dropped the typo, Ctrl-W and Ctrl-K the comment
+        assert re.search(r"│\s+5 │", five) and "typo" not in five.split("\n", 1)[-1], five
+        p.send(UP * 3 + "\r")  # three lines back: the one the file kept
+        assert re.search(r"│ from the file │", p.expect(r"\nmallard> "))
+        p.send("\x12" + "6 *" + "\r")  # Ctrl-R
+        assert re.search(r"│\s+42 │", p.expect(r"\nmallard> "))
+        p.send("SELECT length('" + "x" * 100 + "') AS n;\r")
+        long = p.expect(r"\nmallard> ")
+        assert re.search(r"│\s+100 │", long), long
+        assert "x" * 40 not in long  # drawn as a 40-column window, never the whole line
+        p.send("\x04")
+        assert p.wait() == 0
+    finally:
+        p.close()
+    lines = hist.read_text().splitlines()
+    assert lines == ["SELECT 'from the file' AS f;", "SELECT 6 * 7 AS answer;",
+                     "SELECT 5 AS five;", "SELECT 'from the file' AS f;",
+                     "SELECT 6 * 7 AS answer;", "SELECT length('" + "x" * 100 + "') AS n;"]
+
+
+def test_dumb_terminal_reads_lines_as_they_come(mallard_bin, servers):
+    """TERM=dumb (an editor's shell buffer): no line editor, no escape sequences."""
+    env = shell_env()
+    env["TERM"] = "dumb"
+    p = Pty([mallard_bin, "shell", "-s", servers[0]], env)
+    try:
+        p.expect(r"\nmallard> ")
+        p.send("SELECT 3 AS three;\n")
+        seen = p.expect(r"\nmallard> ")
+        assert re.search(r"│\s+3 │", seen) and "\x1b[" not in seen, seen
+        p.send(b"\x04")
+        assert p.wait() == 0
+    finally:
+        p.close()
+
+
+def test_sigterm_at_the_prompt_restores_the_terminal(mallard_bin, servers):
+    """The line editor holds the terminal in raw mode while a line is typed: SIGTERM (or a
+    hang-up) then leaves with the terminal as it was, not without echo."""
+    import termios
+    p = Pty([mallard_bin, "shell", "-s", servers[0]], shell_env())
+    try:
+        p.expect(r"mallard> ")
+        p.send("SELECT")
+        p.expect(r"SELECT")
+        assert not termios.tcgetattr(p.fd)[3] & termios.ICANON  # raw while typing
+        os.kill(p.pid, signal.SIGTERM)
+        assert p.wait(timeout=10) == 128 + signal.SIGTERM
+        lflag = termios.tcgetattr(p.fd)[3]
+        assert lflag & termios.ECHO and lflag & termios.ICANON, "the terminal was left raw"
     finally:
         p.close()

@@ -1,0 +1,37 @@
+/* mlr_utf8: code points and their terminal columns. */
+#include "common/mlr_utf8.h"
+#include "mtest.h"
+
+#include <string.h>
+
+static void test_decode(void) {
+  uint32_t cp = 0;
+  CHECK(mlr_utf8_decode("A", 1, &cp) == 1 && cp == 'A');
+  CHECK(mlr_utf8_decode("\xc3\xa9", 2, &cp) == 2 && cp == 0xE9);
+  CHECK(mlr_utf8_decode("\xe6\xbc\xa2", 3, &cp) == 3 && cp == 0x6F22);
+  CHECK(mlr_utf8_decode("\xf0\x9f\xa6\x86", 4, &cp) == 4 && cp == 0x1F986);
+  /* Invalid: one byte, U+FFFD. */
+  CHECK(mlr_utf8_decode("\xe6\xbc", 2, &cp) == 1 && cp == 0xFFFD); /* cut short by n */
+  CHECK(mlr_utf8_decode("\xe6"
+                        "A",
+                        2, &cp) == 1 &&
+        cp == 0xFFFD);                                             /* not a continuation */
+  CHECK(mlr_utf8_decode("\x80", 1, &cp) == 1 && cp == 0xFFFD);     /* a stray continuation */
+  CHECK(mlr_utf8_decode("\xc0\x80", 2, &cp) == 1 && cp == 0xFFFD); /* overlong lead */
+  CHECK(mlr_utf8_decode("\xf5\x80\x80\x80", 4, &cp) == 1 && cp == 0xFFFD); /* past U+10FFFF */
+  CHECK(mlr_utf8_seq_len('a') == 1 && mlr_utf8_seq_len(0xC3) == 2);
+  CHECK(mlr_utf8_seq_len(0xE6) == 3 && mlr_utf8_seq_len(0xF0) == 4 && mlr_utf8_seq_len(0xBF) == 1);
+}
+
+static void test_width(void) {
+  CHECK(mlr_codepoint_width('a') == 1);
+  CHECK(mlr_codepoint_width(0x0301) == 0);  /* combining acute */
+  CHECK(mlr_codepoint_width(0x200D) == 0);  /* zero-width joiner */
+  CHECK(mlr_codepoint_width(0x6F22) == 2);  /* CJK */
+  CHECK(mlr_codepoint_width(0xAC00) == 2);  /* Hangul */
+  CHECK(mlr_codepoint_width(0x1F986) == 2); /* emoji */
+  const char *s = "e\xcc\x81\xe6\xbc\xa2x"; /* e + combining acute, a CJK character, x */
+  CHECK_EQ_INT(mlr_utf8_width(s, strlen(s)), 4);
+}
+
+MTEST_MAIN(MTEST(test_decode), MTEST(test_width))
