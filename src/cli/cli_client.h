@@ -28,9 +28,10 @@ typedef struct cli_conn_opts {
 
 /* Runs a listing action ("list_tables" with an optional LIKE pattern as body, or
  * "list_exchangers") on client and prints its rows as aligned columns, or the server's JSON as
- * is. Prints errors itself; returns the exit code (src/cli/cmd_admin.c). */
+ * is. Prints errors itself; returns the exit code (src/cli/cmd_admin.c). With relogin non-NULL,
+ * a refused login is not printed: *relogin is set for the caller to log in again and retry. */
 int cli_print_listing(const char *cmd, mallard_client *client, const cli_conn_opts *o,
-                      const char *type, const char *body, bool json);
+                      const char *type, const char *body, bool json, bool *relogin);
 
 /* Fills defaults (from the environment where documented). */
 void cli_conn_opts_init(cli_conn_opts *o);

@@ -9,6 +9,7 @@ enum { ST_CODE, ST_SQUOTE, ST_ESQUOTE, ST_DQUOTE, ST_DOLLAR, ST_LINE_COMMENT, ST
 
 void cli_sql_split_init(cli_sql_split *s) {
   memset(s, 0, sizeof *s);
+  s->line = 1;
 }
 
 static void drop_cur(cli_sql_split *s) {
@@ -25,7 +26,7 @@ static void drop_cur(cli_sql_split *s) {
 
 void cli_sql_split_free(cli_sql_split *s) {
   drop_cur(s);
-  for (size_t i = s->head; i < s->n_done; i++) free(s->done[i]);
+  for (size_t i = s->head; i < s->n_done; i++) free(s->done[i].sql);
   free(s->done);
   memset(s, 0, sizeof *s);
 }
@@ -57,7 +58,7 @@ static bool push_done(cli_sql_split *s) {
         s->head = 0;
       } else {
         size_t cap = s->cap_done ? s->cap_done * 2 : 8;
-        char **d = realloc(s->done, cap * sizeof *d);
+        struct cli_sql_stmt *d = realloc(s->done, cap * sizeof *d);
         if (d == NULL) {
           free(stmt);
           stmt = NULL;
@@ -68,7 +69,7 @@ static bool push_done(cli_sql_split *s) {
       }
     }
     if (stmt != NULL)
-      s->done[s->n_done++] = stmt;
+      s->done[s->n_done++] = (struct cli_sql_stmt){stmt, s->cur_line};
     else
       ok = false;
   } else if (s->cur.oom) {
@@ -94,8 +95,16 @@ static size_t dollar_tag(const char *text, size_t len, size_t i) {
   return j < len && text[j] == '$' ? j - i + 1 : 0;
 }
 
+/* The line text[i] is on: s->line advanced by the newlines in text[*counted..i). */
+static long line_at(cli_sql_split *s, const char *text, size_t i, size_t *counted) {
+  for (; *counted < i; (*counted)++)
+    if (text[*counted] == '\n') s->line++;
+  return s->line;
+}
+
 bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
-  size_t start = 0; /* text[start..i) is not yet in cur */
+  size_t start = 0;   /* text[start..i) is not yet in cur */
+  size_t counted = 0; /* text[0..counted) is counted in s->line */
   for (size_t i = 0; i < len; i++) {
     char c = text[i];
     char next = i + 1 < len ? text[i + 1] : '\0';
@@ -118,7 +127,10 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
         i++;
         continue;
       }
-      if (!isspace((unsigned char)c)) s->content = true;
+      if (!isspace((unsigned char)c) && !s->content) {
+        s->content = true;
+        s->cur_line = line_at(s, text, i, &counted);
+      }
       if (c == '\'') {
         /* E'...' (not the end of an identifier such as "name'"): backslash escapes. */
         bool e = (s->prev == 'E' || s->prev == 'e') &&
@@ -182,21 +194,28 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
     }
   }
   if (start < len) mlr_strbuf_append(&s->cur, text + start, len - start);
+  line_at(s, text, len, &counted);
   return !(s->oom || s->cur.oom);
 }
 
-char *cli_sql_split_next(cli_sql_split *s) {
+void cli_sql_split_set_line(cli_sql_split *s, long line) {
+  s->line = line;
+}
+
+char *cli_sql_split_next(cli_sql_split *s, long *line) {
   if (s->head == s->n_done) return NULL;
-  return s->done[s->head++];
+  if (line != NULL) *line = s->done[s->head].line;
+  return s->done[s->head++].sql;
 }
 
 bool cli_sql_split_pending(const cli_sql_split *s) {
   return s->content || s->state != ST_CODE;
 }
 
-char *cli_sql_split_finish(cli_sql_split *s) {
+char *cli_sql_split_finish(cli_sql_split *s, long *line) {
   char *stmt =
       s->content && !s->cur.oom ? trimmed(s->cur.data ? s->cur.data : "", s->cur.len) : NULL;
+  if (line != NULL) *line = s->cur_line;
   drop_cur(s);
   return stmt;
 }

@@ -19,7 +19,12 @@ typedef struct cli_sql_split {
   char *tag;      /* the open dollar quote's tag, "$tag$" (owned; NULL: none open) */
   size_t tag_len; /* its length */
   char prev;      /* the previous character of code */
-  char **done;    /* complete statements, oldest first */
+  long line;      /* the line the next byte fed is on (1 at the start) */
+  long cur_line;  /* the line cur's content starts on */
+  struct cli_sql_stmt {
+    char *sql;
+    long line;
+  } * done; /* complete statements, oldest first */
   size_t n_done, cap_done, head;
   bool oom;
 } cli_sql_split;
@@ -28,14 +33,18 @@ void cli_sql_split_init(cli_sql_split *s);
 void cli_sql_split_free(cli_sql_split *s);
 /* Feeds len bytes (e.g. one line with its newline). Returns false when out of memory. */
 bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len);
-/* The next complete statement, without its ';' and trimmed (caller frees); NULL when none. */
-char *cli_sql_split_next(cli_sql_split *s);
+/* Says that the next text fed starts on line (when the caller reads lines it does not feed,
+ * such as a shell's dot commands). */
+void cli_sql_split_set_line(cli_sql_split *s, long line);
+/* The next complete statement, without its ';' and trimmed (caller frees); NULL when none. When
+ * line is not NULL, *line is the line its text starts on (counting every line fed, from 1). */
+char *cli_sql_split_next(cli_sql_split *s, long *line);
 /* True while an unfinished statement with content waits for its ';' (or a quote or comment is
  * open). */
 bool cli_sql_split_pending(const cli_sql_split *s);
-/* At the end of input: the unfinished statement if it has content (caller frees), else NULL.
- * Resets the splitter. */
-char *cli_sql_split_finish(cli_sql_split *s);
+/* At the end of input: the unfinished statement if it has content (caller frees), else NULL;
+ * *line (if not NULL) as for cli_sql_split_next. Drops the unfinished statement. */
+char *cli_sql_split_finish(cli_sql_split *s, long *line);
 /* Drops the unfinished statement (Ctrl-C at a continuation prompt). */
 void cli_sql_split_reset(cli_sql_split *s);
 

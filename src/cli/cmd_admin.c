@@ -198,13 +198,17 @@ static int listing_keys(const char *type, const char *const **keys) {
 }
 
 int cli_print_listing(const char *cmd, mallard_client *client, const cli_conn_opts *o,
-                      const char *type, const char *body, bool json) {
+                      const char *type, const char *body, bool json, bool *relogin) {
   mallard_error err;
   memset(&err, 0, sizeof err);
   mallard_call_options call = cli_call_options(o);
   mallard_result_list list = {0};
   mallard_code code =
       mallard_client_do_action(client, &call, type, body, body ? strlen(body) : 0, &list, &err);
+  if (code != MALLARD_OK && relogin != NULL && code == MALLARD_UNAUTHENTICATED) {
+    *relogin = true;
+    return CLI_EXIT_ERROR;
+  }
   if (code != MALLARD_OK) return cli_fail(cmd, &err);
   int rc = CLI_EXIT_OK;
   mallard_bytes r = list.n_results > 0 ? list.results[0] : (mallard_bytes){0};
@@ -232,7 +236,7 @@ static int list_cmd(const char *cmd, int argc, char **argv, const char *type) {
   mallard_client *client = NULL;
   rc = cli_connect(&a.o, NULL, &client);
   if (rc != CLI_EXIT_OK) return rc;
-  rc = cli_print_listing(cmd, client, &a.o, type, a.n_pos > 0 ? a.pos[0] : NULL, a.json);
+  rc = cli_print_listing(cmd, client, &a.o, type, a.n_pos > 0 ? a.pos[0] : NULL, a.json, NULL);
   mallard_client_close(&client);
   return rc;
 }

@@ -41,6 +41,7 @@ typedef struct shell {
   bool bail;
   bool interactive;
   bool history_warned; /* the history file could not be written (said once) */
+  char who[40];        /* errors start "mallard <who>: ": "shell", or "shell: line N" in a script */
   cli_lineedit *le;    /* the line editor on a terminal (NULL: lines read as they come) */
   bool stop;           /* a script met BEGIN/COMMIT or lost its server: it runs no further */
   bool server_gone;    /* a script's statement found the server unreachable */
@@ -295,8 +296,8 @@ static bool is_transaction_control(const char *sql) {
 
 /* A statement's error, said plainly when Ctrl-C was its cause. */
 static int statement_failed(shell *sh, const mallard_error *err) {
-  if (!cancelled_by_user(sh, err->code)) return cli_fail(SHELL_CMD, err);
-  fprintf(stderr, "mallard shell: cancelled (Ctrl-C)\n");
+  if (!cancelled_by_user(sh, err->code)) return cli_fail(sh->who, err);
+  fprintf(stderr, "mallard %s: cancelled (Ctrl-C)\n", sh->who);
   return CLI_EXIT_ERROR;
 }
 
@@ -313,7 +314,7 @@ static int run_statement(shell *sh, const char *sql, bool *relogin) {
       *relogin = true;
       return CLI_EXIT_ERROR;
     }
-    return cli_fail(SHELL_CMD, &err);
+    return cli_fail(sh->who, &err);
   }
   pthread_mutex_lock(&sh->mu);
   sh->running = reader;
@@ -338,7 +339,7 @@ static int run_statement(shell *sh, const char *sql, bool *relogin) {
                                   .get_last_error = rs_last_error,
                                   .release = rs_release,
                                   .private_data = &rs};
-    rc = cli_write_arrow_stream(SHELL_CMD, &st, sh->format, NULL, sh->max_rows, &sh->o, NULL);
+    rc = cli_write_arrow_stream(sh->who, &st, sh->format, NULL, sh->max_rows, &sh->o, NULL);
     if (st.release != NULL) st.release(&st);
   }
   pthread_mutex_lock(&sh->mu);
@@ -364,14 +365,54 @@ static int relogin(shell *sh) {
   return rc;
 }
 
+/* Runs op(sh, arg, relogin) (a call to the server), logging in first when the shell is not
+ * connected, and once more when the server no longer knows the session. */
+static int with_relogin(shell *sh, int (*op)(shell *, const void *, bool *), const void *arg) {
+  int rc;
+  if (sh->client == NULL && (rc = relogin(sh)) != CLI_EXIT_OK) return rc;
+  bool again = false;
+  /* A pre-issued token that is refused stays refused: no logging in again. */
+  const char *token = getenv("MALLARD_TOKEN");
+  rc = op(sh, arg, token != NULL && *token != '\0' ? NULL : &again);
+  if (again) {
+    /* The session is gone (a server restart, --session-idle): the call did nothing. */
+    fprintf(stderr,
+            "mallard %s: the server no longer knows this session (it restarted, or the "
+            "session expired): logging in again\n",
+            sh->who);
+    rc = relogin(sh);
+    if (rc == CLI_EXIT_OK) rc = op(sh, arg, NULL);
+  }
+  return rc;
+}
+
+static int statement_op(shell *sh, const void *sql, bool *relogin) {
+  return run_statement(sh, sql, relogin);
+}
+
+/* .tables and .exchangers: the listing action and its body. */
+typedef struct listing {
+  const char *type, *body;
+} listing;
+
+static int listing_op(shell *sh, const void *arg, bool *relogin) {
+  const listing *l = arg;
+  /* No reader for Ctrl-C to cancel: a server that does not answer gives up after 30 s (or
+   * --timeout). */
+  cli_conn_opts o = sh->o;
+  if (o.timeout_s <= 0) o.timeout_s = 30;
+  return cli_print_listing(sh->who, sh->client, &o, l->type, l->body, false, relogin);
+}
+
 static int run_sql(shell *sh, const char *sql) {
   if (is_transaction_control(sql)) {
     /* On the server each statement is its own call with its own transaction: a BEGIN would be
      * rolled back at once and the statements after it committed one by one. */
     fprintf(stderr,
-            "mallard shell: each statement runs in its own transaction on the server, so BEGIN "
+            "mallard %s: each statement runs in its own transaction on the server, so BEGIN "
             "... COMMIT cannot span statements here: run them together with `mallard execute` "
             "(one transaction)%s\n",
+            sh->who,
             sh->interactive ? "" : "; the script stops here, before the statements it guards");
     /* A script goes no further: what BEGIN was meant to guard must not run statement by
      * statement (a debit committed without its credit). */
@@ -379,19 +420,7 @@ static int run_sql(shell *sh, const char *sql) {
     return CLI_EXIT_USAGE;
   }
   double t0 = cli_now();
-  int rc;
-  if (sh->client == NULL && (rc = relogin(sh)) != CLI_EXIT_OK) return rc;
-  bool again = false;
-  /* A pre-issued token that is refused stays refused: no logging in again. */
-  const char *token = getenv("MALLARD_TOKEN");
-  rc = run_statement(sh, sql, token != NULL && *token != '\0' ? NULL : &again);
-  if (again) {
-    /* The session is gone (a server restart, --session-idle): the statement did not run. */
-    fprintf(stderr, "mallard shell: the server no longer knows this session (it restarted, or "
-                    "the session expired): logging in again\n");
-    rc = relogin(sh);
-    if (rc == CLI_EXIT_OK) rc = run_statement(sh, sql, NULL);
-  }
+  int rc = with_relogin(sh, statement_op, sql);
   if (sh->timer) fprintf(stderr, "Run Time: %.3f s\n", cli_now() - t0);
   return rc;
 }
@@ -417,24 +446,15 @@ static int run_dot(shell *sh, char *line) {
     dot_help(stdout);
     return 0;
   }
-  if ((strcmp(name, ".tables") == 0 || strcmp(name, ".exchangers") == 0) && sh->client == NULL &&
-      relogin(sh) != CLI_EXIT_OK)
-    return -1;
   if (strcmp(name, ".tables") == 0 || strcmp(name, ".exchangers") == 0) {
-    /* These calls have no reader for Ctrl-C to cancel: a server that does not answer gives up
-     * after 30 s (or --timeout). */
-    cli_conn_opts o = sh->o;
-    if (o.timeout_s <= 0) o.timeout_s = 30;
     bool tables = strcmp(name, ".tables") == 0;
-    int rc =
-        cli_print_listing(SHELL_CMD, sh->client, &o, tables ? "list_tables" : "list_exchangers",
-                          tables && *arg ? arg : NULL, false);
-    return rc == CLI_EXIT_OK ? 0 : -1;
+    listing l = {tables ? "list_tables" : "list_exchangers", tables && *arg ? arg : NULL};
+    return with_relogin(sh, listing_op, &l) == CLI_EXIT_OK ? 0 : -1;
   }
   if (strcmp(name, ".format") == 0) {
     cli_format f = cli_format_parse(arg);
     if (f != CLI_FORMAT_TABLE && f != CLI_FORMAT_CSV && f != CLI_FORMAT_JSON) {
-      fprintf(stderr, "mallard shell: .format table|csv|json (not '%s')\n", arg);
+      fprintf(stderr, "mallard %s: .format table|csv|json (not '%s')\n", sh->who, arg);
       return -1;
     }
     sh->format = f;
@@ -444,7 +464,7 @@ static int run_dot(shell *sh, char *line) {
     char *end = NULL;
     long long n = strtoll(arg, &end, 10);
     if (*arg == '\0' || *end != '\0' || n < 0) {
-      fprintf(stderr, "mallard shell: .maxrows needs a number of rows (not '%s')\n", arg);
+      fprintf(stderr, "mallard %s: .maxrows needs a number of rows (not '%s')\n", sh->who, arg);
       return -1;
     }
     sh->max_rows = n;
@@ -452,14 +472,23 @@ static int run_dot(shell *sh, char *line) {
   }
   if (strcmp(name, ".timer") == 0) {
     if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0) {
-      fprintf(stderr, "mallard shell: .timer on|off (not '%s')\n", arg);
+      fprintf(stderr, "mallard %s: .timer on|off (not '%s')\n", sh->who, arg);
       return -1;
     }
     sh->timer = strcmp(arg, "on") == 0;
     return 0;
   }
-  fprintf(stderr, "mallard shell: unknown command '%s' (.help lists them)\n", name);
+  fprintf(stderr, "mallard %s: unknown command '%s' (.help lists them)\n", sh->who, name);
   return -1;
+}
+
+/* Names the line of a script's statement or dot command in its errors (psql and DuckDB's
+ * command line do too): a script of many statements is otherwise hard to mend. */
+static void set_who(shell *sh, long line) {
+  if (sh->interactive)
+    snprintf(sh->who, sizeof sh->who, "%s", SHELL_CMD);
+  else
+    snprintf(sh->who, sizeof sh->who, "%s: line %ld", SHELL_CMD, line);
 }
 
 /* Counts a statement's outcome (its exit code); true when the shell goes on. A script stops
@@ -573,6 +602,7 @@ static int session(shell *sh) {
       continue;
     }
     if (!pending && *skip_blanks(line) == '.') {
+      set_who(sh, lineno);
       int r = run_dot(sh, line);
       if (r == 1) break;
       go_on = outcome(sh, r == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR);
@@ -583,19 +613,27 @@ static int session(shell *sh) {
       text += 3; /* a file saved "UTF-8 with BOM": the mark is no SQL */
       len -= 3;
     }
+    cli_sql_split_set_line(&split, lineno); /* dot commands and dropped lines were not fed */
     if (!cli_sql_split_feed(&split, text, len)) {
       fprintf(stderr, "mallard shell: out of memory\n");
       sh->failures++;
       break;
     }
-    for (char *stmt; go_on && (stmt = cli_sql_split_next(&split)) != NULL; free(stmt))
+    long at = 0;
+    for (char *stmt; go_on && (stmt = cli_sql_split_next(&split, &at)) != NULL; free(stmt)) {
+      set_who(sh, at);
       go_on = outcome(sh, run_sql(sh, stmt));
+    }
   }
   /* The end of a script: its last statement needs no ';'. Typed and left unfinished: dropped. */
-  char *last = go_on && !sh->interactive ? cli_sql_split_finish(&split) : NULL;
-  if (last != NULL) outcome(sh, run_sql(sh, last));
+  long at = 0;
+  char *last = go_on && !sh->interactive ? cli_sql_split_finish(&split, &at) : NULL;
+  if (last != NULL) {
+    set_who(sh, at);
+    outcome(sh, run_sql(sh, last));
+  }
   free(last);
-  for (char *stmt; (stmt = cli_sql_split_next(&split)) != NULL;) free(stmt);
+  for (char *stmt; (stmt = cli_sql_split_next(&split, NULL)) != NULL;) free(stmt);
   cli_sql_split_free(&split);
   free(line);
   if (sh->interactive) fputc('\n', prompt_stream());
@@ -620,6 +658,7 @@ int cli_cmd_shell(int argc, char **argv) {
   memset(&sh, 0, sizeof sh);
   sh.sig_fd = sh.stop_fd[0] = sh.stop_fd[1] = -1;
   sh.max_rows = 40;
+  snprintf(sh.who, sizeof sh.who, "%s", SHELL_CMD);
   cli_conn_opts_init(&sh.o);
   const char *format_s = NULL;
   for (int i = 1; i < argc; i++) {

@@ -71,7 +71,7 @@ def test_script_errors_and_bail(cli, servers):
     uri = servers[0]
     r = shell(cli, uri, "SELECT nope;\nCREATE OR REPLACE TABLE sh_after AS SELECT 1 AS x;\n")
     assert r.returncode == 1
-    assert "mallard shell: INVALID_ARGUMENT:" in err(r) and "nope" in err(r)
+    assert "mallard shell: line 1: INVALID_ARGUMENT:" in err(r) and "nope" in err(r)
     r = cli("query", "SELECT x FROM sh_after", "-s", uri, "--format", "csv")
     assert out(r).split() == ["x", "1"]  # the statement after the error ran
 
@@ -81,6 +81,26 @@ def test_script_errors_and_bail(cli, servers):
     r = cli("query", "SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 'sh_bail'",
             "-s", uri, "--format", "csv")
     assert out(r).split() == ["n", "0"]  # --bail stopped before it
+
+
+def test_script_errors_name_their_line(cli, servers):
+    """A script's errors say on which line the statement (or dot command) starts, as psql and
+    DuckDB's command line do; an interactive session's do not."""
+    script = ("-- setup\n"
+              "SELECT 1 AS ok;\n"
+              "\n"
+              "SELECT 'a;\nb' AS two_lines; SELECT\n"  # lines 4 and 5
+              "  nope1;\n"
+              "/* c\n*/ .bogus\n"  # not a dot command: inside a statement, a syntax error
+              ";\n"
+              ".bogus\n"
+              "SELECT nope2")
+    r = shell(cli, servers[0], script)
+    assert r.returncode == 1
+    lines = err(r).splitlines()
+    assert [ln.split(":")[1] for ln in lines] == [" line 5", " line 8", " line 10", " line 11"]
+    assert "nope1" in lines[0] and "syntax error" in lines[1] and ".bogus" in lines[2]
+    assert "nope2" in lines[3]
 
 
 def test_dot_commands(cli, servers):
@@ -279,17 +299,29 @@ def test_logs_in_again_after_server_restart(mallard_bin, tmp_path):
     try:
         p.expect(r"mallard> ")
         p.send("SELECT 1 AS one;\n")
-        assert re.search(r"│\s+1 │", p.expect(r"mallard> "))
-        srv.send_signal(signal.SIGTERM)
-        assert srv.wait(timeout=30) == 0
-        srv, _ = serve(mallard_bin, url.replace("grpc://", ""))
-        seen = ""
-        for _ in range(3):  # the first may find the old connection broken (UNAVAILABLE)
-            p.send("SELECT 2 AS two;\n")
-            seen = p.expect(r"mallard> ")
-            if "│ two" in seen:
-                break
+        assert re.search(r"│\s+1 │", p.expect(r"\nmallard> "))
+
+        def restart():
+            nonlocal srv
+            srv.send_signal(signal.SIGTERM)
+            assert srv.wait(timeout=30) == 0
+            srv, _ = serve(mallard_bin, url.replace("grpc://", ""))
+
+        def until(line, done):
+            seen = ""
+            for _ in range(3):  # the first may find the old connection broken (UNAVAILABLE)
+                p.send(line)
+                seen = p.expect(r"\nmallard> ")
+                if done(seen):
+                    break
+            return seen
+
+        restart()
+        seen = until("SELECT 2 AS two;\n", lambda seen: "│ two" in seen)
         assert "logging in again" in seen and re.search(r"│\s+2 │", seen), seen
+        restart()  # a dot command logs in again too
+        seen = until(".exchangers\n", lambda seen: "logging in again" in seen)
+        assert "UNAUTHENTICATED" not in seen and re.search(r"processed\s+builtin", seen), seen
         p.send(b"\x04")
         assert p.wait() == 0
     finally:

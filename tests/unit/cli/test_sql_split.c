@@ -11,7 +11,7 @@ static char *split_lines(const char *const *lines, size_t n, bool *pending_after
   mlr_strbuf out = {0};
   for (size_t i = 0; i < n; i++) {
     CHECK(cli_sql_split_feed(&s, lines[i], strlen(lines[i])));
-    for (char *stmt; (stmt = cli_sql_split_next(&s)) != NULL; free(stmt))
+    for (char *stmt; (stmt = cli_sql_split_next(&s, NULL)) != NULL; free(stmt))
       mlr_strbuf_appendf(&out, "%s%s", out.len ? " | " : "", stmt);
   }
   if (pending_after) *pending_after = cli_sql_split_pending(&s);
@@ -91,12 +91,12 @@ static void test_finish_and_reset(void) {
   cli_sql_split s;
   cli_sql_split_init(&s);
   CHECK(cli_sql_split_feed(&s, "SELECT 1; SELECT 2\n", 19));
-  char *a = cli_sql_split_next(&s);
+  char *a = cli_sql_split_next(&s, NULL);
   CHECK_EQ_STR(a, "SELECT 1");
   free(a);
-  CHECK(cli_sql_split_next(&s) == NULL);
+  CHECK(cli_sql_split_next(&s, NULL) == NULL);
   CHECK(cli_sql_split_pending(&s));
-  char *b = cli_sql_split_finish(&s); /* end of input: the last statement needs no ';' */
+  char *b = cli_sql_split_finish(&s, NULL); /* end of input: the last statement needs no ';' */
   CHECK_EQ_STR(b, "SELECT 2");
   free(b);
   CHECK(!cli_sql_split_pending(&s));
@@ -104,10 +104,10 @@ static void test_finish_and_reset(void) {
   cli_sql_split_reset(&s); /* Ctrl-C: the open quote goes with the statement */
   CHECK(!cli_sql_split_pending(&s));
   CHECK(cli_sql_split_feed(&s, "SELECT 3;", 9));
-  char *c = cli_sql_split_next(&s);
+  char *c = cli_sql_split_next(&s, NULL);
   CHECK_EQ_STR(c, "SELECT 3");
   free(c);
-  CHECK(cli_sql_split_finish(&s) == NULL);
+  CHECK(cli_sql_split_finish(&s, NULL) == NULL);
   cli_sql_split_free(&s);
 }
 
@@ -121,14 +121,14 @@ static void test_many_statements(void) {
     int n = snprintf(line, sizeof line, "SELECT %d;", i);
     CHECK(cli_sql_split_feed(&s, line, (size_t)n));
     if (i % 7 == 0) {
-      char *stmt = cli_sql_split_next(&s);
+      char *stmt = cli_sql_split_next(&s, NULL);
       char want[32];
       snprintf(want, sizeof want, "SELECT %d", taken++);
       CHECK_EQ_STR(stmt, want);
       free(stmt);
     }
   }
-  for (char *stmt; (stmt = cli_sql_split_next(&s)) != NULL; free(stmt)) {
+  for (char *stmt; (stmt = cli_sql_split_next(&s, NULL)) != NULL; free(stmt)) {
     char want[32];
     snprintf(want, sizeof want, "SELECT %d", taken++);
     CHECK_EQ_STR(stmt, want);
@@ -137,5 +137,49 @@ static void test_many_statements(void) {
   cli_sql_split_free(&s);
 }
 
+static void test_lines(void) {
+  /* Each statement knows the line its text starts on: blank lines, comments and a multi-line
+   * string before it do not count as its start; an E-string's escaped newline still counts. */
+  const char *const lines[] = {"\n",
+                               "-- a comment\n",
+                               "SELECT 1; SELECT\n", /* 3: two statements start here */
+                               "  2;\n",             /* 4 */
+                               "/* block\n",         /* 5 */
+                               "*/ SELECT 'a\n",     /* 6 */
+                               "b', E'c\\\n",        /* 7: escaped newline */
+                               "d'; ; \n",           /* 8 */
+                               "\n",                 /* 9 */
+                               "   SELECT\n",        /* 10 */
+                               "4\n"};
+  cli_sql_split s;
+  cli_sql_split_init(&s);
+  long got[8];
+  size_t n = 0;
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    CHECK(cli_sql_split_feed(&s, lines[i], strlen(lines[i])));
+    long line = 0;
+    for (char *stmt; (stmt = cli_sql_split_next(&s, &line)) != NULL; free(stmt))
+      if (n < 8) got[n++] = line;
+  }
+  long line = 0;
+  char *last = cli_sql_split_finish(&s, &line);
+  CHECK_EQ_STR(last, "SELECT\n4");
+  free(last);
+  CHECK_EQ_INT(n, 3);
+  CHECK_EQ_INT(got[0], 3);
+  CHECK_EQ_INT(got[1], 3);
+  CHECK_EQ_INT(got[2], 6);
+  CHECK_EQ_INT(line, 10);
+  /* A line the caller read but did not feed (a dot command) counts once it says so. */
+  cli_sql_split_set_line(&s, 12);
+  CHECK(cli_sql_split_feed(&s, "\n  SELECT 5;", 12));
+  char *fifth = cli_sql_split_next(&s, &line);
+  CHECK_EQ_STR(fifth, "SELECT 5");
+  free(fifth);
+  CHECK_EQ_INT(line, 13);
+  cli_sql_split_free(&s);
+}
+
 MTEST_MAIN(MTEST(test_plain_statements), MTEST(test_quotes_hide_semicolons), MTEST(test_comments),
-           MTEST(test_across_lines), MTEST(test_finish_and_reset), MTEST(test_many_statements))
+           MTEST(test_across_lines), MTEST(test_finish_and_reset), MTEST(test_many_statements),
+           MTEST(test_lines))
