@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -146,6 +147,72 @@ static mlr_code stream_sink(void *ctx, ipc_message *msg, mlr_error *err) {
   return rc;
 }
 
+/* ---------------------------------------------------------------- removal on a signal */
+
+/* Files a write under way must not leave behind when SIGINT (Ctrl-C), SIGTERM or SIGHUP ends the
+ * process: a half-written output, under its own name or a hidden one. The one process-wide
+ * mutable table of the CLI, since a signal handler can reach nothing else: the handler removes
+ * the files listed and ends the process by the same signal (the status a shell expects). The
+ * table changes with those signals blocked, so the handler never sees it half-changed. A signal
+ * whose disposition is not the default (ignored under nohup; blocked and read by `mallard
+ * shell`) keeps it. */
+#define CLEANUP_SLOTS 4
+static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
+static char *cleanup_paths[CLEANUP_SLOTS];
+
+static void cleanup_on_signal(int sig) {
+  for (int i = 0; i < CLEANUP_SLOTS; i++)
+    if (cleanup_paths[i] != NULL) (void)unlink(cleanup_paths[i]);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void cleanup_block(sigset_t *old) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (size_t i = 0; i < sizeof cleanup_signals / sizeof cleanup_signals[0]; i++)
+    sigaddset(&set, cleanup_signals[i]);
+  pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+/* Lists path (copied) for removal on a signal; returns its slot, -1 when none is free or out of
+ * memory (the file is then left on a signal, as before). */
+static int cleanup_add(const char *path) {
+  char *copy = strdup(path);
+  if (copy == NULL) return -1;
+  sigset_t old;
+  cleanup_block(&old);
+  int slot = -1;
+  for (int i = 0; i < CLEANUP_SLOTS && slot < 0; i++)
+    if (cleanup_paths[i] == NULL) slot = i;
+  if (slot >= 0) {
+    cleanup_paths[slot] = copy;
+    for (size_t i = 0; i < sizeof cleanup_signals / sizeof cleanup_signals[0]; i++) {
+      struct sigaction cur;
+      if (sigaction(cleanup_signals[i], NULL, &cur) != 0 || cur.sa_handler != SIG_DFL) continue;
+      struct sigaction sa;
+      memset(&sa, 0, sizeof sa);
+      sa.sa_handler = cleanup_on_signal;
+      sigfillset(&sa.sa_mask); /* one handler at a time */
+      sigaction(cleanup_signals[i], &sa, NULL);
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (slot < 0) free(copy);
+  return slot;
+}
+
+/* Takes a path off the list (the write ended: it is kept, renamed or removed by the caller). */
+static void cleanup_drop(int slot) {
+  if (slot < 0) return;
+  sigset_t old;
+  cleanup_block(&old);
+  char *path = cleanup_paths[slot];
+  cleanup_paths[slot] = NULL;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  free(path);
+}
+
 /* Arrow IPC: our own encoder, streaming, batch by batch. A path ending in .arrow/.feather gets
  * the IPC file format, anything else (and stdout) the stream format. */
 /* Opens a new file beside path (same directory, so that a rename replaces path atomically) for
@@ -199,6 +266,7 @@ static int write_arrow(const char *cmd, struct ArrowArrayStream *src, const char
   cli_progress_start(&prog, cmd, o->quiet || (to_stdout && isatty(STDOUT_FILENO)));
 
   char *tmp = NULL;
+  int tmp_slot = -1;
   struct stat st;
   /* Written in place: anything but a regular file or a new path (a device, a FIFO, a symlink
    * such as /dev/stdout, which a rename would replace), and a file with other hard links. */
@@ -207,6 +275,7 @@ static int write_arrow(const char *cmd, struct ArrowArrayStream *src, const char
   if (src->get_schema(src, &schema) != 0) goto src_fail;
   prog.schema = &schema;
   f = to_stdout ? stdout : special ? NULL : open_beside(path, &tmp);
+  if (tmp != NULL) tmp_slot = cleanup_add(tmp);
   /* The new file takes the old one's permissions (a private file stays private). */
   if (f != NULL && tmp != NULL && exists) (void)fchmod(fileno(f), st.st_mode & 07777);
   /* No file can be made beside it (a directory we may not write to): write it in place. */
@@ -266,6 +335,7 @@ cleanup:
     exit_code = CLI_EXIT_ERROR;
   }
   if (tmp != NULL && exit_code != CLI_EXIT_OK) (void)remove(tmp);
+  cleanup_drop(tmp_slot);
   free(tmp);
   if (f != NULL && to_stdout) fflush(stdout);
   return exit_code;
@@ -740,9 +810,10 @@ cleanup:
   return exit_code;
 }
 
-/* A file that a failed write leaves behind (path or DuckDB's "tmp_" file beside it) is removed
- * when it was not there before: no empty or half-written output after an error. A file that
- * existed is left as the writer left it (DuckDB keeps it intact: it writes tmp_ then renames). */
+/* A file that a failed or interrupted write leaves behind (path or DuckDB's "tmp_" file beside
+ * it) is removed when it was not there before: no empty or half-written output after an error
+ * or Ctrl-C. A file that existed is left as the writer left it (DuckDB keeps it intact: it
+ * writes tmp_ then renames). */
 int cli_write_arrow_stream(const char *cmd, struct ArrowArrayStream *src, cli_format format,
                            const char *path, int64_t max_rows, const cli_conn_opts *o,
                            int64_t *rows_out) {
@@ -760,7 +831,13 @@ int cli_write_arrow_stream(const char *cmd, struct ArrowArrayStream *src, cli_fo
       tmp_existed = access(tmp, F_OK) == 0;
     }
   }
+  /* DuckDB writes path (or tmp_ beside it, then renames): neither is left by a signal unless
+   * it was there before. (Arrow output has its own file beside path: write_arrow.) */
+  int path_slot = to_file && !existed && format != CLI_FORMAT_ARROW ? cleanup_add(path) : -1;
+  int tmp_slot = tmp != NULL && !tmp_existed && format != CLI_FORMAT_ARROW ? cleanup_add(tmp) : -1;
   int exit_code = write_stream(cmd, src, format, path, max_rows, o, rows_out);
+  cleanup_drop(path_slot);
+  cleanup_drop(tmp_slot);
   if (exit_code != CLI_EXIT_OK && to_file) {
     if (!existed) (void)remove(path);
     if (tmp != NULL && !tmp_existed) (void)remove(tmp);

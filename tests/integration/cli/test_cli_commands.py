@@ -2,6 +2,10 @@
 import csv
 import io
 import json
+import os
+import signal
+import subprocess
+import time
 import struct
 
 import pyarrow as pa
@@ -224,6 +228,46 @@ def test_get_to_file(cli, servers, tmp_path, ext):
         t = pa.table({"id": [json.loads(ln)["id"] for ln in open(path) if ln.strip()]})
     assert t.num_rows == 5000
     assert sorted(t.column("id").to_pylist()) == list(range(5000))
+
+
+@pytest.mark.parametrize("ext", ["arrows", "csv", "parquet"])
+def test_get_interrupted_leaves_no_partial_file(mallard_bin, servers, tmp_path, ext):
+    """Ctrl-C (SIGINT) or SIGTERM while `get` writes: the process ends by that signal and leaves
+    no file that was not there before (it left a hidden half-written Arrow file, or DuckDB's
+    tmp_ file); a file that was there keeps its old contents."""
+    slow = ("SELECT range AS i, md5(md5(md5(range::VARCHAR))) AS h FROM range(100000000000)")
+    env = dict(os.environ, MALLARD_PASSWORD="password123")
+    env.pop("CI", None)
+    for sig, existing in ((signal.SIGINT, None), (signal.SIGTERM, b"old contents\n")):
+        d = tmp_path / f"{sig.name}"
+        d.mkdir()
+        path = d / f"out.{ext}"
+        if existing is not None:
+            path.write_bytes(existing)
+        p = subprocess.Popen([mallard_bin, "get", slow, "-o", str(path), "-s", servers[0]],
+                             env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.time() + 30
+            # until the write has started: a new file in the folder, holding bytes
+            while time.time() < deadline:
+                new = [f for f in d.iterdir() if f.name != path.name or existing is None]
+                if new and any(f.stat().st_size > 0 for f in new):
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail(f"no output file appeared: {list(d.iterdir())}")
+            time.sleep(0.3)
+            p.send_signal(sig)
+            assert p.wait(timeout=30) == -sig, p.stderr.read()
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        left = sorted(f.name for f in d.iterdir())
+        if existing is None:
+            assert left == [], left
+        else:
+            assert left == [path.name] and path.read_bytes() == existing, left
 
 
 def test_put_modes(cli, servers, tmp_path):
