@@ -133,7 +133,14 @@ int cli_fail(const char *cmd, const mallard_error *err) {
   /* One line: newlines in server messages would break scripts that read stderr by line. */
   char msg[sizeof err->message];
   snprintf(msg, sizeof msg, "%s", err->message[0] != '\0' ? err->message : "(no message)");
-  fprintf(stderr, "mallard %s: %s: %s\n", cmd, mallard_code_name(err->code), cli_one_line(msg));
+  const char *token = getenv("MALLARD_TOKEN");
+  const char *hint = err->code == MALLARD_UNAUTHENTICATED && token != NULL && *token != '\0'
+                         ? " (the token in MALLARD_TOKEN was refused: it expired, was revoked or "
+                           "comes from another server; get a new one with `mallard token`, or "
+                           "unset it to log in with a password)"
+                         : "";
+  fprintf(stderr, "mallard %s: %s: %s%s\n", cmd, mallard_code_name(err->code), cli_one_line(msg),
+          hint);
   return cli_exit_code(err->code);
 }
 

@@ -641,6 +641,24 @@ static int session(shell *sh) {
   return sh->server_gone ? CLI_EXIT_CONNECT : sh->failures > 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 }
 
+/* With a pre-issued token (MALLARD_TOKEN) nothing was asked at connect: ask the server once,
+ * so that a session does not start "connected" with a token it refuses. */
+static int check_token(shell *sh) {
+  const char *token = getenv("MALLARD_TOKEN");
+  if (token == NULL || *token == '\0') return CLI_EXIT_OK;
+  mallard_error err;
+  memset(&err, 0, sizeof err);
+  cli_conn_opts o = sh->o;
+  if (o.timeout_s <= 0) o.timeout_s = 30;
+  mallard_call_options call = cli_call_options(&o);
+  mallard_result_list res = {0};
+  mallard_code code = mallard_client_do_action(sh->client, &call, "ping", NULL, 0, &res, &err);
+  mallard_result_list_release(&res);
+  if (code == MALLARD_OK) return CLI_EXIT_OK;
+  mallard_client_close(&sh->client);
+  return cli_fail(SHELL_CMD, &err);
+}
+
 /* The line editor, when the prompt goes to a terminal that can show it (not TERM=dumb, as in an
  * editor's shell buffer); NULL otherwise: lines are then read as they come. */
 static cli_lineedit *open_editor(void) {
@@ -703,6 +721,7 @@ int cli_cmd_shell(int argc, char **argv) {
   set_connecting(&sh, true);
   int rc = cli_connect(&sh.o, NULL, &sh.client);
   set_connecting(&sh, false);
+  if (rc == CLI_EXIT_OK && sh.interactive) rc = check_token(&sh);
   if (rc == CLI_EXIT_OK) {
     if (sh.interactive) {
       fprintf(prompt_stream(),

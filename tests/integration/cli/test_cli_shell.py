@@ -192,6 +192,22 @@ def test_bad_arguments_and_connection(cli, servers):
     assert r.returncode == 3 and "cannot connect" in err(r)
     r = cli("shell", "-s", servers[0], password="wrong", input=b"SELECT 1;\n")
     assert r.returncode != 0 and "UNAUTHENTICATED" in err(r)
+    r = cli("shell", "-s", servers[0], env={"MALLARD_TOKEN": "bogus"}, input=b"SELECT 1;\n")
+    assert r.returncode == 1 and "the token in MALLARD_TOKEN was refused" in err(r), err(r)
+
+
+def test_refused_token_ends_the_session_at_the_start(mallard_bin, servers):
+    """With a pre-issued token nothing is asked at connect: the banner said "connected" and
+    every statement then failed. The shell asks the server once and stops, saying why."""
+    env = shell_env()
+    env["MALLARD_TOKEN"] = "bogus"
+    p = Pty([mallard_bin, "shell", "-s", servers[0]], env)
+    try:
+        seen = p.expect(r"MALLARD_TOKEN was refused")
+        assert "connected to" not in seen and "UNAUTHENTICATED" in seen, seen
+        assert p.wait(timeout=30) == 1
+    finally:
+        p.close()
 
 
 class Pty:
