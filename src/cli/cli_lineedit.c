@@ -11,17 +11,21 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
-/* How long the bytes after an ESC or a UTF-8 lead byte may take to arrive, in ms: a terminal
- * sends a key's sequence at once; an ESC alone (the Esc key) is followed by nothing. */
+/* How long the bytes after an ESC may take to arrive, in ms: a terminal sends a key's sequence
+ * at once; an ESC alone (the Esc key) is followed by nothing. */
 #define LE_SEQ_WAIT_MS 50
+/* The same for the rest of a UTF-8 character (over a slow link its bytes may come apart). */
+#define LE_UTF8_WAIT_MS 1000
 
 /* Keys beyond the 256 byte values. */
 enum {
@@ -62,6 +66,7 @@ struct cli_lineedit {
   char *scratch;        /* the new line while the history is walked */
   int pushed;           /* a byte read ahead (-1: none) */
   bool oom;
+  atomic_bool redraw; /* cli_lineedit_request_redraw was called */
 };
 
 /* ------------------------------------------------------------------ UTF-8 */
@@ -193,11 +198,15 @@ static int read_escape(cli_lineedit *le) {
   if (c == 'f' || c == 'F') return K_WORD_RIGHT;
   if (c == 'd' || c == 'D') return K_KILL_WORD_RIGHT;
   if (c == 127 || c == KEY_CTRL('h')) return K_KILL_WORD_LEFT;
-  if (c == 'O') { /* SS3: one final byte */
+  if (c == 'O') { /* SS3: one final byte (rxvt: 'c'/'d' for Ctrl-Right/Left) */
     c = read_byte(le, LE_SEQ_WAIT_MS);
+    if (c == 'c' || c == 'd') return c == 'c' ? K_WORD_RIGHT : K_WORD_LEFT;
     return c < 0 ? c : c == K_NONE ? K_NONE : final_key(c, false, 0);
   }
-  if (c != '[') return K_NONE;
+  if (c != '[') {
+    le->pushed = c; /* Esc, then a key: the Esc alone is dropped, the key is read as usual */
+    return K_NONE;
+  }
   char params[16];
   size_t np = 0;
   for (;;) {
@@ -208,6 +217,11 @@ static int read_escape(cli_lineedit *le) {
     if (np + 1 < sizeof params) params[np++] = (char)c;
   }
   params[np] = '\0';
+  if (c == 'M' && np == 0) { /* an X10 mouse report: three bytes follow */
+    for (int i = 0; i < 3; i++)
+      if (read_byte(le, LE_SEQ_WAIT_MS) < 0) break;
+    return K_NONE;
+  }
   /* "1;5C" (Ctrl), "1;3C" (Alt): by word; "1;2C" (Shift) as the plain key. */
   bool modified = strchr(params, ';') != NULL && strcmp(params, "1;2") != 0;
   return final_key(c, modified, atoi(params));
@@ -235,6 +249,7 @@ static void set_line(cli_lineedit *le, const char *s) {
   if (!reserve(le, n)) return;
   memcpy(le->buf, s, n + 1);
   le->len = le->pos = n;
+  le->scroll = 0;
   le->dirty = true;
 }
 
@@ -268,24 +283,42 @@ static size_t word_right(const cli_lineedit *le) {
   return p;
 }
 
-/* Draws the prompt and the window of the line that holds the cursor. */
-static void refresh(cli_lineedit *le) {
+/* The row's layout: the columns of the prompt drawn (a prompt too wide for the terminal is
+ * drawn by its end) and of the line's window, which leaves the last column free (a character
+ * there would make some terminals wrap). */
+static void layout(const cli_lineedit *le, size_t *prompt_cols, size_t *avail) {
   size_t cols = term_cols(le);
   size_t pw = strlen(le->prompt);
-  size_t avail = cols > pw + 2 ? cols - pw - 1 : 1;
+  size_t text_min = cols >= 20 ? 10 : cols / 2; /* columns kept for the line at least */
+  size_t max_pw = cols > text_min + 1 ? cols - text_min - 1 : 0;
+  *prompt_cols = pw < max_pw ? pw : max_pw;
+  *avail = cols > *prompt_cols + 1 ? cols - *prompt_cols - 1 : 1;
+}
+
+/* Draws the prompt and the window of the line that holds the cursor. */
+static void refresh(cli_lineedit *le) {
+  size_t pw, avail;
+  layout(le, &pw, &avail);
   size_t cx = mlr_utf8_width(le->buf, le->pos);
+  size_t total = mlr_utf8_width(le->buf, le->len);
+  /* As much of the line as fits (a shorter line after a deletion or a recall scrolls back),
+   * with the cursor inside the window. */
+  if (total <= avail)
+    le->scroll = 0;
+  else if (le->scroll > total - avail)
+    le->scroll = total - avail;
   if (cx < le->scroll) le->scroll = cx;
   if (cx > le->scroll + avail) le->scroll = cx - avail;
   mlr_strbuf b = {0};
   mlr_strbuf_append_str(&b, "\r");
-  mlr_strbuf_append_str(&b, le->prompt);
+  mlr_strbuf_append_str(&b, le->prompt + (strlen(le->prompt) - pw));
   size_t col = 0;
   for (size_t i = 0; i < le->len;) {
     uint32_t cp;
     size_t k = mlr_utf8_decode(le->buf + i, le->len - i, &cp);
     size_t w = mlr_codepoint_width(cp);
     if (col >= le->scroll && col + w <= le->scroll + avail) {
-      if (cp < 0x20 || cp == 0x7F || cp == 0xFFFD)
+      if (mlr_codepoint_is_control(cp) || cp == 0xFFFD)
         mlr_strbuf_append_str(&b, cp == '\t' ? " " : "?");
       else
         mlr_strbuf_append(&b, le->buf + i, k);
@@ -314,9 +347,10 @@ static void insert(cli_lineedit *le, const char *s, size_t n) {
   le->pos += n;
   uint32_t cp;
   mlr_utf8_decode(s, n, &cp);
-  size_t pw = strlen(le->prompt), cols = term_cols(le);
-  if (!le->dirty && at_end && cp >= 0x20 && cp != 0x7F && le->scroll == 0 &&
-      pw + mlr_utf8_width(le->buf, le->len) + 1 < cols)
+  size_t pw, avail;
+  layout(le, &pw, &avail);
+  if (!le->dirty && at_end && !mlr_codepoint_is_control(cp) && le->scroll == 0 &&
+      pw == strlen(le->prompt) && mlr_utf8_width(le->buf, le->len) <= avail)
     (void)write_all(le->out_fd, s, n);
   else
     le->dirty = true;
@@ -337,17 +371,36 @@ static void history_go(cli_lineedit *le, size_t idx) {
   set_line(le, idx == 0 ? le->scratch : le->hist[le->hist_n - idx]);
 }
 
+/* Reads the rest of the UTF-8 character whose first byte is c into seq (4 bytes); true when it is
+ * a valid character a terminal shows (not a control). A byte that does not continue it is read
+ * next. */
+static bool read_char(cli_lineedit *le, int c, char *seq, size_t *n) {
+  seq[0] = (char)c;
+  *n = mlr_utf8_seq_len((unsigned char)c);
+  size_t got = 1;
+  while (got < *n) {
+    int d = read_byte(le, LE_UTF8_WAIT_MS);
+    if (d < 0 || d == K_NONE || (d & 0xC0) != 0x80) {
+      if (d >= 0 && d < 256) le->pushed = d; /* not part of it: read it next */
+      return false;
+    }
+    seq[got++] = (char)d;
+  }
+  uint32_t cp;
+  return mlr_utf8_decode(seq, *n, &cp) == *n && !mlr_codepoint_is_control(cp) &&
+         (*n > 1 || c == '\t' || (c >= 0x20 && c < 0x7F));
+}
+
 /* Ctrl-R: searches the history backwards for the text typed, showing the newest entry that holds
  * it. Enter takes the entry as the line and enters it; Ctrl-R again looks further back; Ctrl-G
- * or Ctrl-C gives the line back as it was; any other key leaves the search with the entry as the
- * line and is then read as usual. Returns that key (or '\r' for Enter). */
+ * gives the line back as it was; any other key (Ctrl-C too) leaves the search with the entry as
+ * the line and is then read as usual. Returns that key (or '\r' for Enter). */
 static int search(cli_lineedit *le) {
   char query[256] = "";
   size_t qn = 0;
   char *saved = strdup(le->buf);
   char prompt[300];
-  size_t from = le->hist_n; /* entries below this index are searched, newest first */
-  size_t found = SIZE_MAX;
+  size_t found = SIZE_MAX; /* the entry shown */
   bool failed = false;
   int key;
   const char *outer_prompt = le->prompt;
@@ -362,40 +415,56 @@ static int search(cli_lineedit *le) {
     if (!input_waiting(le)) refresh(le);
     key = read_byte(le, -1);
     if (key == 27) key = read_escape(le);
-    if (key == KEY_CTRL('r') || (key >= 0x20 && key < 0x7F) || key == 127 || key == KEY_CTRL('h')) {
-      if (key == KEY_CTRL('r')) {
-        from = found == SIZE_MAX ? le->hist_n : found;
-      } else if (key == 127 || key == KEY_CTRL('h')) {
-        if (qn > 0) query[--qn] = '\0';
-        from = le->hist_n;
-      } else if (qn + 1 < sizeof query) {
-        query[qn++] = (char)key;
-        query[qn] = '\0';
-        from = found == SIZE_MAX ? le->hist_n : found + 1;
-      }
-      failed = true;
-      for (size_t i = from; qn > 0 && i-- > 0;) {
-        const char *hit = strstr(le->hist[i], query);
-        if (hit != NULL) {
-          found = i;
-          failed = false;
-          set_line(le, le->hist[i]);
-          le->pos = (size_t)(hit - le->hist[i]);
-          break;
-        }
-      }
-      if (qn == 0) failed = false;
+    size_t from; /* entries below this index are searched, newest first */
+    if (key == KEY_CTRL('r')) {
+      from = found == SIZE_MAX ? le->hist_n : found;
+    } else if (key == 127 || key == KEY_CTRL('h')) {
+      qn = u8_prev(query, qn);
+      query[qn] = '\0';
+      from = le->hist_n;
+    } else if (key >= 0x20 && key < 256 && key != 0x7F) {
+      char seq[4];
+      size_t n = 0;
+      if (!read_char(le, key, seq, &n) || qn + n >= sizeof query) continue;
+      memcpy(query + qn, seq, n);
+      query[qn += n] = '\0';
+      from = found == SIZE_MAX ? le->hist_n : found + 1; /* the entry shown may still match */
+    } else {
+      break;
+    }
+    if (qn == 0) { /* nothing to look for: the next text starts from the newest entry */
+      found = SIZE_MAX;
+      failed = false;
       continue;
     }
-    break;
+    failed = true;
+    for (size_t i = from; i-- > 0;) {
+      const char *hit = strstr(le->hist[i], query);
+      if (hit != NULL) {
+        found = i;
+        failed = false;
+        set_line(le, le->hist[i]);
+        le->pos = (size_t)(hit - le->hist[i]);
+        break;
+      }
+    }
   }
   le->prompt = outer_prompt;
   le->dirty = true;
-  if (key == KEY_CTRL('g') || key == KEY_CTRL('c')) {
+  if (key == KEY_CTRL('g')) {
     set_line(le, saved);
     key = K_NONE;
-  } else if (key == '\n') {
-    key = '\r';
+  } else {
+    if (key == '\n') key = '\r';
+    if (found != SIZE_MAX && le->buf != NULL && strcmp(le->buf, le->hist[found]) == 0) {
+      /* Up and Down go on from the entry found; Down past the newest gives back the line. */
+      if (le->hist_idx == 0) {
+        free(le->scratch);
+        le->scratch = saved;
+        saved = NULL;
+      }
+      le->hist_idx = le->hist_n - found;
+    }
   }
   free(saved);
   return key;
@@ -423,6 +492,12 @@ cli_le_result cli_lineedit_read(cli_lineedit *le, const char *prompt, char **lin
     int c = read_byte(le, -1);
     if (c == 27) c = read_escape(le);
     if (c == KEY_CTRL('r')) c = search(le);
+    if (c == K_INTR && atomic_exchange(&le->redraw, false)) {
+      /* Continued after a stop (the terminal's mode may have changed meanwhile), or resized. */
+      raw_on(le);
+      le->dirty = true;
+      continue;
+    }
     if (c == K_EOF || c == K_INTR || c == K_ERROR) {
       if (c == K_EOF && le->len > 0) {
         res = CLI_LE_LINE; /* the input ended within a line: it is taken as entered */
@@ -438,7 +513,10 @@ cli_le_result cli_lineedit_read(cli_lineedit *le, const char *prompt, char **lin
     if (c == KEY_CTRL('c')) {
       le->pos = le->len;
       if (le->dirty || le->scroll > 0) refresh(le);
-      out_str(le, "^C");
+      /* "^C" after the line, where it fits on the row */
+      size_t pw, avail;
+      layout(le, &pw, &avail);
+      if (mlr_utf8_width(le->buf, le->len) - le->scroll + 2 <= avail) out_str(le, "^C");
       res = CLI_LE_INTERRUPT;
       break;
     }
@@ -512,7 +590,8 @@ cli_le_result cli_lineedit_read(cli_lineedit *le, const char *prompt, char **lin
       if (le->tty) {
         raw_off(le);
         out_str(le, "\n");
-        kill(getpid(), SIGTSTP); /* back here once continued (fg) */
+        kill(0, SIGTSTP); /* the whole process group, as the terminal's own Ctrl-Z (a
+                           * wrapper script stops too); back here once continued */
         raw_on(le);
         le->dirty = true;
       }
@@ -522,17 +601,9 @@ cli_le_result cli_lineedit_read(cli_lineedit *le, const char *prompt, char **lin
         char ch = (char)c;
         insert(le, &ch, 1);
       } else if (c >= 0xC2 && c <= 0xF4) {
-        char seq[4] = {(char)c};
-        size_t n = mlr_utf8_seq_len((unsigned char)c), got = 1;
-        while (got < n) {
-          int d = read_byte(le, LE_SEQ_WAIT_MS);
-          if (d < 0 || d == K_NONE || (d & 0xC0) != 0x80) {
-            if (d >= 0 && d < 256) le->pushed = d; /* not part of it: read it next */
-            break;
-          }
-          seq[got++] = (char)d;
-        }
-        if (got == n) insert(le, seq, n);
+        char seq[4];
+        size_t n = 0;
+        if (read_char(le, c, seq, &n)) insert(le, seq, n);
       }
       break; /* other controls and unknown keys: ignored */
     }
@@ -550,6 +621,20 @@ cli_le_result cli_lineedit_read(cli_lineedit *le, const char *prompt, char **lin
 }
 
 /* ------------------------------------------------------------------ history */
+
+/* Opens the history file, which must be a regular file: a FIFO or a terminal named by mistake
+ * would block the shell. -1 (errno set) otherwise. */
+static int open_history(const cli_lineedit *le, int flags) {
+  int fd = open(le->hist_path, flags | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    errno = EINVAL;
+    return -1;
+  }
+  return fd;
+}
 
 static bool history_push(cli_lineedit *le, char *owned) {
   if (le->hist_max == 0) {
@@ -574,17 +659,25 @@ bool cli_lineedit_history_add(cli_lineedit *le, const char *line) {
   if (copy == NULL) return false;
   history_push(le, copy);
   if (le->hist_path == NULL) return true;
-  int fd = open(le->hist_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  int fd = open_history(le, O_WRONLY | O_APPEND | O_CREAT);
   if (fd < 0) return false;
-  bool ok = write_all(fd, line, strlen(line)) && write_all(fd, "\n", 1);
+  /* One write per entry: appends of shells sharing the file do not interleave. */
+  mlr_strbuf b = {0};
+  mlr_strbuf_appendf(&b, "%s\n", line);
+  bool ok = !b.oom && write_all(fd, b.data, b.len);
+  mlr_strbuf_release(&b);
   return close(fd) == 0 && ok;
 }
 
 /* Loads the newest entries of the history file; rewrites it when it holds more than are kept,
  * so that it does not grow without end. */
 static void history_load(cli_lineedit *le) {
-  FILE *f = fopen(le->hist_path, "re");
-  if (f == NULL) return;
+  int rfd = open_history(le, O_RDONLY);
+  FILE *f = rfd >= 0 ? fdopen(rfd, "r") : NULL;
+  if (f == NULL) {
+    if (rfd >= 0) close(rfd);
+    return;
+  }
   char *ln = NULL;
   size_t cap = 0, total = 0;
   ssize_t n;
@@ -599,11 +692,19 @@ static void history_load(cli_lineedit *le) {
   free(ln);
   fclose(f);
   if (total <= le->hist_n) return;
-  int fd = open(le->hist_path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  int fd = open_history(le, O_WRONLY | O_TRUNC);
   if (fd < 0) return;
   for (size_t i = 0; i < le->hist_n; i++)
     if (!write_all(fd, le->hist[i], strlen(le->hist[i])) || !write_all(fd, "\n", 1)) break;
   close(fd);
+}
+
+void cli_lineedit_request_redraw(cli_lineedit *le) {
+  atomic_store(&le->redraw, true);
+}
+
+bool cli_lineedit_redraw_pending(cli_lineedit *le) {
+  return atomic_load(&le->redraw);
 }
 
 size_t cli_lineedit_history_len(const cli_lineedit *le) {

@@ -7,10 +7,12 @@
  *
  * The terminal is in raw mode only while a line is read (cli_lineedit_read), so that output and
  * Ctrl-C (SIGINT) between reads behave as on any terminal. Ctrl-C while reading ends the read
- * with CLI_LE_INTERRUPT, as does a signal that interrupts it (EINTR).
+ * with CLI_LE_INTERRUPT, as does a signal that interrupts it (EINTR) unless a redraw was
+ * requested (cli_lineedit_request_redraw).
  *
- * History: entries are appended to a file as they are added (one per line, mode 0600: SQL can
- * hold secrets), the newest max_entries are loaded at open.
+ * History: entries are appended to a file as they are added (one per line; a new file is made
+ * with mode 0600: SQL can hold secrets), the newest max_entries are loaded at open. Only a
+ * regular file is read or written.
  *
  * Ownership: cli_lineedit_new returns an editor the caller frees with cli_lineedit_free; lines
  * returned by cli_lineedit_read belong to the caller. Not thread-safe: one thread reads. */
@@ -38,6 +40,15 @@ void cli_lineedit_free(cli_lineedit *le);
 /* Reads one line after prompt (plain ASCII text). On CLI_LE_LINE, *line is the line without its
  * newline (caller frees); it is not added to the history (cli_lineedit_history_add). */
 cli_le_result cli_lineedit_read(cli_lineedit *le, const char *prompt, char **line);
+
+/* Asks the read under way to put the terminal in raw mode again and redraw the line, once a
+ * signal interrupts its wait (EINTR): for SIGCONT (the process was stopped and continued; the
+ * shell that continued it may have changed the terminal's mode) and SIGWINCH. Thread-safe and
+ * async-signal-safe; the caller interrupts the reading thread itself (pthread_kill). */
+void cli_lineedit_request_redraw(cli_lineedit *le);
+/* True until the read under way has acted on the request (the caller interrupts it until then:
+ * a signal sent just before the read starts waiting does not interrupt it). */
+bool cli_lineedit_redraw_pending(cli_lineedit *le);
 
 /* Adds line to the history and appends it to the history file, unless it is blank or repeats the
  * newest entry. False when out of memory or the file could not be written (the entry is kept in

@@ -357,17 +357,25 @@ static int duck_fail(const char *cmd, duckdb_result *res, const char *what) {
 static char *cell_text(const char *s, size_t len, size_t max) {
   char *v = malloc(len + 4);
   if (v == NULL) return NULL;
-  memcpy(v, s, len);
-  v[len] = '\0';
-  /* Whitespace becomes a space; other control characters a '?', so that data can never drive
-   * the terminal (ESC sequences) or break the box. */
+  /* Whitespace becomes a space; other control characters a '?' (C1 ones too, U+0080-U+009F,
+   * which terminals read as ESC sequences), so that data can never drive the terminal or break
+   * the box. */
+  size_t j = 0;
   for (size_t i = 0; i < len; i++) {
-    unsigned char ch = (unsigned char)v[i];
-    if (ch == '\n' || ch == '\r' || ch == '\t' || ch == '\0')
-      v[i] = ' ';
-    else if (ch < 0x20 || ch == 0x7f)
-      v[i] = '?';
+    unsigned char ch = (unsigned char)s[i];
+    if (ch == '\n' || ch == '\r' || ch == '\t' || ch == '\0') {
+      v[j++] = ' ';
+    } else if (ch < 0x20 || ch == 0x7f) {
+      v[j++] = '?';
+    } else if (ch == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+               (unsigned char)s[i + 1] <= 0x9F) {
+      v[j++] = '?';
+      i++;
+    } else {
+      v[j++] = (char)ch;
+    }
   }
+  v[j] = '\0';
   if (cli_display_width(v) <= max) return v;
   size_t i = 0, w = 0;
   while (v[i] != '\0') {

@@ -8,8 +8,9 @@
  * cancels the statement running (mallard_reader_cancel is thread-safe) or, at the prompt,
  * interrupts the main thread's read with SIGUSR1 (a handler that does nothing, installed without
  * SA_RESTART, so that the read returns EINTR). At the prompt on a terminal the line editor
- * (cli_lineedit.h) reads Ctrl-C as a key instead. SIGTERM and SIGHUP go to the watcher too, which
- * puts the terminal back as it was (the editor may have left it raw) and exits. */
+ * (cli_lineedit.h) reads Ctrl-C as a key instead. SIGTERM, SIGHUP and SIGQUIT go to the watcher
+ * too, which puts the terminal back as it was (the editor may have left it raw) and exits;
+ * SIGCONT and SIGWINCH make the editor set its mode again and redraw. */
 #include "cli/cli.h"
 #include "cli/cli_client.h"
 #include "cli/cli_lineedit.h"
@@ -58,7 +59,7 @@ typedef struct shell {
   pthread_t main_thread;
   pthread_t watcher;
   bool watching;
-  int sig_fd;     /* signalfd of SIGINT, SIGTERM and SIGHUP */
+  int sig_fd;     /* signalfd of the signals watch_setup_mask takes over */
   int stop_fd[2]; /* the watcher's stop pipe */
 } shell;
 
@@ -124,6 +125,14 @@ static bool cancelled_by_user(shell *sh, mallard_code code) {
   return r;
 }
 
+/* True when the last statement was cancelled by the user's Ctrl-C. */
+static bool user_cancelled(shell *sh) {
+  pthread_mutex_lock(&sh->mu);
+  bool r = sh->cancelled;
+  pthread_mutex_unlock(&sh->mu);
+  return r;
+}
+
 /* Where prompts and the banner go: the terminal, or stderr when stdout is redirected (results
  * to a file). */
 static FILE *prompt_stream(void) {
@@ -174,10 +183,31 @@ static void *watch_main(void *arg) {
     if (pfd[1].revents) break;
     struct signalfd_siginfo si;
     if (read(sh->sig_fd, &si, sizeof si) != (ssize_t)sizeof si) continue;
+    if (si.ssi_signo == SIGCONT || si.ssi_signo == SIGWINCH) {
+      /* Continued after a stop, or resized: the line editor sets its mode again and redraws. */
+      pthread_mutex_lock(&sh->mu);
+      if (sh->at_prompt && sh->le != NULL) {
+        cli_lineedit_request_redraw(sh->le);
+        for (int tries = 0; tries < 100 && sh->at_prompt && cli_lineedit_redraw_pending(sh->le);
+             tries++) {
+          pthread_kill(sh->main_thread, SIGUSR1);
+          pthread_mutex_unlock(&sh->mu);
+          struct timespec pause = {0, 10 * 1000 * 1000};
+          nanosleep(&pause, NULL);
+          pthread_mutex_lock(&sh->mu);
+        }
+      }
+      pthread_mutex_unlock(&sh->mu);
+      continue;
+    }
     if (si.ssi_signo != SIGINT) {
-      /* SIGTERM or SIGHUP: leave as the signal would, with the terminal as it was (the line
-       * editor may have it in raw mode). */
+      /* SIGTERM, SIGHUP or SIGQUIT: leave as the signal would, with the terminal as it was (the
+       * line editor may have it in raw mode) and the cursor past the line being typed. */
       if (sh->have_tty) tcsetattr(STDIN_FILENO, TCSANOW, &sh->tty);
+      if (sh->le != NULL) {
+        ssize_t w = write(STDERR_FILENO, "\n", 1);
+        (void)w;
+      }
       _exit(128 + (int)si.ssi_signo);
     }
     pthread_mutex_lock(&sh->mu);
@@ -209,14 +239,18 @@ static void *watch_main(void *arg) {
   return NULL;
 }
 
-/* Takes SIGINT (SIGTERM, SIGHUP) over for the session (interactive only). Call before any thread
- * exists (gRPC's are made at connect) so that every thread inherits the blocked mask. */
+/* Takes SIGINT (SIGTERM, SIGHUP, SIGQUIT, SIGCONT, SIGWINCH) over for the session (interactive
+ * only). Call before any thread exists (gRPC's are made at connect) so that every thread inherits
+ * the blocked mask. */
 static void watch_setup_mask(shell *sh) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGQUIT);
+  sigaddset(&set, SIGCONT); /* still continues the process; the watcher hears of it */
+  sigaddset(&set, SIGWINCH);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   sh->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
   struct sigaction sa;
@@ -405,6 +439,9 @@ static int listing_op(shell *sh, const void *arg, bool *relogin) {
 }
 
 static int run_sql(shell *sh, const char *sql) {
+  pthread_mutex_lock(&sh->mu);
+  sh->cancelled = false; /* set by the watcher if Ctrl-C cancels this statement */
+  pthread_mutex_unlock(&sh->mu);
   if (is_transaction_control(sql)) {
     /* On the server each statement is its own call with its own transaction: a BEGIN would be
      * rolled back at once and the statements after it committed one by one. */
@@ -623,6 +660,12 @@ static int session(shell *sh) {
     for (char *stmt; go_on && (stmt = cli_sql_split_next(&split, &at)) != NULL; free(stmt)) {
       set_who(sh, at);
       go_on = outcome(sh, run_sql(sh, stmt));
+      if (user_cancelled(sh)) {
+        /* Ctrl-C stops what was typed with it too: the statements after it on the line (or
+         * pasted with it) are dropped, as an unfinished one is at the prompt. */
+        for (char *rest; (rest = cli_sql_split_next(&split, NULL)) != NULL;) free(rest);
+        cli_sql_split_reset(&split);
+      }
     }
   }
   /* The end of a script: its last statement needs no ';'. Typed and left unfinished: dropped. */

@@ -4,6 +4,7 @@
 #ifndef MLR_UTF8_H
 #define MLR_UTF8_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,8 +13,12 @@
 size_t mlr_utf8_seq_len(unsigned char lead);
 
 /* Decodes the code point at s[0..n) (n >= 1) into *cp and returns its length in bytes; a byte
- * that starts no valid sequence (or one cut short by n) counts as one byte, U+FFFD. */
+ * that starts no valid sequence (one cut short by n, an overlong form, a surrogate, a value past
+ * U+10FFFF) counts as one byte, U+FFFD. */
 size_t mlr_utf8_decode(const char *s, size_t n, uint32_t *cp);
+
+/* C0 and C1 control characters and DEL, which a terminal acts on instead of showing. */
+bool mlr_codepoint_is_control(uint32_t c);
 
 /* Terminal columns a code point takes: 0 for combining marks, joiners and variation selectors,
  * 2 for East Asian wide and fullwidth characters and emoji, 1 otherwise (wcwidth's answer for the

@@ -182,13 +182,15 @@ def test_query_table_format_every_type(cli, servers):
 def test_query_table_format_control_characters(cli, servers):
     # Data never drives the terminal: ESC and other control characters print as '?'; a newline
     # in a column name does not break the box.
-    sql = "SELECT chr(27) || '[31mRED' || chr(27) || '[0m' AS \"two\nlines\", chr(7) AS bell"
+    # (chr(155): U+009B, the one-character CSI of C1 controls, read by terminals as ESC [)
+    sql = ("SELECT chr(27) || '[31mRED' || chr(27) || '[0m' AS \"two\nlines\", chr(7) AS bell, "
+           "chr(155) || '31mC1' AS c1")
     r = cli("query", sql, "-s", servers[0], "--format", "table")
     assert r.returncode == 0, err(r)
-    assert "\x1b" not in out(r) and "\x07" not in out(r)
+    assert "\x1b" not in out(r) and "\x07" not in out(r) and "\x9b" not in out(r)
     rows = table_rows(out(r))
-    assert rows[0] == ["two lines", "bell"]
-    assert rows[2] == ["?[31mRED?[0m", "?"]
+    assert rows[0] == ["two lines", "bell", "c1"]
+    assert rows[2] == ["?[31mRED?[0m", "?", "?31mC1"]
     assert len({len(ln) for ln in out(r).splitlines()[:5]}) == 1
 
 

@@ -450,9 +450,10 @@ def test_dumb_terminal_reads_lines_as_they_come(mallard_bin, servers):
         p.close()
 
 
-def test_sigterm_at_the_prompt_restores_the_terminal(mallard_bin, servers):
-    """The line editor holds the terminal in raw mode while a line is typed: SIGTERM (or a
-    hang-up) then leaves with the terminal as it was, not without echo."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGQUIT])
+def test_signal_at_the_prompt_restores_the_terminal(mallard_bin, servers, sig):
+    """The line editor holds the terminal in raw mode while a line is typed: SIGTERM, SIGQUIT
+    (or a hang-up) then leave with the terminal as it was, not without echo."""
     import termios
     p = Pty([mallard_bin, "shell", "-s", servers[0]], shell_env())
     try:
@@ -460,9 +461,59 @@ def test_sigterm_at_the_prompt_restores_the_terminal(mallard_bin, servers):
         p.send("SELECT")
         p.expect(r"SELECT")
         assert not termios.tcgetattr(p.fd)[3] & termios.ICANON  # raw while typing
-        os.kill(p.pid, signal.SIGTERM)
-        assert p.wait(timeout=10) == 128 + signal.SIGTERM
+        os.kill(p.pid, sig)
+        assert p.wait(timeout=10) == 128 + sig
         lflag = termios.tcgetattr(p.fd)[3]
         assert lflag & termios.ECHO and lflag & termios.ICANON, "the terminal was left raw"
+    finally:
+        p.close()
+
+
+def test_continued_after_a_stop_and_resized(mallard_bin, servers):
+    """Stopped at the prompt and continued (the shell that continued it may have put the
+    terminal back in its usual mode): the editor sets raw mode again and redraws the line; a
+    resize redraws it too."""
+    import termios
+    p = Pty([mallard_bin, "shell", "-s", servers[0]], shell_env())
+    try:
+        p.expect(r"mallard> ")
+        p.send("SELECT 6 * 7")
+        p.expect(r"SELECT 6 \* 7")
+        os.kill(p.pid, signal.SIGSTOP)
+        time.sleep(0.2)
+        attrs = termios.tcgetattr(p.fd)
+        attrs[3] |= termios.ICANON | termios.ECHO  # what a job-control shell restores
+        termios.tcsetattr(p.fd, termios.TCSANOW, attrs)
+        os.kill(p.pid, signal.SIGCONT)
+        p.expect(r"\rmallard> SELECT 6 \* 7")  # redrawn
+        deadline = time.time() + 10
+        while termios.tcgetattr(p.fd)[3] & termios.ICANON and time.time() < deadline:
+            time.sleep(0.05)
+        assert not termios.tcgetattr(p.fd)[3] & termios.ICANON, "not raw again"
+        set_columns(p.fd, 60)  # SIGWINCH
+        p.expect(r"\rmallard> SELECT 6 \* 7")
+        p.send(" AS answer;\r")  # the line as it was, still editable
+        assert re.search(r"│\s+42 │", p.expect(r"\nmallard> "))
+        p.send("\x04")
+        assert p.wait() == 0
+    finally:
+        p.close()
+
+
+def test_ctrl_c_drops_the_statements_typed_with_it(mallard_bin, servers):
+    """Two statements on one line, Ctrl-C while the first runs: the second one ran anyway."""
+    p = Pty([mallard_bin, "shell", "-s", servers[0]], shell_env())
+    try:
+        p.expect(r"mallard> ")
+        p.send("SELECT count(*) FROM range(100000000000000) a; SELECT 'second ran' AS s;\r")
+        time.sleep(1.5)
+        p.send(b"\x03")
+        seen = p.expect(r"\nmallard> ")
+        assert "cancelled (Ctrl-C)" in seen and "second ran" not in seen.split("AS s;", 1)[1]
+        p.send("SELECT 'next' AS n;\r")  # the session goes on
+        seen = p.expect(r"\nmallard> ")
+        assert "│ next" in seen and "second ran" not in seen, seen
+        p.send("\x04")
+        assert p.wait() == 0
     finally:
         p.close()

@@ -99,6 +99,94 @@ static void test_editing(void) {
   rig_close(&r);
 }
 
+static void test_odd_input(void) {
+  rig r;
+  rig_open(&r, NULL);
+  check_line(&r,
+             "a\x1b"
+             "xb\r",
+             "axb");                              /* Esc, then a key: the key is kept */
+  check_line(&r, "ab\x1b\r", "ab");               /* ... Enter too (Alt-Enter) */
+  check_line(&r, "a\x1b[M !!b\r", "ab");          /* an X10 mouse report is dropped whole */
+  check_line(&r, "foo bar\x1bOdX\r", "foo Xbar"); /* rxvt's Ctrl-Left */
+  /* Not shown, not inserted: C1 controls (U+009B is a terminal's CSI), invalid UTF-8 (a
+   * surrogate, an overlong ';', past U+10FFFF). */
+  check_line(&r,
+             "a\xc2\x9b"
+             "31mb\r",
+             "a31mb");
+  check_line(&r,
+             "a\xed\xa0\x80\xe0\x80\xbb\xf4\x90\x80\x80"
+             "b\r",
+             "ab");
+  rig_close(&r);
+}
+
+/* Everything drawn since the last call (the draw pipe is non-blocking). */
+static void drawn(rig *r, char *out, size_t cap) {
+  size_t n = 0;
+  for (;;) {
+    ssize_t k = read(r->draw[0], out + n, cap - 1 - n);
+    if (k <= 0) break;
+    n += (size_t)k;
+  }
+  out[n] = '\0';
+}
+
+/* The text of the last full redraw ("\r> " + window), up to its erase-to-end. */
+static void last_row(const char *screen, char *row, size_t cap) {
+  const char *p = NULL;
+  for (const char *q = screen; (q = strstr(q, "\r> ")) != NULL; q++) p = q;
+  row[0] = '\0';
+  if (p == NULL) return;
+  p += 3;
+  const char *e = strstr(p, "\x1b[0K");
+  size_t n = e != NULL ? (size_t)(e - p) : strlen(p);
+  if (n >= cap) n = cap - 1;
+  memcpy(row, p, n);
+  row[n] = '\0';
+}
+
+static void test_drawing(void) {
+  /* No terminal here: 80 columns, "> " as the prompt, 77 columns for the line. */
+  rig r;
+  rig_open(&r, NULL);
+  static char screen[1 << 16];
+  char row[256], keys[512];
+  memset(keys, 'x', 150);
+  strcpy(keys + 150, "\r");
+  CHECK(cli_lineedit_history_add(r.le, "SELECT 1;"));
+  CHECK(cli_lineedit_history_add(r.le, keys)); /* 150 x's and a CR, kept as typed */
+  drawn(&r, screen, sizeof screen);
+  /* A long line recalled, then a short one: the short one is shown (the window scrolled back;
+   * the row was drawn empty and Enter ran what nobody saw). */
+  check_line(&r, UP UP "\r", "SELECT 1;");
+  drawn(&r, screen, sizeof screen);
+  last_row(screen, row, sizeof row);
+  CHECK_EQ_STR(row, "SELECT 1;");
+  /* Deleting most of a long line: what is left shows. */
+  memset(keys, 'y', 100);
+  memset(keys + 100, 0x7f, 60);
+  strcpy(keys + 160, "\r");
+  char *line = NULL;
+  CHECK(type(&r, keys, &line) == CLI_LE_LINE);
+  CHECK(line != NULL && strlen(line) == 40);
+  free(line);
+  drawn(&r, screen, sizeof screen);
+  last_row(screen, row, sizeof row);
+  CHECK(strlen(row) == 40 && strspn(row, "y") == 40);
+  /* A long line's window: the last 77 columns with the cursor at its end. */
+  memset(keys, 'z', 120);
+  strcpy(keys + 120, "\r");
+  CHECK(type(&r, keys, &line) == CLI_LE_LINE);
+  CHECK(line != NULL && strlen(line) == 120);
+  free(line);
+  drawn(&r, screen, sizeof screen);
+  last_row(screen, row, sizeof row);
+  CHECK(strlen(row) == 77 && strspn(row, "z") == 77);
+  rig_close(&r);
+}
+
 static void test_results(void) {
   rig r;
   rig_open(&r, NULL);
@@ -168,11 +256,39 @@ static void test_history(void) {
              "keep\x12"
              "zzz\x07\r",
              "keep"); /* Ctrl-G: no match, line back */
-  check_line(&r,
+  char *line = NULL;
+  CHECK(type(&r,
              "keep\x12"
-             "1\x03"
-             "\r",
-             "keep"); /* Ctrl-C leaves the search only */
+             "1\x03",
+             &line) == CLI_LE_INTERRUPT); /* Ctrl-C drops the line */
+  /* Backspace to an empty query, then other text: searched from the newest entry again. */
+  check_line(&r,
+             "\x12"
+             "F"
+             "\x7f"
+             "3\r",
+             "SELECT 3;");
+  /* Leaving the search with a key: Up and Down go on from the entry found, and Down past the
+   * newest gives back the line typed before the search. */
+  check_line(&r,
+             "\x12"
+             "2"
+             "\x05" UP "\r",
+             "SELECT 1;");
+  check_line(&r,
+             "mine\x12"
+             "2"
+             "\x05" DOWN DOWN DOWN "\r",
+             "mine");
+  /* Text beyond ASCII can be searched for. */
+  CHECK(cli_lineedit_history_add(r.le, "SELECT 'h\xc3\xa9llo';"));
+  check_line(&r,
+             "\x12"
+             "SELECT\x12\x12"
+             "\x7f\x7f\x7f\x7f\x7f\x7f"
+             "\xc3\xa9\r",
+             "SELECT 'h\xc3\xa9llo';");
+  CHECK(cli_lineedit_history_len(r.le) == 5);
   /* The file: one entry per line, private, the newest 5 (the editor's maximum) loaded. */
   struct stat st;
   CHECK(stat(path, &st) == 0);
@@ -184,7 +300,7 @@ static void test_history(void) {
   fclose(f);
   rig_open(&r, path);
   CHECK(cli_lineedit_history_len(r.le) == 5);
-  CHECK_EQ_STR(cli_lineedit_history_get(r.le, 0), "SELECT 'abc' FROM t;");
+  CHECK_EQ_STR(cli_lineedit_history_get(r.le, 0), "SELECT 3;");
   CHECK_EQ_STR(cli_lineedit_history_get(r.le, 4), "c");
   CHECK(cli_lineedit_history_get(r.le, 5) == NULL);
   rig_close(&r);
@@ -195,8 +311,26 @@ static void test_history(void) {
   size_t n = fread(text, 1, sizeof text - 1, f);
   text[n] = '\0';
   fclose(f);
-  CHECK_EQ_STR(text, "SELECT 'abc' FROM t;\nSELECT 3;\na\nb\nc\n");
+  CHECK_EQ_STR(text, "SELECT 3;\nSELECT 'h\xc3\xa9llo';\na\nb\nc\n");
   unlink(path);
+}
+
+static void test_history_file_not_regular(void) {
+  /* A FIFO (or a terminal) named as the history file is neither read (it blocked the shell at
+   * its start) nor written. */
+  char dir[] = "/tmp/mallard-hist-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char fifo[64];
+  snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+  CHECK(mkfifo(fifo, 0600) == 0);
+  rig r;
+  rig_open(&r, fifo);
+  CHECK(cli_lineedit_history_len(r.le) == 0);
+  CHECK(!cli_lineedit_history_add(r.le, "SELECT 1;")); /* the caller warns */
+  CHECK(cli_lineedit_history_len(r.le) == 1);          /* kept in memory */
+  rig_close(&r);
+  unlink(fifo);
+  rmdir(dir);
 }
 
 static void test_default_history_path(void) {
@@ -213,5 +347,6 @@ static void test_default_history_path(void) {
   free(p);
 }
 
-MTEST_MAIN(MTEST(test_editing), MTEST(test_results), MTEST(test_history),
+MTEST_MAIN(MTEST(test_editing), MTEST(test_odd_input), MTEST(test_drawing), MTEST(test_results),
+           MTEST(test_history), MTEST(test_history_file_not_regular),
            MTEST(test_default_history_path))
