@@ -186,6 +186,22 @@ void client_base64_encode(const uint8_t *in, size_t n, char *out) {
   out[o] = 0;
 }
 
+/* True when gRPC's own details say that no connection could be made (its words for refused,
+ * unresolvable and unreachable servers and failed TLS handshakes), not that a call was cut. */
+static bool says_no_connection(const char *d, size_t n) {
+  static const char *const words[] = {
+      "failed to connect",      "connection refused", "dns resolution failed",
+      "empty address list",     "name resolution",    "no route to host",
+      "network is unreachable", "handshake failed",   "connections to all backends failing"};
+  if (n == 0) return true;
+  for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+    size_t k = strlen(words[w]);
+    for (size_t i = 0; i + k <= n; i++)
+      if (strncasecmp(d + i, words[w], k) == 0) return true;
+  }
+  return false;
+}
+
 mlr_code client_status_to_error(grpc_status_code status, const char *details, size_t details_len,
                                 bool connected, const char *uri, mlr_error *err) {
   if (status == GRPC_STATUS_OK) {
@@ -194,7 +210,9 @@ mlr_code client_status_to_error(grpc_status_code status, const char *details, si
   }
   mlr_code code = (status >= 0 && status <= 16) ? (mlr_code)status : MALLARD_UNKNOWN;
   int n = details_len > INT_MAX ? INT_MAX : (int)details_len;
-  if (code == MALLARD_UNAVAILABLE && !connected) {
+  /* "cannot connect" only when no connection was made: an UNAVAILABLE the server sent before
+   * its first message (it is shutting down) keeps its own words. */
+  if (code == MALLARD_UNAVAILABLE && !connected && says_no_connection(details, details_len)) {
     return mlr_error_set(err, code, "cannot connect to %s: %.*s", uri != NULL ? uri : "server", n,
                          details_len > 0 ? details : "unavailable");
   }

@@ -372,6 +372,30 @@ def test_script_stops_when_the_server_goes_away(mallard_bin):
             sh.kill()
 
 
+def test_statement_cut_by_shutdown_says_so(mallard_bin):
+    """A statement the server cut at its shutdown was reported as "cannot connect to ...":
+    the client had connected; the server's own words say what happened."""
+    srv = subprocess.Popen([mallard_bin, "serve", "--listen", "127.0.0.1:0", "--grace", "0"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    m = re.match(r"listening (grpc://\S+)", srv.stdout.readline().strip())
+    assert m, "mallard serve did not start"
+    sh = subprocess.Popen([mallard_bin, "shell", "-s", m.group(1)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=shell_env())
+    try:
+        sh.stdin.write(b"SELECT count(*) FROM range(100000000000000) a;\n")
+        sh.stdin.close()
+        time.sleep(1.5)
+        srv.send_signal(signal.SIGTERM)
+        assert srv.wait(timeout=30) == 0
+        assert sh.wait(timeout=60) == 3
+        errors = sh.stderr.read().decode()
+        assert "shutting down" in errors and "cannot connect" not in errors, errors
+    finally:
+        for p in (srv, sh):
+            if p.poll() is None:
+                p.kill()
+
+
 def test_ctrl_c_at_the_password_prompt_leaves(mallard_bin, servers):
     """Ctrl-C at the password prompt was ignored (and fired later, at the first prompt): it
     leaves now (status 130), with the terminal's echo back on."""

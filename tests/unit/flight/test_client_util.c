@@ -154,6 +154,18 @@ static void test_status_mapping(void) {
                MALLARD_UNAVAILABLE);
   CHECK(strstr(err.message, "grpc://127.0.0.1:1") != NULL);
   CHECK(strstr(err.message, m) != NULL);
+  /* ... but a server's own UNAVAILABLE before any message (shutting down) is no connection
+   * failure: its words as they are. */
+  const char *bye = "the server is shutting down and this call did not finish";
+  CHECK_EQ_INT(client_status_to_error(GRPC_STATUS_UNAVAILABLE, bye, strlen(bye), false,
+                                      "grpc://127.0.0.1:1", &err),
+               MALLARD_UNAVAILABLE);
+  CHECK_EQ_STR(err.message, bye);
+  const char *dns = "DNS resolution failed for nowhere.invalid:1";
+  CHECK_EQ_INT(client_status_to_error(GRPC_STATUS_UNAVAILABLE, dns, strlen(dns), false,
+                                      "grpc://nowhere.invalid:1", &err),
+               MALLARD_UNAVAILABLE);
+  CHECK(strncmp(err.message, "cannot connect to grpc://nowhere.invalid:1: ", 44) == 0);
   /* A server that answers UNAVAILABLE itself keeps its message. */
   CHECK_EQ_INT(client_status_to_error(GRPC_STATUS_UNAVAILABLE, "draining", 8, true,
                                       "grpc://127.0.0.1:1", &err),
