@@ -117,8 +117,22 @@ char *cli_one_line(char *msg) {
   if (blank != NULL) *blank = '\0';
   size_t n = strlen(msg);
   while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
-  for (char *p = msg; *p != '\0'; p++)
-    if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+  /* Line breaks and tabs become spaces; other control characters (C1 ones too: U+009B is a
+   * terminal's ESC [) a '?', so that a message quoting data cannot drive the terminal. */
+  char *w = msg;
+  for (const unsigned char *p = (const unsigned char *)msg; *p != '\0'; p++) {
+    if (*p == '\n' || *p == '\r' || *p == '\t') {
+      *w++ = ' ';
+    } else if (*p < 0x20 || *p == 0x7F) {
+      *w++ = '?';
+    } else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
+      *w++ = '?';
+      p++;
+    } else {
+      *w++ = (char)*p;
+    }
+  }
+  *w = '\0';
   return msg;
 }
 

@@ -128,25 +128,34 @@ static void raw_off(cli_lineedit *le) {
   if (le->tty) tcsetattr(le->in_fd, TCSADRAIN, &le->cooked);
 }
 
+static void refresh(cli_lineedit *le);
+
 /* One byte; K_EOF at the end of input, K_INTR when a signal interrupted the wait, K_NONE when
- * wait_ms (>= 0) passed with nothing to read. */
+ * wait_ms (>= 0) passed with nothing to read. A redraw requested meanwhile (SIGCONT, SIGWINCH)
+ * is done at once, and the wait goes on: a key's sequence read in parts is not cut. */
 static int read_byte(cli_lineedit *le, int wait_ms) {
   if (le->pushed >= 0) {
     int c = le->pushed;
     le->pushed = -1;
     return c;
   }
-  if (wait_ms >= 0) {
-    struct pollfd p = {.fd = le->in_fd, .events = POLLIN};
-    int r = poll(&p, 1, wait_ms);
-    if (r == 0) return K_NONE;
-    if (r < 0) return errno == EINTR ? K_INTR : K_ERROR;
+  for (;;) {
+    int r = 1;
+    if (wait_ms >= 0) {
+      struct pollfd p = {.fd = le->in_fd, .events = POLLIN};
+      r = poll(&p, 1, wait_ms);
+      if (r == 0) return K_NONE;
+    }
+    unsigned char c;
+    ssize_t n = r > 0 ? read(le->in_fd, &c, 1) : -1;
+    if (n == 1) return c;
+    if (n == 0) return K_EOF;
+    if (errno != EINTR) return K_ERROR;
+    if (!atomic_exchange(&le->redraw, false)) return K_INTR;
+    /* Continued after a stop (the terminal's mode may have changed meanwhile), or resized. */
+    raw_on(le);
+    refresh(le);
   }
-  unsigned char c;
-  ssize_t n = read(le->in_fd, &c, 1);
-  if (n == 1) return c;
-  if (n == 0) return K_EOF;
-  return errno == EINTR ? K_INTR : K_ERROR;
 }
 
 static bool input_waiting(const cli_lineedit *le) {
@@ -286,19 +295,31 @@ static size_t word_right(const cli_lineedit *le) {
 /* The row's layout: the columns of the prompt drawn (a prompt too wide for the terminal is
  * drawn by its end) and of the line's window, which leaves the last column free (a character
  * there would make some terminals wrap). */
-static void layout(const cli_lineedit *le, size_t *prompt_cols, size_t *avail) {
+static void layout(const cli_lineedit *le, size_t *prompt_cols, size_t *prompt_skip,
+                   size_t *avail) {
   size_t cols = term_cols(le);
-  size_t pw = strlen(le->prompt);
+  size_t plen = strlen(le->prompt);
+  size_t pw = mlr_utf8_width(le->prompt, plen); /* columns, not bytes (a search's text) */
   size_t text_min = cols >= 20 ? 10 : cols / 2; /* columns kept for the line at least */
   size_t max_pw = cols > text_min + 1 ? cols - text_min - 1 : 0;
-  *prompt_cols = pw < max_pw ? pw : max_pw;
-  *avail = cols > *prompt_cols + 1 ? cols - *prompt_cols - 1 : 1;
+  /* Too wide: whole characters are left out from the start until the rest fits. */
+  size_t skip = 0;
+  while (pw > max_pw && skip < plen) {
+    uint32_t cp;
+    size_t k = mlr_utf8_decode(le->prompt + skip, plen - skip, &cp);
+    size_t w = mlr_codepoint_width(cp);
+    pw -= w < pw ? w : pw;
+    skip += k;
+  }
+  *prompt_cols = pw;
+  *prompt_skip = skip;
+  *avail = cols > pw + 1 ? cols - pw - 1 : 1;
 }
 
 /* Draws the prompt and the window of the line that holds the cursor. */
 static void refresh(cli_lineedit *le) {
-  size_t pw, avail;
-  layout(le, &pw, &avail);
+  size_t pw, skip, avail;
+  layout(le, &pw, &skip, &avail);
   size_t cx = mlr_utf8_width(le->buf, le->pos);
   size_t total = mlr_utf8_width(le->buf, le->len);
   /* As much of the line as fits (a shorter line after a deletion or a recall scrolls back),
@@ -311,7 +332,7 @@ static void refresh(cli_lineedit *le) {
   if (cx > le->scroll + avail) le->scroll = cx - avail;
   mlr_strbuf b = {0};
   mlr_strbuf_append_str(&b, "\r");
-  mlr_strbuf_append_str(&b, le->prompt + (strlen(le->prompt) - pw));
+  mlr_strbuf_append_str(&b, le->prompt + skip);
   size_t col = 0;
   for (size_t i = 0; i < le->len;) {
     uint32_t cp;
@@ -347,10 +368,10 @@ static void insert(cli_lineedit *le, const char *s, size_t n) {
   le->pos += n;
   uint32_t cp;
   mlr_utf8_decode(s, n, &cp);
-  size_t pw, avail;
-  layout(le, &pw, &avail);
-  if (!le->dirty && at_end && !mlr_codepoint_is_control(cp) && le->scroll == 0 &&
-      pw == strlen(le->prompt) && mlr_utf8_width(le->buf, le->len) <= avail)
+  size_t pw, skip, avail;
+  layout(le, &pw, &skip, &avail);
+  if (!le->dirty && at_end && !mlr_codepoint_is_control(cp) && le->scroll == 0 && skip == 0 &&
+      mlr_utf8_width(le->buf, le->len) <= avail)
     (void)write_all(le->out_fd, s, n);
   else
     le->dirty = true;
@@ -480,7 +501,12 @@ cli_le_result cli_lineedit_read(cli_lineedit *le, const char *prompt, char **lin
   if (!reserve(le, 0)) return CLI_LE_ERROR;
   le->buf[0] = '\0';
   if (!raw_on(le)) return CLI_LE_ERROR;
-  out_str(le, prompt);
+  size_t pw, skip, avail;
+  layout(le, &pw, &skip, &avail);
+  if (skip == 0)
+    out_str(le, prompt);
+  else
+    refresh(le); /* a prompt wider than the terminal */
   cli_le_result res = CLI_LE_ERROR;
   for (;;) {
     if (le->oom) {
@@ -492,12 +518,6 @@ cli_le_result cli_lineedit_read(cli_lineedit *le, const char *prompt, char **lin
     int c = read_byte(le, -1);
     if (c == 27) c = read_escape(le);
     if (c == KEY_CTRL('r')) c = search(le);
-    if (c == K_INTR && atomic_exchange(&le->redraw, false)) {
-      /* Continued after a stop (the terminal's mode may have changed meanwhile), or resized. */
-      raw_on(le);
-      le->dirty = true;
-      continue;
-    }
     if (c == K_EOF || c == K_INTR || c == K_ERROR) {
       if (c == K_EOF && le->len > 0) {
         res = CLI_LE_LINE; /* the input ended within a line: it is taken as entered */
@@ -511,11 +531,11 @@ cli_le_result cli_lineedit_read(cli_lineedit *le, const char *prompt, char **lin
       break;
     }
     if (c == KEY_CTRL('c')) {
+      bool moved = le->pos != le->len;
       le->pos = le->len;
-      if (le->dirty || le->scroll > 0) refresh(le);
+      if (le->dirty || le->scroll > 0 || moved) refresh(le);
       /* "^C" after the line, where it fits on the row */
-      size_t pw, avail;
-      layout(le, &pw, &avail);
+      layout(le, &pw, &skip, &avail);
       if (mlr_utf8_width(le->buf, le->len) - le->scroll + 2 <= avail) out_str(le, "^C");
       res = CLI_LE_INTERRUPT;
       break;

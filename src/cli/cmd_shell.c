@@ -545,8 +545,12 @@ static ssize_t edit_line(shell *sh, const char *prompt, char **line, size_t *cap
   fflush(stderr);
   char *got = NULL;
   cli_le_result r = cli_lineedit_read(sh->le, prompt, &got);
-  if (r == CLI_LE_INTERRUPT) errno = EINTR;
-  if (r != CLI_LE_LINE) return -1;
+  if (r != CLI_LE_LINE) {
+    /* The caller reads errno: EINTR for Ctrl-C, none for the end (a redraw's interrupted wait
+     * leaves EINTR behind, and Ctrl-D then only drew a new prompt). */
+    errno = r == CLI_LE_INTERRUPT ? EINTR : r == CLI_LE_EOF ? 0 : errno;
+    return -1;
+  }
   size_t n = strlen(got);
   if (*cap < n + 2) {
     char *grown = realloc(*line, n + 2);

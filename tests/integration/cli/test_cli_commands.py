@@ -192,6 +192,10 @@ def test_query_table_format_control_characters(cli, servers):
     assert rows[0] == ["two lines", "bell", "c1"]
     assert rows[2] == ["?[31mRED?[0m", "?", "?31mC1"]
     assert len({len(ln) for ln in out(r).splitlines()[:5]}) == 1
+    # ... nor does an error message that quotes it
+    r = cli("query", 'SELECT "x\x1b[31m\u009by"', "-s", servers[0])
+    assert r.returncode == 1 and "\x1b" not in err(r) and "\u009b" not in err(r), err(r)
+    assert "x?[31m?y" in err(r), err(r)
 
 
 def test_bad_server_uri_and_tls_file_are_usage_errors(cli, tmp_path):

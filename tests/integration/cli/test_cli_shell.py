@@ -518,6 +518,8 @@ def test_continued_after_a_stop_and_resized(mallard_bin, servers):
         p.expect(r"\rmallard> SELECT 6 \* 7")
         p.send(" AS answer;\r")  # the line as it was, still editable
         assert re.search(r"│\s+42 │", p.expect(r"\nmallard> "))
+        set_columns(p.fd, 70)  # a resize at an empty prompt, then Ctrl-D: it leaves
+        p.expect(r"\rmallard> ")
         p.send("\x04")
         assert p.wait() == 0
     finally:

@@ -4,10 +4,12 @@
 #include "mtest.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define UP "\x1b[A"
@@ -48,6 +50,31 @@ static cli_le_result type(rig *r, const char *keys, char **line) {
   size_t n = strlen(keys);
   CHECK(write(r->keys[1], keys, n) == (ssize_t)n);
   return cli_lineedit_read(r->le, "> ", line);
+}
+
+typedef struct later {
+  int fd;
+  const char *keys;
+} later;
+
+static void *write_later(void *arg) {
+  later *l = arg;
+  struct timespec pause = {0, 200 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  size_t n = strlen(l->keys);
+  CHECK(write(l->fd, l->keys, n) == (ssize_t)n);
+  return NULL;
+}
+
+/* Sends keys, then (0.2 s later, while the editor waits and has drawn what it has) more keys;
+ * reads one line. */
+static cli_le_result type_later(rig *r, const char *keys, const char *more, char **line) {
+  later l = {r->keys[1], more};
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, write_later, &l) == 0);
+  cli_le_result res = type(r, keys, line);
+  pthread_join(t, NULL);
+  return res;
 }
 
 /* Types keys and checks that the line entered is want. */
@@ -184,6 +211,19 @@ static void test_drawing(void) {
   drawn(&r, screen, sizeof screen);
   last_row(screen, row, sizeof row);
   CHECK(strlen(row) == 77 && strspn(row, "z") == 77);
+  /* Ctrl-C with the cursor inside the line: the line is drawn whole, then "^C" after it (it was
+   * written over the text). */
+  CHECK(type_later(&r, "SELECT 12345" LEFT LEFT LEFT, "\x03", &line) == CLI_LE_INTERRUPT);
+  drawn(&r, screen, sizeof screen);
+  CHECK(strstr(screen, "\r> SELECT 12345\x1b[0K\r\x1b[14C^C") != NULL);
+  /* The search prompt is measured in columns: the cursor sits on the match (2 columns + 9 of
+   * "SELECT 'c" after the 23 of "(reverse-i-search)`é': "). */
+  CHECK(cli_lineedit_history_add(r.le, "SELECT 'caf\xc3\xa9';"));
+  CHECK(type_later(&r, "\x12\xc3\xa9", "\x07\r", &line) == CLI_LE_LINE); /* drawn between */
+  CHECK_EQ_STR(line, "");
+  free(line);
+  drawn(&r, screen, sizeof screen);
+  CHECK(strstr(screen, "`\xc3\xa9': SELECT 'caf\xc3\xa9';\x1b[0K\r\x1b[34C") != NULL);
   rig_close(&r);
 }
 
