@@ -566,7 +566,13 @@ static ssize_t edit_line(shell *sh, const char *prompt, char **line, size_t *cap
   (*line)[n] = '\n';
   (*line)[n + 1] = '\0';
   if (!cli_lineedit_history_add(sh->le, got) && !sh->history_warned) {
-    fprintf(stderr, "mallard shell: cannot write the history file: %s\n", strerror(errno));
+    int e = errno;
+    char *path = cli_lineedit_default_history_path();
+    fprintf(stderr,
+            "mallard shell: cannot write the history file %s: %s (MALLARD_HISTORY names "
+            "another; empty: none)\n",
+            path != NULL ? path : "", e == EINVAL ? "not a regular file" : strerror(e));
+    free(path);
     sh->history_warned = true;
   }
   free(got);
