@@ -12,8 +12,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -153,64 +155,47 @@ static mlr_code stream_sink(void *ctx, ipc_message *msg, mlr_error *err) {
  * process: a half-written output, under its own name or a hidden one. The one process-wide
  * mutable table of the CLI, since a signal handler can reach nothing else: the handler removes
  * the files listed and ends the process by the same signal (the status a shell expects). The
- * table changes with those signals blocked, so the handler never sees it half-changed. A signal
- * whose disposition is not the default (ignored under nohup; blocked and read by `mallard
- * shell`) keeps it. */
+ * handler may run on any thread (gRPC's too) while the main thread changes the table, so a slot
+ * is marked in use (atomically) only once its path is written, and its storage is never freed.
+ * A signal whose disposition is not the default (ignored under nohup; blocked and read by
+ * `mallard shell`) keeps it. */
 #define CLEANUP_SLOTS 4
 static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
-static char *cleanup_paths[CLEANUP_SLOTS];
+static char cleanup_paths[CLEANUP_SLOTS][PATH_MAX];
+static atomic_int cleanup_used[CLEANUP_SLOTS];
 
 static void cleanup_on_signal(int sig) {
   for (int i = 0; i < CLEANUP_SLOTS; i++)
-    if (cleanup_paths[i] != NULL) (void)unlink(cleanup_paths[i]);
+    if (atomic_load(&cleanup_used[i])) (void)unlink(cleanup_paths[i]);
   signal(sig, SIG_DFL);
   raise(sig);
 }
 
-static void cleanup_block(sigset_t *old) {
-  sigset_t set;
-  sigemptyset(&set);
-  for (size_t i = 0; i < sizeof cleanup_signals / sizeof cleanup_signals[0]; i++)
-    sigaddset(&set, cleanup_signals[i]);
-  pthread_sigmask(SIG_BLOCK, &set, old);
-}
-
-/* Lists path (copied) for removal on a signal; returns its slot, -1 when none is free or out of
- * memory (the file is then left on a signal, as before). */
+/* Lists path for removal on a signal (from the main thread); returns its slot, -1 when none is
+ * free or the path is too long (the file is then left on a signal, as before). */
 static int cleanup_add(const char *path) {
-  char *copy = strdup(path);
-  if (copy == NULL) return -1;
-  sigset_t old;
-  cleanup_block(&old);
+  size_t n = strlen(path);
   int slot = -1;
   for (int i = 0; i < CLEANUP_SLOTS && slot < 0; i++)
-    if (cleanup_paths[i] == NULL) slot = i;
-  if (slot >= 0) {
-    cleanup_paths[slot] = copy;
-    for (size_t i = 0; i < sizeof cleanup_signals / sizeof cleanup_signals[0]; i++) {
-      struct sigaction cur;
-      if (sigaction(cleanup_signals[i], NULL, &cur) != 0 || cur.sa_handler != SIG_DFL) continue;
-      struct sigaction sa;
-      memset(&sa, 0, sizeof sa);
-      sa.sa_handler = cleanup_on_signal;
-      sigfillset(&sa.sa_mask); /* one handler at a time */
-      sigaction(cleanup_signals[i], &sa, NULL);
-    }
+    if (!atomic_load(&cleanup_used[i])) slot = i;
+  if (slot < 0 || n >= PATH_MAX) return -1;
+  memcpy(cleanup_paths[slot], path, n + 1);
+  atomic_store(&cleanup_used[slot], 1);
+  for (size_t i = 0; i < sizeof cleanup_signals / sizeof cleanup_signals[0]; i++) {
+    struct sigaction cur;
+    if (sigaction(cleanup_signals[i], NULL, &cur) != 0 || cur.sa_handler != SIG_DFL) continue;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = cleanup_on_signal;
+    sigfillset(&sa.sa_mask); /* one handler at a time */
+    sigaction(cleanup_signals[i], &sa, NULL);
   }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (slot < 0) free(copy);
   return slot;
 }
 
 /* Takes a path off the list (the write ended: it is kept, renamed or removed by the caller). */
 static void cleanup_drop(int slot) {
-  if (slot < 0) return;
-  sigset_t old;
-  cleanup_block(&old);
-  char *path = cleanup_paths[slot];
-  cleanup_paths[slot] = NULL;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  free(path);
+  if (slot >= 0) atomic_store(&cleanup_used[slot], 0);
 }
 
 /* Arrow IPC: our own encoder, streaming, batch by batch. A path ending in .arrow/.feather gets
