@@ -162,8 +162,9 @@ void flight_call_on_cancel(flight_call *call, void (*fn)(void *arg), void *arg);
  * false: the call was already cancelled or cut by a shutdown; do not commit. true: from here
  * on neither the client's cancel nor a shutdown's grace period runs the cancel hooks or cuts
  * the call, so that the commit is not interrupted halfway and its result (and status) reach
- * the client; gRPC's cancel-all, FS_INTERRUPT_WAIT_S after the grace period, still ends a call
- * whose client does not read it. */
+ * the client. A shutdown waits for every commit under way to return before gRPC's cancel-all
+ * (a handler blocked sending to a client that does not read holds it: `mallard serve` bounds
+ * that wait and exits). */
 bool flight_call_enter_commit(flight_call *call);
 
 /* Raw message I/O. read_message: the next request message's bytes (protobuf), *eof at the end.
