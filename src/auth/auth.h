@@ -164,6 +164,19 @@ mlr_code auth_tls_load(const char *cert_path, const char *key_path, const char *
                        auth_tls_files *out, mlr_error *err);
 void auth_tls_files_release(auth_tls_files *t);
 
+/* The validity period (notBefore, notAfter: seconds since the epoch, UTC) of the first
+ * certificate in a PEM text (auth_cert_validity) or of one DER certificate
+ * (auth_cert_der_validity). False when there is none this reader understands: it reads only the
+ * fields up to the validity, for warnings; gRPC checks the certificate itself. */
+bool auth_cert_validity(const char *pem, int64_t *not_before, int64_t *not_after);
+bool auth_cert_der_validity(const uint8_t *der, size_t n, int64_t *not_before, int64_t *not_after);
+
+/* A warning for `mallard serve` about the first certificate in pem (read from flag's path) at time
+ * now (seconds since the epoch): expired, not yet valid, or expiring within 14 days. Written to
+ * buf (cap bytes, cut to fit); false, buf untouched, when there is nothing to say. */
+bool auth_cert_warning(const char *flag, const char *path, const char *pem, int64_t now, char *buf,
+                       size_t cap);
+
 /* ------------------------------------------------------------------------------------------
  * The pieces below the hooks, without a flight_call (used by the hooks, the CLI and tests).
  * ---------------------------------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /* The byte-level pieces of auth: base64, `authorization` header and Handshake body parsing,
  * Argon2id password hashes, token generation and hashing, flag parsing. No state, no I/O. */
-#include "auth/auth.h"
+#include "auth/auth_internal.h"
 
 #include <sodium.h>
 
@@ -405,7 +405,7 @@ const char *auth_default_warning(void) {
 /* Days from 1970-01-01 to a date of the proleptic Gregorian calendar (month 1-12). */
 static int64_t days_since_epoch(int64_t y, int m, int d) {
   y -= m <= 2;
-  int64_t era = y / 400; /* y >= 1969 here: no negative division */
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
   int64_t yoe = y - era * 400;
   int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
   int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
@@ -416,7 +416,7 @@ static bool leap_year(int y) {
   return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-static bool digits(const char *s, size_t n, int *out) {
+bool auth_digits(const char *s, size_t n, int *out) {
   int v = 0;
   for (size_t i = 0; i < n; i++) {
     if (s[i] < '0' || s[i] > '9') return false;
@@ -426,22 +426,27 @@ static bool digits(const char *s, size_t n, int *out) {
   return true;
 }
 
-bool auth_parse_utc(const char *t, size_t len, int64_t *unix_s) {
+bool auth_utc_from_fields(int y, int mo, int d, int h, int mi, int s, int64_t *unix_s) {
   static const int k_month_days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 ||
+      s > 59)
+    return false;
+  if (d > k_month_days[mo - 1] + (mo == 2 && leap_year(y) ? 1 : 0)) return false;
+  *unix_s = days_since_epoch(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+  return true;
+}
+
+bool auth_parse_utc(const char *t, size_t len, int64_t *unix_s) {
   int y, mo, d, h, mi, s;
   if (t == NULL || len != AUTH_UTC_CHARS || t[4] != '-' || t[7] != '-' || t[10] != 'T' ||
       t[13] != ':' || t[16] != ':' || t[19] != 'Z') {
     return false;
   }
-  if (!digits(t, 4, &y) || !digits(t + 5, 2, &mo) || !digits(t + 8, 2, &d) ||
-      !digits(t + 11, 2, &h) || !digits(t + 14, 2, &mi) || !digits(t + 17, 2, &s)) {
+  if (!auth_digits(t, 4, &y) || !auth_digits(t + 5, 2, &mo) || !auth_digits(t + 8, 2, &d) ||
+      !auth_digits(t + 11, 2, &h) || !auth_digits(t + 14, 2, &mi) || !auth_digits(t + 17, 2, &s)) {
     return false;
   }
-  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return false;
-  int mdays = k_month_days[mo - 1] + (mo == 2 && leap_year(y) ? 1 : 0);
-  if (d > mdays) return false;
-  *unix_s = days_since_epoch(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
-  return true;
+  return y >= 1970 && auth_utc_from_fields(y, mo, d, h, mi, s, unix_s);
 }
 
 void auth_format_utc(int64_t unix_s, char out[AUTH_UTC_CHARS + 1]) {

@@ -17,4 +17,10 @@ void auth_waiting_handshake_leave(auth_service *svc);
  * without a users file). For the unit tests: its parameters are the users' most common. */
 const char *auth_service_decoy_hash(auth_service *svc);
 
+/* Reads n decimal digits at s into *out; false when one is not a digit. */
+bool auth_digits(const char *s, size_t n, int *out);
+/* A UTC date and time (proleptic Gregorian, year >= 0) as seconds since the epoch; false when the
+ * fields are not a valid date and time (seconds 0-59). */
+bool auth_utc_from_fields(int y, int mo, int d, int h, int mi, int s, int64_t *unix_s);
+
 #endif /* AUTH_INTERNAL_H */

@@ -201,6 +201,29 @@ static char *prompt_password(const char *user) {
   return out;
 }
 
+/* What to check when gRPC's words for a failed connection name a TLS problem but not its cause
+ * (OpenSSL's reason stays inside gRPC): "" when there is nothing to add. */
+static const char *connect_hint(const cli_conn_opts *o, const char *uri, const char *msg) {
+  bool tls = strncmp(uri, "grpc+tls://", 11) == 0;
+  if (o->tls_key != NULL && strstr(msg, "empty address list") != NULL)
+    return " (does the --tls-key belong to the --tls-cert?)"; /* a pair gRPC refused */
+  if (strstr(msg, "certificate verify failed") != NULL)
+    return " (the server's certificate was refused: it is not signed by the CA of --tls-ca (or, "
+           "without it, a CA this system trusts), names another host than the URI's (or "
+           "--tls-server-name), or has expired; `openssl s_client -connect HOST:PORT -CAfile "
+           "CA.pem` says which)";
+  if (tls && strstr(msg, "wrong version number") != NULL)
+    return " (the server does not speak TLS: its URI is grpc://...)";
+  if (strstr(msg, "Socket closed") != NULL) {
+    if (!tls)
+      return " (the server closed the connection: if it uses TLS, its URI is grpc+tls://...)";
+    if (o->tls_cert == NULL)
+      return " (the server closed the connection: if it asks for client certificates, give "
+             "--tls-cert and --tls-key)";
+  }
+  return "";
+}
+
 /* Connects and logs in. When `waiting` (a server that may still be starting), each attempt
  * gives up after 2 s, and an unreachable server returns CONNECT_RETRY silently, its message in
  * *last. Otherwise prints one line on failure and returns the exit code. */
@@ -262,10 +285,7 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
     if (rc == MALLARD_UNAVAILABLE) {
       char msg[sizeof err.message];
       snprintf(msg, sizeof msg, "%s", err.message);
-      /* gRPC's word for a client certificate and key it refused */
-      const char *hint = o->tls_key != NULL && strstr(msg, "empty address list") != NULL
-                             ? " (does the --tls-key belong to the --tls-cert?)"
-                             : "";
+      const char *hint = connect_hint(o, uri, msg);
       if (strstr(msg, uri) != NULL)
         fprintf(stderr, "mallard: %s%s\n", cli_one_line(msg), hint);
       else

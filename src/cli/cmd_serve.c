@@ -22,6 +22,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 #define SERVE_MAX_SERVERS 64
 /* How long gRPC may take to close connections once the databases are closed (see cli_serve). */
@@ -499,6 +500,15 @@ int cli_serve(int argc, char **argv) {
     fprintf(stderr, "mallard serve: %s\n", err.message);
     exit_code = CLI_EXIT_USAGE;
     goto cleanup;
+  }
+  {
+    char warning[512];
+    int64_t now = (int64_t)time(NULL);
+    if (auth_cert_warning("--tls-cert", f.tls_cert, tls.cert_pem, now, warning, sizeof warning))
+      fprintf(stderr, "mallard serve: WARNING: %s\n", warning);
+    if (auth_cert_warning("--tls-client-ca", f.tls_client_ca, tls.client_ca_pem, now, warning,
+                          sizeof warning))
+      fprintf(stderr, "mallard serve: WARNING: %s\n", warning);
   }
   if (f.base.users_file == NULL) fprintf(stderr, "mallard serve: %s\n", auth_default_warning());
   gpr_set_log_function(grpc_log_line);

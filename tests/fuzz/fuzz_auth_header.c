@@ -1,5 +1,6 @@
-/* libFuzzer target: the authorization header parser and the Handshake/BasicAuth protobuf
- * parsers. The first input byte picks the parser; the rest is the input. */
+/* libFuzzer target: the authorization header parser, the Handshake/BasicAuth protobuf parsers
+ * and the certificate validity reader (DER). The first input byte picks the parser; the rest is
+ * the input. */
 #include "auth/auth.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0) return 0;
-  uint8_t sel = data[0] % 3;
+  uint8_t sel = data[0] % 4;
   size_t n = size - 1;
   /* Exact-size copy so that ASan sees any read past the end. */
   uint8_t *in = malloc(n > 0 ? n : 1);
@@ -29,8 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (payload < in || payload + plen > in + n) abort();
       (void)auth_parse_basic_auth_proto(payload, plen, &cred, &err);
     }
-  } else {
+  } else if (sel == 2) {
     (void)auth_parse_basic_auth_proto(in, n, &cred, &err);
+  } else {
+    int64_t not_before = 0, not_after = 0;
+    /* whatever it takes must be a time the two forms can write: years 0 to 9999 */
+    const int64_t lo = -62167219200, hi = 253402300799;
+    if (auth_cert_der_validity(in, n, &not_before, &not_after) &&
+        (not_before < lo || not_before > hi || not_after < lo || not_after > hi))
+      abort();
   }
   auth_credential_clear(&cred);
   free(in);

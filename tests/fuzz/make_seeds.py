@@ -92,6 +92,23 @@ def json_seeds():
     return [d.encode() for d in docs]
 
 
+# A test certificate (EC P-256 key, signed by a throwaway test CA; public, no secret).
+CERT_B64 = (
+    "MIICOzCCASOgAwIBAgIBAzANBgkqhkiG9w0BAQsFADARMQ8wDQYDVQQDDAZ0ZXN0"
+    "Y2EwHhcNMjQwMjI5MTIzNDU2WhcNNDkxMjMxMjM1OTU5WjAcMRowGAYDVQQDDBFt"
+    "YWxsYXJkLXVuaXQtdGVzdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABGqNHjuw"
+    "7TBi2LC0tAXiPKElwWkCCYkINfLieL2O6yb5Qn4tOGs1Tq5aCPVFx5QK9k6c3WbF"
+    "Q5Cz29YlfLCmEVujXjBcMBoGA1UdEQQTMBGCCWxvY2FsaG9zdIcEfwAAATAdBgNV"
+    "HQ4EFgQU7kV13bBEM8kotBRSV82BXZAsYgUwHwYDVR0jBBgwFoAUBCE7aqbHLd2t"
+    "Wxbn3cJC1nwtefwwDQYJKoZIhvcNAQELBQADggEBAEHazk4FXm3QwFtp0S25vYpn"
+    "rEgol8z5/w4i2j+6DmvzGBxgjx9fmzpZspbPC+otkd5pEBkTlG3Tp8cVT5VJ642U"
+    "+RU2GcCf/fQJkV/ohXdieH1sp4HESkKwONPql15QshosHLOsoge/U1+T7lrX2IOb"
+    "jtsPoTGl/TijNVPzeHL+A1WFAXFcorfYtXrjnBiEYNtLLG5LdQlOl8tMc9ur7Kn+"
+    "bkbTOPY7w5GevsHZI+TiJcJmYLnXxu76WBJSt3FnUAdqMMN7Zv/Bp5TcXwQaC8zl"
+    "DfhvwI+GKV6CQEkbynkuaX0k+6z2/UMK6foZHDyJAJm9AThOGH2YTGU8hwCHXGI="
+)
+
+
 def auth_seeds():
     basic = base64.b64encode(b"alice:secret").decode()
     headers = ["Basic " + basic, "bearer abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
@@ -102,6 +119,7 @@ def auth_seeds():
     seeds.append(b"\x01" + vi(1, 0))
     seeds.append(b"\x02" + basic_proto)
     seeds.append(b"\x02" + ld(2, b"bob") + vi(7, 5))
+    seeds.append(b"\x03" + base64.b64decode(CERT_B64))  # a certificate's DER (validity reader)
     return seeds
 
 

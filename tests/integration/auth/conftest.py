@@ -223,12 +223,12 @@ def certs(tmp_path_factory):
     cext.write_text("extendedKeyUsage=clientAuth\n")
     for ca in ("ca", "otherca"):
         openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key",
-                "-out", f"{ca}.pem", "-days", "2", "-subj", f"/CN=Mallard test {ca}", cwd=d)
+                "-out", f"{ca}.pem", "-days", "30", "-subj", f"/CN=Mallard test {ca}", cwd=d)
     for name, ca, extfile in (("server", "ca", ext), ("client", "ca", cext),
                               ("badclient", "otherca", cext)):
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
                 f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
-                "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", str(extfile),
+                "-CAcreateserial", "-out", f"{name}.pem", "-days", "30", "-extfile", str(extfile),
                 cwd=d)
     return d

@@ -1,10 +1,12 @@
 """TLS and mutual TLS with certificates made by openssl at test time."""
 import json
+import os
+import subprocess
 
 import pyarrow.flight as flight
 import pytest
 
-from conftest import PASSWORDS
+from conftest import PASSWORDS, openssl
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -79,3 +81,98 @@ def test_tls_flag_errors(serve, users_file, certs, tmp_path):
             assert rc != 0, args
             assert needle in err, (args, err)
             assert "SECRET-NOT-PEM" not in err
+
+
+def ca_signed(certs, d, name, *dates):
+    """A server certificate for 127.0.0.1/localhost signed by the test CA with the validity
+    dates given (`openssl ca -startdate/-enddate/-days`: `openssl x509 -req` cannot set a past
+    start), and its key."""
+    (d / "index.txt").write_text("")
+    (d / "index.txt.attr").write_text("unique_subject = no\n")
+    (d / "serial").write_text("1000\n")
+    (d / "ca.cnf").write_text(
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
+        "default_md = sha256\npolicy = p\nx509_extensions = ext\n[p]\ncommonName = supplied\n"
+        "[ext]\nsubjectAltName = IP:127.0.0.1,DNS:localhost\nextendedKeyUsage = serverAuth\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
+            f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
+    openssl("ca", "-config", "ca.cnf", "-batch", "-notext", "-in", f"{name}.csr", "-cert",
+            certs / "ca.pem", "-keyfile", certs / "ca.key", "-out", f"{name}.pem", *dates, cwd=d)
+    return d / f"{name}.pem", d / f"{name}.key"
+
+
+def test_serve_warns_about_certificate_dates(serve, users_file, certs, tmp_path):
+    """`mallard serve` says at start when its certificate has expired, is not yet valid or
+    expires within 14 days (clients refuse it with only 'certificate verify failed')."""
+    expired = ca_signed(certs, tmp_path, "expired", "-startdate", "20200101000000Z",
+                        "-enddate", "20200102000000Z")
+    future = ca_signed(certs, tmp_path, "future", "-startdate", "20900101120000Z",
+                       "-enddate", "20910101000000Z")  # GeneralizedTime, after 2049
+    soon = ca_signed(certs, tmp_path, "soon", "-days", "3")
+    cases = [
+        (expired, "the certificate expired on 2020-01-02 00:00:00 UTC; TLS clients will refuse "
+                  "this server ('certificate verify failed')"),
+        (future, "the certificate is not valid until 2090-01-01 12:00:00 UTC"),
+        (soon, "day"),
+        ((certs / "server.pem", certs / "server.key"), None),  # 30 days: nothing to say
+    ]
+    for (cert, key), needle in cases:
+        with serve("--users", users_file, "--tls-cert", cert, "--tls-key", key) as s:
+            err = s.stderr()
+            warnings = [ln for ln in err.splitlines() if "--tls-cert" in ln]
+            if needle is None:
+                assert warnings == [], err
+                continue
+            assert len(warnings) == 1, err
+            assert warnings[0].startswith(f"mallard serve: WARNING: --tls-cert '{cert}': ")
+            assert needle in warnings[0], warnings[0]
+            if cert == soon[0]:
+                assert "the certificate expires on " in warnings[0]
+                assert "(in 3 days); renew it" in warnings[0], warnings[0]
+            # it still serves: a client that ignores dates is not this test's business, but
+            # the server is up and refuses as TLS says
+            c = flight.FlightClient(s.url, tls_root_certs=read(certs / "ca.pem"))
+            if cert == soon[0]:
+                assert ping_ok(c)
+            else:
+                with pytest.raises(flight.FlightError):
+                    c.authenticate_basic_token("alice", PASSWORDS["alice"],
+                                               options=flight.FlightCallOptions(timeout=5))
+
+
+def test_cli_says_what_to_check_when_tls_fails(serve, mallard, users_file, certs, tmp_path):
+    """gRPC reports a refused certificate or a TLS/plaintext mismatch without the cause; the
+    CLI's one-line error adds what to check (exit status 3, connection)."""
+    expired = ca_signed(certs, tmp_path, "expired", "-startdate", "20200101000000Z",
+                        "-enddate", "20200102000000Z")
+    env = dict(os.environ, MALLARD_PASSWORD=PASSWORDS["alice"])
+
+    def ping(url, *flags):
+        r = subprocess.run([mallard, "ping", "--user", "alice", "--server", url, "--timeout", "10",
+                            *[str(f) for f in flags]], capture_output=True, text=True, env=env,
+                           timeout=60, stdin=subprocess.DEVNULL)
+        return r.returncode, r.stderr
+
+    ca = certs / "ca.pem"
+    with serve("--users", users_file, "--tls-cert", expired[0], "--tls-key", expired[1]) as s:
+        rc, err = ping(s.url, "--tls-ca", ca)
+        assert rc == 3, err
+        assert "certificate verify failed (the server's certificate was refused" in err, err
+        assert "or has expired; `openssl s_client" in err
+        rc, err = ping("grpc://127.0.0.1:%d" % s.port)
+        assert rc == 3, err
+        assert "if it uses TLS, its URI is grpc+tls://" in err, err
+    with serve("--users", users_file) as s:
+        rc, err = ping("grpc+tls://127.0.0.1:%d" % s.port, "--tls-ca", ca)
+        assert rc == 3, err
+        assert "(the server does not speak TLS: its URI is grpc://...)" in err, err
+        rc, err = ping(s.url)
+        assert rc == 0, err
+    with serve("--users", users_file, "--tls-cert", certs / "server.pem", "--tls-key",
+               certs / "server.key", "--tls-client-ca", ca) as s:
+        rc, err = ping(s.url, "--tls-ca", ca)
+        assert rc == 3, err
+        assert "if it asks for client certificates, give --tls-cert and --tls-key" in err, err
+        rc, err = ping(s.url, "--tls-ca", ca, "--tls-cert", certs / "client.pem", "--tls-key",
+                       certs / "client.key")
+        assert rc == 0, err

@@ -418,13 +418,13 @@ def certs(tmp_path_factory):
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
 
     ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-         "-days", "2", "-subj", "/CN=mallard-test-ca")
+         "-days", "30", "-subj", "/CN=mallard-test-ca")
     for name in ("server", "client"):
         ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
              f"{name}.csr", "-subj", f"/CN={'localhost' if name == 'server' else 'client'}")
         (d / f"{name}.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
         ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+             "-CAcreateserial", "-out", f"{name}.pem", "-days", "30", "-extfile", f"{name}.ext")
     return d
 
 
