@@ -16,6 +16,7 @@ static void drop_cur(cli_sql_split *s) {
   mlr_strbuf_release(&s->cur);
   memset(&s->cur, 0, sizeof s->cur);
   s->content = false;
+  s->cur_nul = false;
   s->state = ST_CODE;
   s->depth = 0;
   free(s->tag);
@@ -69,7 +70,7 @@ static bool push_done(cli_sql_split *s) {
       }
     }
     if (stmt != NULL)
-      s->done[s->n_done++] = (struct cli_sql_stmt){stmt, s->cur_line};
+      s->done[s->n_done++] = (struct cli_sql_stmt){stmt, s->cur_line, s->cur_nul};
     else
       ok = false;
   } else if (s->cur.oom) {
@@ -108,6 +109,7 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
   for (size_t i = 0; i < len; i++) {
     char c = text[i];
     char next = i + 1 < len ? text[i + 1] : '\0';
+    if (c == '\0') s->cur_nul = true;
     switch (s->state) {
     case ST_CODE:
       if (c == ';') {
@@ -160,6 +162,7 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
     case ST_DQUOTE: {
       char q = s->state == ST_DQUOTE ? '"' : '\'';
       if (s->state == ST_ESQUOTE && c == '\\') {
+        if (i + 1 < len && next == '\0') s->cur_nul = true;
         i++; /* the escaped character, whatever it is */
       } else if (c == q && next == q) {
         i++; /* a doubled quote stands for itself */
@@ -205,6 +208,7 @@ void cli_sql_split_set_line(cli_sql_split *s, long line) {
 char *cli_sql_split_next(cli_sql_split *s, long *line) {
   if (s->head == s->n_done) return NULL;
   if (line != NULL) *line = s->done[s->head].line;
+  s->last_nul = s->done[s->head].nul;
   return s->done[s->head++].sql;
 }
 
@@ -216,6 +220,11 @@ char *cli_sql_split_finish(cli_sql_split *s, long *line) {
   char *stmt =
       s->content && !s->cur.oom ? trimmed(s->cur.data ? s->cur.data : "", s->cur.len) : NULL;
   if (line != NULL) *line = s->cur_line;
+  s->last_nul = s->cur_nul;
   drop_cur(s);
   return stmt;
+}
+
+bool cli_sql_split_last_had_nul(const cli_sql_split *s) {
+  return s->last_nul;
 }

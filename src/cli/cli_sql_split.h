@@ -21,9 +21,12 @@ typedef struct cli_sql_split {
   char prev;      /* the previous character of code */
   long line;      /* the line the next byte fed is on (1 at the start) */
   long cur_line;  /* the line cur's content starts on */
+  bool cur_nul;   /* cur holds a NUL byte */
+  bool last_nul;  /* the statement last returned held one */
   struct cli_sql_stmt {
     char *sql;
     long line;
+    bool nul;
   } * done; /* complete statements, oldest first */
   size_t n_done, cap_done, head;
   bool oom;
@@ -45,6 +48,10 @@ bool cli_sql_split_pending(const cli_sql_split *s);
 /* At the end of input: the unfinished statement if it has content (caller frees), else NULL;
  * *line (if not NULL) as for cli_sql_split_next. Drops the unfinished statement. */
 char *cli_sql_split_finish(cli_sql_split *s, long *line);
+/* True when the statement cli_sql_split_next or _finish returned last held a NUL byte (in code,
+ * a literal or a comment): not SQL text (binary data?), and its string stops at the first NUL,
+ * so it is not to be run. The statements around it are whole. */
+bool cli_sql_split_last_had_nul(const cli_sql_split *s);
 /* Drops the unfinished statement (Ctrl-C at a continuation prompt). */
 void cli_sql_split_reset(cli_sql_split *s);
 

@@ -621,6 +621,15 @@ static bool read_line(shell *sh, char **line, size_t *cap, size_t *len, bool pen
   return false;
 }
 
+/* A statement or dot command holding a NUL byte is not SQL text (a binary file?): not run, rather
+ * than run cut short at the NUL. The statements around it run. */
+static int nul_error(shell *sh, const char *what) {
+  fprintf(stderr,
+          "mallard %s: the %s holds a NUL byte, which SQL text cannot (binary data?): not run\n",
+          sh->who, what);
+  return CLI_EXIT_ERROR;
+}
+
 static int session(shell *sh) {
   cli_sql_split split;
   cli_sql_split_init(&split);
@@ -638,18 +647,12 @@ static int session(shell *sh) {
       cli_sql_split_reset(&split);
       continue;
     }
-    if (memchr(line, '\0', len) != NULL) {
-      /* Not SQL text (a binary file?): the statement it belongs to is dropped, not cut short. */
-      fprintf(stderr,
-              "mallard shell: line %ld holds a NUL byte, which SQL text cannot: the statement "
-              "it belongs to is dropped\n",
-              lineno);
-      cli_sql_split_reset(&split);
-      go_on = outcome(sh, CLI_EXIT_ERROR);
-      continue;
-    }
     if (!pending && *skip_blanks(line) == '.') {
       set_who(sh, lineno);
+      if (memchr(line, '\0', len) != NULL) {
+        go_on = outcome(sh, nul_error(sh, "dot command"));
+        continue;
+      }
       int r = run_dot(sh, line);
       if (r == 1) break;
       go_on = outcome(sh, r == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR);
@@ -669,7 +672,8 @@ static int session(shell *sh) {
     long at = 0;
     for (char *stmt; go_on && (stmt = cli_sql_split_next(&split, &at)) != NULL; free(stmt)) {
       set_who(sh, at);
-      go_on = outcome(sh, run_sql(sh, stmt));
+      go_on = outcome(sh, cli_sql_split_last_had_nul(&split) ? nul_error(sh, "statement")
+                                                             : run_sql(sh, stmt));
       if (user_cancelled(sh)) {
         /* Ctrl-C stops what was typed with it too: the statements after it on the line (or
          * pasted with it) are dropped, as an unfinished one is at the prompt. */
@@ -683,7 +687,8 @@ static int session(shell *sh) {
   char *last = go_on && !sh->interactive ? cli_sql_split_finish(&split, &at) : NULL;
   if (last != NULL) {
     set_who(sh, at);
-    outcome(sh, run_sql(sh, last));
+    outcome(sh,
+            cli_sql_split_last_had_nul(&split) ? nul_error(sh, "statement") : run_sql(sh, last));
   }
   free(last);
   for (char *stmt; (stmt = cli_sql_split_next(&split, NULL)) != NULL;) free(stmt);

@@ -164,10 +164,20 @@ def test_transaction_control_refused(cli, servers):
 
 def test_script_input_edge_cases(cli, servers):
     uri = servers[0]
-    # A NUL byte: the statement it belongs to is dropped (it was cut at the NUL), the others run.
+    # A NUL byte: the statement it belongs to is not run (it would be cut at the NUL); the
+    # others run, those on its line too, and a statement that goes on over lines is one.
     r = cli("shell", "-s", uri, input=b"SELECT 1 AS a;\nSELECT 2\0 AS b;\nSELECT 3 AS c;\n")
-    assert r.returncode == 1 and "line 2 holds a NUL byte" in err(r)
+    assert r.returncode == 1, err(r)
+    assert "line 2: the statement holds a NUL byte, which SQL text cannot" in err(r), err(r)
     assert out(r).split() == ["a", "1", "c", "3"]
+    r = cli("shell", "-s", uri, input=b"SELECT 1 AS a; SELECT 'x\0\n;' AS b; SELECT 3 AS c;\n"
+                                      b".tables\0\nSELECT 4 AS d\n")
+    assert r.returncode == 1, err(r)
+    assert out(r).split() == ["a", "1", "c", "3", "d", "4"], out(r)
+    msgs = err(r).splitlines()
+    assert len(msgs) == 2, msgs
+    assert msgs[0].startswith("mallard shell: line 1: the statement holds a NUL byte"), msgs
+    assert msgs[1].startswith("mallard shell: line 3: the dot command holds a NUL byte"), msgs
     # Quotes the splitter must read as DuckDB does.
     r = shell(cli, uri, "SELECT E'it''s \\'; x' AS s;\nSELECT 1 AS a$b$;\n")
     assert r.returncode == 0, err(r)

@@ -180,6 +180,49 @@ static void test_lines(void) {
   cli_sql_split_free(&s);
 }
 
+/* Feeds len bytes (NULs included) and returns each statement as "text" or "NUL:text" (flagged),
+ * joined by " | ", the unfinished one (finish) last. */
+static char *split_nul(const char *text, size_t len) {
+  cli_sql_split s;
+  cli_sql_split_init(&s);
+  mlr_strbuf out = {0};
+  CHECK(cli_sql_split_feed(&s, text, len));
+  for (char *stmt; (stmt = cli_sql_split_next(&s, NULL)) != NULL; free(stmt))
+    mlr_strbuf_appendf(&out, "%s%s%s", out.len ? " | " : "",
+                       cli_sql_split_last_had_nul(&s) ? "NUL:" : "", stmt);
+  char *last = cli_sql_split_finish(&s, NULL);
+  if (last != NULL)
+    mlr_strbuf_appendf(&out, "%s%s%s", out.len ? " | " : "",
+                       cli_sql_split_last_had_nul(&s) ? "NUL:" : "", last);
+  free(last);
+  cli_sql_split_free(&s);
+  char *r = mlr_strbuf_take(&out, NULL);
+  return r ? r : strdup("");
+}
+
+static void check_nul(const char *text, size_t len, const char *want) {
+  char *got = split_nul(text, len);
+  CHECK_EQ_STR(got, want);
+  free(got);
+}
+
+/* A NUL byte marks the statement it is in (code, literal, comment, an escape), and only that one;
+ * its string stops at the NUL. */
+static void test_nul_bytes(void) {
+  static const char line[] = "SELECT 1; SELECT 2\0 AS b; SELECT 3;";
+  check_nul(line, sizeof line - 1, "SELECT 1 | NUL:SELECT 2 | SELECT 3");
+  static const char quoted[] = "SELECT 'a\0;b'; SELECT \"x\0\"; SELECT 4";
+  check_nul(quoted, sizeof quoted - 1, "NUL:SELECT 'a | NUL:SELECT \"x | SELECT 4");
+  static const char comment[] = "SELECT 5 /* \0 */; SELECT 6 -- \0\n; SELECT 7";
+  check_nul(comment, sizeof comment - 1, "NUL:SELECT 5 /*  | NUL:SELECT 6 --  | SELECT 7");
+  static const char escape[] = "SELECT E'\\\0'; SELECT E'\\n'";
+  check_nul(escape, sizeof escape - 1, "NUL:SELECT E'\\ | SELECT E'\\n'");
+  static const char last[] = "SELECT 8; SELECT 9\0";
+  check_nul(last, sizeof last - 1, "SELECT 8 | NUL:SELECT 9");
+  static const char after_comment[] = "SELECT 10; -- \0"; /* nothing to run after the 10 */
+  check_nul(after_comment, sizeof after_comment - 1, "SELECT 10");
+}
+
 MTEST_MAIN(MTEST(test_plain_statements), MTEST(test_quotes_hide_semicolons), MTEST(test_comments),
            MTEST(test_across_lines), MTEST(test_finish_and_reset), MTEST(test_many_statements),
-           MTEST(test_lines))
+           MTEST(test_lines), MTEST(test_nul_bytes))
