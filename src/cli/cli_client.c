@@ -111,6 +111,11 @@ int cli_exit_code(mallard_code code) {
   return CLI_EXIT_ERROR;
 }
 
+bool cli_bidi_control_at(const char *s, size_t n) {
+  uint32_t cp = 0;
+  return n >= 3 && mlr_utf8_decode(s, n < 4 ? n : 4, &cp) == 3 && mlr_codepoint_is_bidi_control(cp);
+}
+
 char *cli_one_line(char *msg) {
   /* DuckDB's messages put the cause first and hints after a blank line: keep the cause. */
   char *blank = strstr(msg, "\n\n");
@@ -128,6 +133,9 @@ char *cli_one_line(char *msg) {
     } else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
       *w++ = '?';
       p++;
+    } else if (*p == 0xE2 && cli_bidi_control_at((const char *)p, strnlen((const char *)p, 3))) {
+      *w++ = '?';
+      p += 2;
     } else {
       *w++ = (char)*p;
     }

@@ -344,7 +344,8 @@ static char *cell_text(const char *s, size_t len, size_t max) {
   if (v == NULL) return NULL;
   /* Whitespace becomes a space; other control characters a '?' (C1 ones too, U+0080-U+009F,
    * which terminals read as ESC sequences), so that data can never drive the terminal or break
-   * the box. */
+   * the box; so do bidi overrides and isolates (U+202E would show the rest of the row, borders
+   * included, reversed on a terminal that applies bidi). */
   size_t j = 0;
   for (size_t i = 0; i < len; i++) {
     unsigned char ch = (unsigned char)s[i];
@@ -356,6 +357,9 @@ static char *cell_text(const char *s, size_t len, size_t max) {
                (unsigned char)s[i + 1] <= 0x9F) {
       v[j++] = '?';
       i++;
+    } else if (ch == 0xE2 && cli_bidi_control_at(s + i, len - i)) {
+      v[j++] = '?';
+      i += 2;
     } else {
       v[j++] = (char)ch;
     }

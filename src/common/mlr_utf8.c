@@ -38,6 +38,10 @@ bool mlr_codepoint_is_control(uint32_t c) {
   return c < 0x20 || (c >= 0x7F && c <= 0x9F);
 }
 
+bool mlr_codepoint_is_bidi_control(uint32_t c) {
+  return (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
+}
+
 typedef struct range {
   uint32_t lo, hi;
 } range;

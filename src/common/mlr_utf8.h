@@ -20,6 +20,11 @@ size_t mlr_utf8_decode(const char *s, size_t n, uint32_t *cp);
 /* C0 and C1 control characters and DEL, which a terminal acts on instead of showing. */
 bool mlr_codepoint_is_control(uint32_t c);
 
+/* Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): a terminal
+ * that applies the bidi algorithm shows the text after one reordered, so text Mallard lays out
+ * (a table's cells and borders) would show other than it is. */
+bool mlr_codepoint_is_bidi_control(uint32_t c);
+
 /* Terminal columns a code point takes: 0 for combining marks, joiners and variation selectors,
  * 2 for East Asian wide and fullwidth characters and emoji, 1 otherwise (wcwidth's answer for the
  * common cases). */

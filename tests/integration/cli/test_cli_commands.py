@@ -196,6 +196,19 @@ def test_query_table_format_control_characters(cli, servers):
     r = cli("query", 'SELECT "x\x1b[31m\u009by"', "-s", servers[0])
     assert r.returncode == 1 and "\x1b" not in err(r) and "\u009b" not in err(r), err(r)
     assert "x?[31m?y" in err(r), err(r)
+    # A bidi override or isolate would show the rest of the row (the borders too) reversed on a
+    # terminal that applies bidi: '?'; marks and right-to-left letters are kept.
+    sql = ("SELECT 'a' || chr(8238) || 'bc' AS o, chr(8294) || 'x' || chr(8297) AS i, "
+           "'שלום' || chr(8207) AS rtl, 'z' AS z")
+    r = cli("query", sql, "-s", servers[0], "--format", "table")
+    assert r.returncode == 0, err(r)
+    assert "‮" not in out(r) and "⁦" not in out(r) and "⁩" not in out(r)
+    rows = table_rows(out(r))
+    assert rows[2] == ["a?bc", "?x?", "שלום‏", "z"], rows
+    r = cli("query", sql, "-s", servers[0], "--format", "csv")  # data formats keep every byte
+    assert "a‮bc" in out(r), out(r)
+    r = cli("query", 'SELECT "x‮y"', "-s", servers[0])
+    assert r.returncode == 1 and "‮" not in err(r) and "x?y" in err(r), err(r)
 
 
 def test_bad_server_uri_and_tls_file_are_usage_errors(cli, tmp_path):

@@ -47,7 +47,12 @@ static void test_width(void) {
   CHECK(mlr_codepoint_width(0x00E9) == 1);
   CHECK(mlr_codepoint_is_control(0x1B) && mlr_codepoint_is_control(0x7F));
   CHECK(mlr_codepoint_is_control(0x9B) && !mlr_codepoint_is_control(0xA0));
-  const char *s = "e\xcc\x81\xe6\xbc\xa2x"; /* e + combining acute, a CJK character, x */
+  CHECK(mlr_codepoint_is_bidi_control(0x202A) && mlr_codepoint_is_bidi_control(0x202E));
+  CHECK(mlr_codepoint_is_bidi_control(0x2066) && mlr_codepoint_is_bidi_control(0x2069));
+  CHECK(!mlr_codepoint_is_bidi_control(0x2029) && !mlr_codepoint_is_bidi_control(0x202F));
+  CHECK(!mlr_codepoint_is_bidi_control(0x2065) && !mlr_codepoint_is_bidi_control(0x206A));
+  CHECK(!mlr_codepoint_is_bidi_control(0x200F)); /* a mark, not an override: shown as is */
+  const char *s = "e\xcc\x81\xe6\xbc\xa2x";      /* e + combining acute, a CJK character, x */
   CHECK_EQ_INT(mlr_utf8_width(s, strlen(s)), 4);
 }
 
