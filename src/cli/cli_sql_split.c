@@ -110,6 +110,7 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
     char c = text[i];
     char next = i + 1 < len ? text[i + 1] : '\0';
     if (c == '\0') s->cur_nul = true;
+    if (c == '\n' && s->state != ST_CODE && s->state != ST_BLOCK_COMMENT) s->nl_matters = true;
     switch (s->state) {
     case ST_CODE:
       if (c == ';') {
@@ -163,6 +164,7 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
       char q = s->state == ST_DQUOTE ? '"' : '\'';
       if (s->state == ST_ESQUOTE && c == '\\') {
         if (i + 1 < len && next == '\0') s->cur_nul = true;
+        if (next == '\n') s->nl_matters = true;
         i++; /* the escaped character, whatever it is */
       } else if (c == q && next == q) {
         i++; /* a doubled quote stands for itself */
@@ -227,4 +229,12 @@ char *cli_sql_split_finish(cli_sql_split *s, long *line) {
 
 bool cli_sql_split_last_had_nul(const cli_sql_split *s) {
   return s->last_nul;
+}
+
+bool cli_sql_split_newline_matters(const cli_sql_split *s) {
+  return s->nl_matters;
+}
+
+void cli_sql_split_clear_newline_matters(cli_sql_split *s) {
+  s->nl_matters = false;
 }

@@ -12,17 +12,18 @@
 #include <stddef.h>
 
 typedef struct cli_sql_split {
-  mlr_strbuf cur; /* the statement being read */
-  bool content;   /* cur holds something besides blanks and comments */
-  int state;      /* where the scan is: code, a quote or a comment (cli_sql_split.c) */
-  int depth;      /* block comment nesting */
-  char *tag;      /* the open dollar quote's tag, "$tag$" (owned; NULL: none open) */
-  size_t tag_len; /* its length */
-  char prev;      /* the previous character of code */
-  long line;      /* the line the next byte fed is on (1 at the start) */
-  long cur_line;  /* the line cur's content starts on */
-  bool cur_nul;   /* cur holds a NUL byte */
-  bool last_nul;  /* the statement last returned held one */
+  mlr_strbuf cur;  /* the statement being read */
+  bool content;    /* cur holds something besides blanks and comments */
+  int state;       /* where the scan is: code, a quote or a comment (cli_sql_split.c) */
+  int depth;       /* block comment nesting */
+  char *tag;       /* the open dollar quote's tag, "$tag$" (owned; NULL: none open) */
+  size_t tag_len;  /* its length */
+  char prev;       /* the previous character of code */
+  long line;       /* the line the next byte fed is on (1 at the start) */
+  long cur_line;   /* the line cur's content starts on */
+  bool cur_nul;    /* cur holds a NUL byte */
+  bool last_nul;   /* the statement last returned held one */
+  bool nl_matters; /* a newline was fed inside a literal or ended a line comment (see below) */
   struct cli_sql_stmt {
     char *sql;
     long line;
@@ -52,6 +53,12 @@ char *cli_sql_split_finish(cli_sql_split *s, long *line);
  * a literal or a comment): not SQL text (binary data?), and its string stops at the first NUL,
  * so it is not to be run. The statements around it are whole. */
 bool cli_sql_split_last_had_nul(const cli_sql_split *s);
+/* True once a newline was fed that is part of the SQL: inside a string literal, a quoted
+ * identifier or a dollar quote, or ending a line comment. Lines fed while it stayed false can be
+ * joined into one line with spaces without changing their meaning (a shell's history entry).
+ * Set by feeding; cleared by cli_sql_split_clear_newline_matters only. */
+bool cli_sql_split_newline_matters(const cli_sql_split *s);
+void cli_sql_split_clear_newline_matters(cli_sql_split *s);
 /* Drops the unfinished statement (Ctrl-C at a continuation prompt). */
 void cli_sql_split_reset(cli_sql_split *s);
 

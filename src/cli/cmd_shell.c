@@ -44,8 +44,10 @@ typedef struct shell {
   bool history_warned; /* the history file could not be written (said once) */
   char who[40];        /* errors start "mallard <who>: ": "shell", or "shell: line N" in a script */
   cli_lineedit *le;    /* the line editor on a terminal (NULL: lines read as they come) */
-  bool stop;           /* a script met BEGIN/COMMIT or lost its server: it runs no further */
-  bool server_gone;    /* a script's statement found the server unreachable */
+  mlr_strbuf entry;    /* the lines of the history entry being typed, each ending in '\n' */
+  size_t entry_lines;
+  bool stop;        /* a script met BEGIN/COMMIT or lost its server: it runs no further */
+  bool server_gone; /* a script's statement found the server unreachable */
   int failures;
   /* Ctrl-C (see the top of the file); mu guards the three fields below it. */
   pthread_mutex_t mu;
@@ -565,7 +567,12 @@ static ssize_t edit_line(shell *sh, const char *prompt, char **line, size_t *cap
   memcpy(*line, got, n);
   (*line)[n] = '\n';
   (*line)[n + 1] = '\0';
-  if (!cli_lineedit_history_add(sh->le, got) && !sh->history_warned) {
+  free(got);
+  return (ssize_t)n + 1;
+}
+
+static void remember(shell *sh, const char *text) {
+  if (!cli_lineedit_history_add(sh->le, text) && !sh->history_warned) {
     int e = errno;
     char *path = cli_lineedit_default_history_path();
     fprintf(stderr,
@@ -575,8 +582,55 @@ static ssize_t edit_line(shell *sh, const char *prompt, char **line, size_t *cap
     free(path);
     sh->history_warned = true;
   }
-  free(got);
-  return (ssize_t)n + 1;
+}
+
+/* The history keeps what was typed for one statement (or several, up to the line where none is
+ * left open) as one entry, as psql and DuckDB's shell do: its lines joined by spaces, which SQL
+ * reads as it read the line breaks. Where a line break is part of the SQL (inside a literal, or
+ * ending a -- comment), its lines are kept one entry each instead. */
+static void entry_add_line(shell *sh, const char *line, size_t len) {
+  if (sh->le == NULL) return;
+  while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+  mlr_strbuf_append(&sh->entry, line, len);
+  mlr_strbuf_append(&sh->entry, "\n", 1);
+  sh->entry_lines++;
+}
+
+static void entry_done(shell *sh, bool joinable) {
+  if (sh->le == NULL || sh->entry_lines == 0) return;
+  char *text = sh->entry.oom ? NULL : sh->entry.data;
+  if (text != NULL && sh->entry_lines > 1 && joinable) {
+    /* Lines joined by one space: trailing blanks of each and leading ones of the next dropped
+     * (outside literals, blanks are only separators); blank lines add nothing. */
+    size_t w = 0;
+    bool first = true;
+    for (char *p = text; *p != '\0';) {
+      char *nl = strchr(p, '\n'); /* every line ends in one; a NUL (not from the editor) ends all */
+      char *b = p, *e = nl != NULL ? nl : p + strlen(p);
+      if (!first)
+        while (b < e && (*b == ' ' || *b == '\t')) b++;
+      while (e > b && (e[-1] == ' ' || e[-1] == '\t')) e--;
+      if (e > b) {
+        if (w > 0) text[w++] = ' ';
+        memmove(text + w, b, (size_t)(e - b));
+        w += (size_t)(e - b);
+        first = false;
+      }
+      p = nl != NULL ? nl + 1 : e;
+    }
+    text[w] = '\0';
+    remember(sh, text);
+  } else if (text != NULL) {
+    for (char *p = text; *p != '\0';) {
+      char *nl = strchr(p, '\n');
+      if (nl != NULL) *nl = '\0';
+      remember(sh, p);
+      p = nl != NULL ? nl + 1 : p + strlen(p);
+    }
+  }
+  mlr_strbuf_release(&sh->entry);
+  memset(&sh->entry, 0, sizeof sh->entry);
+  sh->entry_lines = 0;
 }
 
 /* Reads a line into *line; false at the end of input. At the prompt, Ctrl-C drops what was being
@@ -644,11 +698,14 @@ static int session(shell *sh) {
     if (!read_line(sh, &line, &cap, &len, pending, &cancelled)) break;
     lineno++;
     if (cancelled) {
+      entry_done(sh, !cli_sql_split_newline_matters(&split));
       cli_sql_split_reset(&split);
       continue;
     }
     if (!pending && *skip_blanks(line) == '.') {
       set_who(sh, lineno);
+      entry_add_line(sh, line, len);
+      entry_done(sh, true);
       if (memchr(line, '\0', len) != NULL) {
         go_on = outcome(sh, nul_error(sh, "dot command"));
         continue;
@@ -664,11 +721,15 @@ static int session(shell *sh) {
       len -= 3;
     }
     cli_sql_split_set_line(&split, lineno); /* dot commands and dropped lines were not fed */
+    if (!pending) cli_sql_split_clear_newline_matters(&split); /* a new history entry */
+    bool joinable = !cli_sql_split_newline_matters(&split);    /* this line's own end is no join */
+    entry_add_line(sh, text, len);
     if (!cli_sql_split_feed(&split, text, len)) {
       fprintf(stderr, "mallard shell: out of memory\n");
       sh->failures++;
       break;
     }
+    if (!cli_sql_split_pending(&split)) entry_done(sh, joinable); /* before it runs */
     long at = 0;
     for (char *stmt; go_on && (stmt = cli_sql_split_next(&split, &at)) != NULL; free(stmt)) {
       set_who(sh, at);
@@ -682,6 +743,7 @@ static int session(shell *sh) {
       }
     }
   }
+  entry_done(sh, !cli_sql_split_newline_matters(&split)); /* Ctrl-D after unfinished lines */
   /* The end of a script: its last statement needs no ';'. Typed and left unfinished: dropped. */
   long at = 0;
   char *last = go_on && !sh->interactive ? cli_sql_split_finish(&split, &at) : NULL;

@@ -468,6 +468,46 @@ def test_line_editing_and_history(mallard_bin, servers, tmp_path):
                      "SELECT 6 * 7 AS answer;", "SELECT length('" + "x" * 100 + "') AS n;"]
 
 
+def test_multi_line_statement_is_one_history_entry(mallard_bin, servers, tmp_path):
+    """A statement typed over several lines is one history entry, its lines joined by spaces
+    (Up brings the whole statement back, as in psql and DuckDB's shell); where a line break is
+    part of the SQL (inside a literal, or ending a -- comment) its lines stay one entry each."""
+    hist = tmp_path / "history"
+    p = Pty([mallard_bin, "shell", "-s", servers[0]], shell_env(hist))
+    try:
+        p.expect(r"mallard> ")
+        p.send("SELECT 6   \r")
+        p.expect(r"\.\.\.> ")
+        p.send("\r")  # a blank line inside the statement
+        p.expect(r"\.\.\.> ")
+        p.send("    * 7 AS m;\r")
+        assert re.search(r"│\s+42 │", p.expect(r"\nmallard> "))
+        p.send("SELECT 'a\r")
+        p.expect(r"\.\.\.> ")
+        p.send("b' AS s;\r")
+        p.expect(r"\nmallard> ")
+        p.send("SELECT 1 -- one\r")
+        p.expect(r"\.\.\.> ")
+        p.send("AS x; SELECT\r")  # ends one statement and starts the next
+        p.expect(r"\.\.\.> ")
+        p.send("2 AS y;\r")
+        p.expect(r"\nmallard> ")
+        p.send("SELECT 10\r")
+        p.expect(r"\.\.\.> ")
+        p.send("+ 1\x03")  # Ctrl-C: the statement is dropped, what was entered is kept
+        p.expect(r"\nmallard> ")
+        p.send(UP * 7 + "\r")  # seven entries back: the whole first statement, on one line
+        recalled = p.expect(r"\nmallard> ")
+        assert "SELECT 6 * 7 AS m;" in recalled and re.search(r"│\s+42 │", recalled), recalled
+        p.send("\x04")
+        assert p.wait() == 0
+    finally:
+        p.close()
+    assert hist.read_text().splitlines() == [
+        "SELECT 6 * 7 AS m;", "SELECT 'a", "b' AS s;", "SELECT 1 -- one", "AS x; SELECT",
+        "2 AS y;", "SELECT 10", "SELECT 6 * 7 AS m;"], hist.read_text()
+
+
 def test_dumb_terminal_reads_lines_as_they_come(mallard_bin, servers):
     """TERM=dumb (an editor's shell buffer): no line editor, no escape sequences."""
     env = shell_env()

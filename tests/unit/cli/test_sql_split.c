@@ -223,6 +223,39 @@ static void test_nul_bytes(void) {
   check_nul(after_comment, sizeof after_comment - 1, "SELECT 10");
 }
 
+/* Whether the line breaks fed so far are part of the SQL (a shell joins lines only if not). */
+static bool newline_matters_after(const char *text) {
+  cli_sql_split s;
+  cli_sql_split_init(&s);
+  CHECK(cli_sql_split_feed(&s, text, strlen(text)));
+  bool m = cli_sql_split_newline_matters(&s);
+  cli_sql_split_free(&s);
+  return m;
+}
+
+static void test_newline_matters(void) {
+  CHECK(!newline_matters_after("SELECT 1\n  + 2\n\n AS x;\n"));
+  CHECK(!newline_matters_after("SELECT /* a\nblock */ 1;\n")); /* a comment stays one */
+  CHECK(!newline_matters_after("SELECT 'a'''\n || 'b';"));     /* after it ('' is a quote) */
+  CHECK(newline_matters_after("SELECT 'a''\n' || 'b';"));      /* inside the literal */
+  CHECK(newline_matters_after("SELECT 'a\nb';\n"));
+  CHECK(newline_matters_after("SELECT E'a\\\nb';\n")); /* an escaped line break */
+  CHECK(newline_matters_after("SELECT \"a\nb\";\n"));
+  CHECK(newline_matters_after("SELECT $$a\nb$$;\n"));
+  CHECK(newline_matters_after("SELECT 1 -- one\nAS x;\n"));
+  /* it stays set across statements until cleared */
+  cli_sql_split s;
+  cli_sql_split_init(&s);
+  CHECK(cli_sql_split_feed(&s, "SELECT 'a\nb'; SELECT\n", 22));
+  CHECK(cli_sql_split_newline_matters(&s));
+  cli_sql_split_clear_newline_matters(&s);
+  CHECK(!cli_sql_split_newline_matters(&s));
+  CHECK(cli_sql_split_feed(&s, "2;\n", 3));
+  CHECK(!cli_sql_split_newline_matters(&s));
+  for (char *st; (st = cli_sql_split_next(&s, NULL)) != NULL;) free(st);
+  cli_sql_split_free(&s);
+}
+
 MTEST_MAIN(MTEST(test_plain_statements), MTEST(test_quotes_hide_semicolons), MTEST(test_comments),
            MTEST(test_across_lines), MTEST(test_finish_and_reset), MTEST(test_many_statements),
-           MTEST(test_lines), MTEST(test_nul_bytes))
+           MTEST(test_lines), MTEST(test_nul_bytes), MTEST(test_newline_matters))
