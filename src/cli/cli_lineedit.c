@@ -63,7 +63,8 @@ struct cli_lineedit {
   size_t scroll;        /* the line's first column shown */
   bool dirty;           /* the screen does not show the line as it is */
   size_t hist_idx;      /* 0: the new line; k > 0: hist[hist_n - k] */
-  char *scratch;        /* the new line while the history is walked */
+  char **edits;         /* edits[k]: line k as edited in this read, NULL: as it was (hist_n + 1
+                         * slots, made when the history is first walked), as readline keeps them */
   int pushed;           /* a byte read ahead (-1: none) */
   bool oom;
   atomic_bool redraw; /* cli_lineedit_request_redraw was called */
@@ -377,19 +378,36 @@ static void insert(cli_lineedit *le, const char *s, size_t n) {
     le->dirty = true;
 }
 
-/* Replaces the line with history entry idx (0: the new line). */
+/* Keeps text as line k's edit in this read (k = 0: the new line); an entry given back unchanged
+ * needs none. False when out of memory. */
+static bool keep_edit(cli_lineedit *le, size_t k, const char *text) {
+  if (le->edits == NULL && (le->edits = calloc(le->hist_n + 1, sizeof *le->edits)) == NULL)
+    return false;
+  char *copy = NULL;
+  if ((k == 0 || strcmp(text, le->hist[le->hist_n - k]) != 0) && (copy = strdup(text)) == NULL)
+    return false;
+  free(le->edits[k]);
+  le->edits[k] = copy;
+  return true;
+}
+
+static void drop_edits(cli_lineedit *le) {
+  if (le->edits == NULL) return;
+  for (size_t k = 0; k <= le->hist_n; k++) free(le->edits[k]);
+  free(le->edits);
+  le->edits = NULL;
+}
+
+/* Replaces the line with history entry idx (0: the new line), as last edited in this read. */
 static void history_go(cli_lineedit *le, size_t idx) {
   if (idx > le->hist_n || idx == le->hist_idx) return;
-  if (le->hist_idx == 0) {
-    free(le->scratch);
-    le->scratch = strdup(le->buf);
-    if (le->scratch == NULL) {
-      le->oom = true;
-      return;
-    }
+  if (!keep_edit(le, le->hist_idx, le->buf)) {
+    le->oom = true;
+    return;
   }
   le->hist_idx = idx;
-  set_line(le, idx == 0 ? le->scratch : le->hist[le->hist_n - idx]);
+  const char *edited = le->edits[idx];
+  set_line(le, edited != NULL ? edited : idx == 0 ? "" : le->hist[le->hist_n - idx]);
 }
 
 /* Reads the rest of the UTF-8 character whose first byte is c into seq (4 bytes); true when it is
@@ -478,12 +496,9 @@ static int search(cli_lineedit *le) {
   } else {
     if (key == '\n') key = '\r';
     if (found != SIZE_MAX && le->buf != NULL && strcmp(le->buf, le->hist[found]) == 0) {
-      /* Up and Down go on from the entry found; Down past the newest gives back the line. */
-      if (le->hist_idx == 0) {
-        free(le->scratch);
-        le->scratch = saved;
-        saved = NULL;
-      }
+      /* Up and Down go on from the entry found; Down past the newest gives back the line, and
+       * to the entry that was shown, as it was edited. */
+      if (!keep_edit(le, le->hist_idx, saved)) le->oom = true;
       le->hist_idx = le->hist_n - found;
     }
   }
@@ -635,8 +650,7 @@ cli_le_result cli_lineedit_read(cli_lineedit *le, const char *prompt, char **lin
     if (*line == NULL) res = CLI_LE_ERROR;
   }
   raw_off(le);
-  free(le->scratch);
-  le->scratch = NULL;
+  drop_edits(le);
   return res;
 }
 
@@ -773,6 +787,6 @@ void cli_lineedit_free(cli_lineedit *le) {
   free(le->hist);
   free(le->hist_path);
   free(le->buf);
-  free(le->scratch);
+  drop_edits(le);
   free(le);
 }

@@ -266,11 +266,22 @@ static void test_history(void) {
   check_line(&r, UP UP "\r", "SELECT 1;");
   check_line(&r, UP UP UP UP "\r", "SELECT 1;"); /* the oldest stays */
   check_line(&r, "new" UP DOWN "\r", "new");     /* Down back to the line typed */
+  /* Edits to an entry are kept while the read lasts (as readline does), not after it. */
   check_line(&r,
              "new" UP "\x7f"
              "3" DOWN UP "\r",
-             "SELECT 2;");                       /* edits are not kept */
-  check_line(&r, "\x10\x10\x0e\r", "SELECT 2;"); /* Ctrl-P, Ctrl-N */
+             "SELECT 23");
+  check_line(&r, UP "\r", "SELECT 2;"); /* the entry itself is unchanged */
+  check_line(&r,
+             "new" UP "\x7f"
+             "3" UP "x" DOWN DOWN "!\r",
+             "new!"); /* the new line too */
+  check_line(&r,
+             "new" UP "\x7f"
+             "3" UP "x" DOWN UP "\r",
+             "SELECT 1;x");
+  check_line(&r, UP "\x7f" UP DOWN "\x7f\x7f" UP "\r", "SELECT 1;"); /* one not edited */
+  check_line(&r, "\x10\x10\x0e\r", "SELECT 2;");                     /* Ctrl-P, Ctrl-N */
   check_line(&r,
              UP "\x7f\x7f"
                 "9;\r",
@@ -296,6 +307,10 @@ static void test_history(void) {
              "keep\x12"
              "zzz\x07\r",
              "keep"); /* Ctrl-G: no match, line back */
+  check_line(&r,
+             "mine\x12"
+             "abc" DOWN DOWN "\r",
+             "mine"); /* Down from the entry found goes on to the line typed before the search */
   char *line = NULL;
   CHECK(type(&r,
              "keep\x12"
