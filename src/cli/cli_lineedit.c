@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How long the bytes after an ESC may take to arrive, in ms: a terminal sends a key's sequence
@@ -670,6 +672,20 @@ static int open_history(const cli_lineedit *le, int flags) {
   return fd;
 }
 
+/* Shells sharing a history file lock it while they write it (flock: every append, and the rewrite
+ * that trims it at start, which would otherwise drop a line appended between its read and its
+ * rewrite). Another shell holds the lock only while it writes: wait at most about a second for
+ * it, then go on without. */
+static bool lock_history(int fd) {
+  for (int i = 0; i < 100; i++) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return true;
+    if (errno != EWOULDBLOCK && errno != EINTR) return false;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  return false;
+}
+
 static bool history_push(cli_lineedit *le, char *owned) {
   if (le->hist_max == 0) {
     free(owned);
@@ -695,6 +711,7 @@ bool cli_lineedit_history_add(cli_lineedit *le, const char *line) {
   if (le->hist_path == NULL) return true;
   int fd = open_history(le, O_WRONLY | O_APPEND | O_CREAT);
   if (fd < 0) return false;
+  (void)lock_history(fd); /* released by close */
   /* One write per entry: appends of shells sharing the file do not interleave. */
   mlr_strbuf b = {0};
   mlr_strbuf_appendf(&b, "%s\n", line);
@@ -704,12 +721,19 @@ bool cli_lineedit_history_add(cli_lineedit *le, const char *line) {
 }
 
 /* Loads the newest entries of the history file; rewrites it when it holds more than are kept,
- * so that it does not grow without end. */
+ * so that it does not grow without end (under the file's lock, so that no shell's append is lost
+ * between the read and the rewrite; a file this user may only read is loaded, not trimmed). */
 static void history_load(cli_lineedit *le) {
-  int rfd = open_history(le, O_RDONLY);
+  int fd = open_history(le, O_RDWR);
+  bool writable = fd >= 0;
+  if (fd < 0 && errno != ENOENT) fd = open_history(le, O_RDONLY);
+  if (fd < 0) return;
+  bool locked = writable && lock_history(fd);
+  int rfd = dup(fd);
   FILE *f = rfd >= 0 ? fdopen(rfd, "r") : NULL;
   if (f == NULL) {
     if (rfd >= 0) close(rfd);
+    close(fd);
     return;
   }
   char *ln = NULL;
@@ -725,12 +749,11 @@ static void history_load(cli_lineedit *le) {
   }
   free(ln);
   fclose(f);
-  if (total <= le->hist_n) return;
-  int fd = open_history(le, O_WRONLY | O_TRUNC);
-  if (fd < 0) return;
-  for (size_t i = 0; i < le->hist_n; i++)
-    if (!write_all(fd, le->hist[i], strlen(le->hist[i])) || !write_all(fd, "\n", 1)) break;
-  close(fd);
+  if (total > le->hist_n && locked && ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0) {
+    for (size_t i = 0; i < le->hist_n; i++)
+      if (!write_all(fd, le->hist[i], strlen(le->hist[i])) || !write_all(fd, "\n", 1)) break;
+  }
+  close(fd); /* the lock with it */
 }
 
 void cli_lineedit_request_redraw(cli_lineedit *le) {

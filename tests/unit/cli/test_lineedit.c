@@ -5,9 +5,11 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -402,6 +404,74 @@ static void test_default_history_path(void) {
   free(p);
 }
 
+static char *read_file(const char *path) {
+  FILE *f = fopen(path, "r");
+  static char buf[4096];
+  size_t n = f != NULL ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  buf[n] = '\0';
+  if (f != NULL) fclose(f);
+  return buf;
+}
+
+typedef struct locked_call {
+  const char *path;
+  cli_lineedit *le; /* NULL: open an editor (load and trim); else add "added" to its history */
+  cli_lineedit *opened;
+  atomic_bool done;
+} locked_call;
+
+static void *locked_call_main(void *arg) {
+  locked_call *c = arg;
+  if (c->le == NULL)
+    c->opened = cli_lineedit_new(-1, -1, c->path, 2);
+  else
+    CHECK(cli_lineedit_history_add(c->le, "added"));
+  atomic_store(&c->done, true);
+  return NULL;
+}
+
+/* Shells sharing a history file: an append and the trim at start wait for another's lock, so
+ * that a line appended between a trim's read and its rewrite is not lost. */
+static void test_history_file_lock(void) {
+  char path[] = "/tmp/mallard-history-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  CHECK(write(fd, "one\ntwo\nthree\n", 14) == 14);
+  CHECK(flock(fd, LOCK_EX) == 0); /* another shell writing */
+  locked_call c = {.path = path};
+  atomic_init(&c.done, false);
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, locked_call_main, &c) == 0);
+  struct timespec pause = {0, 200 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  CHECK(!atomic_load(&c.done)); /* the trim waits */
+  CHECK(write(fd, "four\n", 5) == 5);
+  CHECK(flock(fd, LOCK_UN) == 0);
+  pthread_join(t, NULL);
+  REQUIRE(c.opened != NULL);
+  CHECK_EQ_STR(read_file(path), "three\nfour\n"); /* the newest 2, "four" among them */
+  CHECK_EQ_INT(cli_lineedit_history_len(c.opened), 2);
+  CHECK_EQ_STR(cli_lineedit_history_get(c.opened, 1), "four");
+  /* an append waits too */
+  CHECK(flock(fd, LOCK_EX) == 0);
+  locked_call a = {.path = path, .le = c.opened};
+  atomic_init(&a.done, false);
+  REQUIRE(pthread_create(&t, NULL, locked_call_main, &a) == 0);
+  nanosleep(&pause, NULL);
+  CHECK(!atomic_load(&a.done));
+  CHECK_EQ_STR(read_file(path), "three\nfour\n");
+  CHECK(flock(fd, LOCK_UN) == 0);
+  pthread_join(t, NULL);
+  CHECK_EQ_STR(read_file(path), "three\nfour\nadded\n");
+  /* a lock never given back: after about a second the append goes on without it */
+  CHECK(flock(fd, LOCK_EX) == 0);
+  CHECK(cli_lineedit_history_add(c.opened, "late"));
+  CHECK_EQ_STR(read_file(path), "three\nfour\nadded\nlate\n");
+  cli_lineedit_free(c.opened);
+  close(fd);
+  unlink(path);
+}
+
 MTEST_MAIN(MTEST(test_editing), MTEST(test_odd_input), MTEST(test_drawing), MTEST(test_results),
            MTEST(test_history), MTEST(test_history_file_not_regular),
-           MTEST(test_default_history_path))
+           MTEST(test_default_history_path), MTEST(test_history_file_lock))
