@@ -105,14 +105,18 @@ def self_cpu_s():
 
 
 def settle(procs, limit=120.0):
-    """Waits until every process has used under 10% of a core for 0.25 s; returns the wait."""
+    """Waits until every process has used under 10% of a core in each of three 0.25 s windows
+    in a row; returns the wait. (`mallard serve` starts compressing what a load wrote 0.05-0.3 s
+    after the load returns: one quiet window could end before that, and the next measure would
+    then run beside the compression.)"""
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < limit:
+    quiet = 0
+    while time.perf_counter() - t0 < limit and quiet < 3:
         before = [p.cpu_s() for p in procs]
         time.sleep(0.25)
         after = [p.cpu_s() for p in procs]
-        if all(a is None or b is None or b - a <= 0.025 for a, b in zip(before, after)):
-            break
+        idle = all(a is None or b is None or b - a <= 0.025 for a, b in zip(before, after))
+        quiet = quiet + 1 if idle else 0
     return time.perf_counter() - t0
 
 

@@ -52,7 +52,7 @@ static void usage(FILE *out) {
           "to server 2 streamed through the client). Prints time, rows/s, MB/s (Arrow buffer\n"
           "bytes) and the servers' peak RSS (VmHWM of the --server-pid processes, which must be\n"
           "local; n/a without). Each measure starts once those processes are idle (under 10%%\n"
-          "of a core for 0.25 s, at most 120 s), so that background work of one step, such as\n"
+          "of a core for 0.75 s, at most 120 s), so that background work of one step, such as\n"
           "`mallard serve` compressing what a load wrote, is not timed in the next: the\n"
           "waits are reported apart. Also reports the CPU seconds each measure cost this client\n"
           "and the --server-pid processes. Needs memory for the data once on the client.\n\n"
@@ -163,11 +163,13 @@ static void meter_stop(bench *b, const meter *start, int metric, int k) {
       start->servers >= 0 && end.servers >= 0 ? end.servers - start->servers : -1;
 }
 
-/* Waits until every --server-pid process has used under 10% of a core for 0.25 s (or 120 s
- * passed); returns the seconds waited. */
+/* Waits until every --server-pid process has used under 10% of a core in each of three 0.25 s
+ * windows in a row (or 120 s passed); returns the seconds waited. `mallard serve` starts
+ * compressing what a load wrote 0.05-0.3 s after the load returns: one quiet window could end
+ * before that, and the next measure would run beside the compression. */
 static double settle(const bench *b) {
   double t0 = cli_now();
-  while (b->n_pids > 0 && cli_now() - t0 < 120) {
+  for (int quiet = 0; b->n_pids > 0 && quiet < 3 && cli_now() - t0 < 120;) {
     double before[BENCH_MAX_PIDS];
     for (int i = 0; i < b->n_pids; i++) before[i] = proc_cpu_s(b->pids[i]);
     struct timespec ts = {0, 250 * 1000000L};
@@ -177,7 +179,7 @@ static double settle(const bench *b) {
       double now = proc_cpu_s(b->pids[i]);
       if (before[i] >= 0 && now >= 0 && now - before[i] > 0.025) idle = false;
     }
-    if (idle) break;
+    quiet = idle ? quiet + 1 : 0;
   }
   return cli_now() - t0;
 }
