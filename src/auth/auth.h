@@ -171,8 +171,9 @@ void auth_tls_files_release(auth_tls_files *t);
 bool auth_cert_validity(const char *pem, int64_t *not_before, int64_t *not_after);
 bool auth_cert_der_validity(const uint8_t *der, size_t n, int64_t *not_before, int64_t *not_after);
 
-/* A warning for `mallard serve` about the first certificate in pem (read from flag's path) at time
- * now (seconds since the epoch): expired, not yet valid, or expiring within 14 days. Written to
+/* A warning for `mallard serve` about the certificates in pem (read from flag's path) at time now
+ * (seconds since the epoch): the first one that expired, is not yet valid, or expires within 14
+ * days (a chain's intermediate, or one CA of a bundle, as well as the first). Written to
  * buf (cap bytes, cut to fit); false, buf untouched, when there is nothing to say. */
 bool auth_cert_warning(const char *flag, const char *path, const char *pem, int64_t now, char *buf,
                        size_t cap);

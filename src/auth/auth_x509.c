@@ -117,27 +117,31 @@ bool auth_cert_validity(const char *pem, int64_t *not_before, int64_t *not_after
 static void format_utc(int64_t t, char *buf, size_t cap) {
   time_t tt = (time_t)t;
   struct tm tm;
-  if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+  if (gmtime_r(&tt, &tm) == NULL) {
     snprintf(buf, cap, "%" PRId64 " s after the epoch", t);
+    return;
+  }
+  snprintf(buf, cap, "%04d-%02d-%02d %02d:%02d:%02d UTC", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec); /* (strftime's %Y: year 1 as "1") */
 }
 
-bool auth_cert_warning(const char *flag, const char *path, const char *pem, int64_t now, char *buf,
-                       size_t cap) {
-  int64_t nb, na;
-  if (cap == 0 || !auth_cert_validity(pem, &nb, &na)) return false;
+/* The warning for one certificate (named by `which`) valid from nb to na, at now; false when it
+ * is valid for longer than EXPIRY_WARN_DAYS. */
+static bool validity_warning(const char *flag, const char *path, const char *which, int64_t nb,
+                             int64_t na, int64_t now, char *buf, size_t cap) {
   char when[64];
   bool client_ca = strcmp(flag, "--tls-client-ca") == 0;
   const char *who = client_ca ? "client certificates that chain to it will be refused"
                               : "TLS clients will refuse this server ('certificate verify failed')";
   if (now > na) {
     format_utc(na, when, sizeof when);
-    snprintf(buf, cap, "%s '%s': the certificate expired on %s; %s", flag, path, when, who);
+    snprintf(buf, cap, "%s '%s': %s expired on %s; %s", flag, path, which, when, who);
   } else if (now < nb) {
     format_utc(nb, when, sizeof when);
     snprintf(buf, cap,
-             "%s '%s': the certificate is not valid until %s; until then %s (or is this "
-             "machine's clock wrong?)",
-             flag, path, when, who);
+             "%s '%s': %s is not valid until %s; until then %s (or is this machine's clock "
+             "wrong?)",
+             flag, path, which, when, who);
   } else if (na - now < (int64_t)EXPIRY_WARN_DAYS * 86400) {
     format_utc(na, when, sizeof when);
     int64_t days = (na - now + 43200) / 86400; /* to the nearest day */
@@ -146,10 +150,30 @@ bool auth_cert_warning(const char *flag, const char *path, const char *pem, int6
       snprintf(in, sizeof in, "under a day");
     else
       snprintf(in, sizeof in, "%" PRId64 " day%s", days, days == 1 ? "" : "s");
-    snprintf(buf, cap, "%s '%s': the certificate expires on %s (in %s); renew it", flag, path, when,
-             in);
+    snprintf(buf, cap, "%s '%s': %s expires on %s (in %s); renew it", flag, path, which, when, in);
   } else {
     return false;
   }
   return true;
+}
+
+bool auth_cert_warning(const char *flag, const char *path, const char *pem, int64_t now, char *buf,
+                       size_t cap) {
+  static const char begin[] = "-----BEGIN CERTIFICATE-----";
+  if (cap == 0 || pem == NULL) return false;
+  size_t total = 0;
+  for (const char *p = pem; (p = strstr(p, begin)) != NULL; p += sizeof begin - 1) total++;
+  size_t k = 0;
+  for (const char *p = pem; (p = strstr(p, begin)) != NULL; p += sizeof begin - 1) {
+    int64_t nb, na;
+    k++;
+    if (!auth_cert_validity(p, &nb, &na)) continue;
+    char which[64];
+    if (total == 1)
+      snprintf(which, sizeof which, "the certificate");
+    else
+      snprintf(which, sizeof which, "certificate %zu of the %zu in the file", k, total);
+    if (validity_warning(flag, path, which, nb, na, now, buf, cap)) return true;
+  }
+  return false;
 }

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -212,24 +213,36 @@ static char *prompt_password(const char *user) {
 /* What to check when gRPC's words for a failed connection name a TLS problem but not its cause
  * (OpenSSL's reason stays inside gRPC): "" when there is nothing to add. */
 static const char *connect_hint(const cli_conn_opts *o, const char *uri, const char *msg) {
-  bool tls = strncmp(uri, "grpc+tls://", 11) == 0;
+  bool tls = strncasecmp(uri, "grpc+tls://", 11) == 0;
+  bool unix_socket = strncasecmp(uri, "grpc+unix://", 12) == 0;
   if (o->tls_key != NULL && strstr(msg, "empty address list") != NULL)
     return " (does the --tls-key belong to the --tls-cert?)"; /* a pair gRPC refused */
   if (strstr(msg, "certificate verify failed") != NULL)
     return " (the server's certificate was refused: it is not signed by the CA of --tls-ca (or, "
-           "without it, a CA this system trusts), names another host than the URI's (or "
-           "--tls-server-name), or has expired; `openssl s_client -connect HOST:PORT -CAfile "
-           "CA.pem` says which)";
+           "without it, a CA this system trusts), or it has expired or is not valid yet; "
+           "`openssl s_client -connect HOST:PORT -CAfile CA.pem` says which)";
+  if (strstr(msg, "is not in peer certificate") != NULL)
+    return " (the server's certificate does not name the host in the URI: connect by a name it "
+           "holds, or give --tls-server-name NAME)";
   if (tls && strstr(msg, "wrong version number") != NULL)
-    return " (the server does not speak TLS: its URI is grpc://...)";
-  if (strstr(msg, "Socket closed") != NULL) {
+    return " (the server does not speak TLS: if it is a Flight server, its URI is grpc://...)";
+  if (strstr(msg, "Socket closed") != NULL && !unix_socket) {
     if (!tls)
       return " (the server closed the connection: if it uses TLS, its URI is grpc+tls://...)";
     if (o->tls_cert == NULL)
       return " (the server closed the connection: if it asks for client certificates, give "
              "--tls-cert and --tls-key)";
+    return " (the server closed the connection: if it asks for client certificates, it refused "
+           "this one: is --tls-cert signed by the CA it trusts?)";
   }
   return "";
+}
+
+/* A TLS handshake that failed for good (a certificate refused, TLS against a plaintext port):
+ * waiting for the server to come up does not change it. */
+static bool tls_refused(const char *msg) {
+  return strstr(msg, "Ssl handshake failed") != NULL ||
+         strstr(msg, "is not in peer certificate") != NULL;
 }
 
 /* Connects and logs in. When `waiting` (a server that may still be starting), each attempt
@@ -286,7 +299,8 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
   }
   if (rc != MALLARD_OK) {
     mallard_client_close(&client);
-    if (waiting && (rc == MALLARD_UNAVAILABLE || rc == MALLARD_DEADLINE_EXCEEDED)) {
+    if (waiting && (rc == MALLARD_UNAVAILABLE || rc == MALLARD_DEADLINE_EXCEEDED) &&
+        !tls_refused(err.message)) {
       *last = err;
       return CONNECT_RETRY;
     }
@@ -323,9 +337,10 @@ int cli_connect_wait(const cli_conn_opts *o, const char *uri, double wait_s, mal
     int rc = connect_impl(o, uri, true, &last, out);
     if (rc != CONNECT_RETRY) return rc;
     if (cli_now() >= deadline) {
+      const char *hint = connect_hint(o, uri, last.message);
       fprintf(stderr,
-              "mallard: %s did not answer within %.0f s (is `mallard serve` running?): %s\n", uri,
-              wait_s, cli_one_line(last.message));
+              "mallard: %s did not answer within %.0f s (is `mallard serve` running?): %s%s\n", uri,
+              wait_s, cli_one_line(last.message), hint);
       return CLI_EXIT_CONNECT;
     }
     struct timespec ts = {0, 200 * 1000 * 1000};

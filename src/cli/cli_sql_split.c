@@ -17,6 +17,8 @@ static void drop_cur(cli_sql_split *s) {
   memset(&s->cur, 0, sizeof s->cur);
   s->content = false;
   s->cur_nul = false;
+  s->after_literal = false;
+  s->lit_nl = 0;
   s->state = ST_CODE;
   s->depth = 0;
   free(s->tag);
@@ -110,9 +112,16 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
     char c = text[i];
     char next = i + 1 < len ? text[i + 1] : '\0';
     if (c == '\0') s->cur_nul = true;
-    if (c == '\n' && s->state != ST_CODE && s->state != ST_BLOCK_COMMENT) s->nl_matters = true;
+    if (c == '\n' && s->state == ST_LINE_COMMENT) s->comment_nl = true;
+    if (c == '\n' && s->state != ST_CODE && s->state != ST_BLOCK_COMMENT &&
+        s->state != ST_LINE_COMMENT)
+      s->nl_matters = true;
     switch (s->state) {
     case ST_CODE:
+      if (s->comment_nl && !isspace((unsigned char)c) && c != '\0') {
+        s->nl_matters = true; /* (a ';' too: joined, the comment would hide it) */
+        s->comment_nl = false;
+      }
       if (c == ';') {
         mlr_strbuf_append(&s->cur, text + start, i - start);
         start = i + 1;
@@ -130,7 +139,24 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
         i++;
         continue;
       }
-      if (!isspace((unsigned char)c) && !s->content) {
+      if (isspace((unsigned char)c) || c == '\0') { /* (a NUL: not SQL, and no content) */
+        if (c == '\n' && s->after_literal) s->lit_nl = 1;
+        s->prev = c;
+        break;
+      }
+      if (s->lit_nl == 2 || (s->lit_nl == 1 && c != 'E' && c != 'e')) {
+        if (c == '\'') s->nl_matters = true; /* 'a'<newline>'b' or 'a'<newline>E'b' */
+        s->lit_nl = 0;
+      } else if (s->lit_nl == 1) {
+        s->lit_nl = 2;
+      }
+      s->after_literal = false;
+      if (!s->content) {
+        if (s->cur_nul) { /* a NUL only in blanks or comments before the statement: drop them */
+          s->cur.len = 0;
+          start = i;
+          s->cur_nul = false;
+        }
         s->content = true;
         s->cur_line = line_at(s, text, i, &counted);
       }
@@ -169,6 +195,7 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
       } else if (c == q && next == q) {
         i++; /* a doubled quote stands for itself */
       } else if (c == q) {
+        s->after_literal = q == '\'';
         s->state = ST_CODE;
         s->prev = c;
       }
@@ -237,4 +264,6 @@ bool cli_sql_split_newline_matters(const cli_sql_split *s) {
 
 void cli_sql_split_clear_newline_matters(cli_sql_split *s) {
   s->nl_matters = false;
+  s->comment_nl = false;
+  s->lit_nl = 0;
 }

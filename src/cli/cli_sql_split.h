@@ -12,18 +12,22 @@
 #include <stddef.h>
 
 typedef struct cli_sql_split {
-  mlr_strbuf cur;  /* the statement being read */
-  bool content;    /* cur holds something besides blanks and comments */
-  int state;       /* where the scan is: code, a quote or a comment (cli_sql_split.c) */
-  int depth;       /* block comment nesting */
-  char *tag;       /* the open dollar quote's tag, "$tag$" (owned; NULL: none open) */
-  size_t tag_len;  /* its length */
-  char prev;       /* the previous character of code */
-  long line;       /* the line the next byte fed is on (1 at the start) */
-  long cur_line;   /* the line cur's content starts on */
-  bool cur_nul;    /* cur holds a NUL byte */
-  bool last_nul;   /* the statement last returned held one */
-  bool nl_matters; /* a newline was fed inside a literal or ended a line comment (see below) */
+  mlr_strbuf cur;     /* the statement being read */
+  bool content;       /* cur holds something besides blanks and comments */
+  int state;          /* where the scan is: code, a quote or a comment (cli_sql_split.c) */
+  int depth;          /* block comment nesting */
+  char *tag;          /* the open dollar quote's tag, "$tag$" (owned; NULL: none open) */
+  size_t tag_len;     /* its length */
+  char prev;          /* the previous character of code */
+  long line;          /* the line the next byte fed is on (1 at the start) */
+  long cur_line;      /* the line cur's content starts on */
+  bool cur_nul;       /* cur holds a NUL byte */
+  bool last_nul;      /* the statement last returned held one */
+  bool nl_matters;    /* a newline was fed inside a literal or ended a line comment (see below) */
+  bool comment_nl;    /* a line comment ended: its line break matters if code follows */
+  bool after_literal; /* the last token of code was a '...' literal */
+  int lit_nl;         /* 1: then a line break (adjacent literals across lines are one string,
+                       * 'a'<newline>'b'), 2: and then an E (perhaps E'...') */
   struct cli_sql_stmt {
     char *sql;
     long line;
@@ -54,9 +58,12 @@ char *cli_sql_split_finish(cli_sql_split *s, long *line);
  * so it is not to be run. The statements around it are whole. */
 bool cli_sql_split_last_had_nul(const cli_sql_split *s);
 /* True once a newline was fed that is part of the SQL: inside a string literal, a quoted
- * identifier or a dollar quote, or ending a line comment. Lines fed while it stayed false can be
- * joined into one line with spaces without changing their meaning (a shell's history entry).
- * Set by feeding; cleared by cli_sql_split_clear_newline_matters only. */
+ * identifier or a dollar quote, ending a line comment that more code follows, or between two
+ * string literals (which the line break makes one: 'foo'<newline>'bar' is 'foobar', 'foo' 'bar'
+ * an error). A line break is counted when the text after it shows it matters, so the last line
+ * fed never sets it by its own end. Lines fed while it
+ * stayed false can be joined into one line with spaces without changing their meaning (a shell's
+ * history entry). Set by feeding; cleared by cli_sql_split_clear_newline_matters only. */
 bool cli_sql_split_newline_matters(const cli_sql_split *s);
 void cli_sql_split_clear_newline_matters(cli_sql_split *s);
 /* Drops the unfinished statement (Ctrl-C at a continuation prompt). */

@@ -600,21 +600,18 @@ static void entry_done(shell *sh, bool joinable) {
   if (sh->le == NULL || sh->entry_lines == 0) return;
   char *text = sh->entry.oom ? NULL : sh->entry.data;
   if (text != NULL && sh->entry_lines > 1 && joinable) {
-    /* Lines joined by one space: trailing blanks of each and leading ones of the next dropped
-     * (outside literals, blanks are only separators); blank lines add nothing. */
+    /* Lines joined by one space, without their leading and trailing blanks (outside literals
+     * blanks only separate); blank lines add nothing. */
     size_t w = 0;
-    bool first = true;
     for (char *p = text; *p != '\0';) {
       char *nl = strchr(p, '\n'); /* every line ends in one; a NUL (not from the editor) ends all */
       char *b = p, *e = nl != NULL ? nl : p + strlen(p);
-      if (!first)
-        while (b < e && (*b == ' ' || *b == '\t')) b++;
+      while (b < e && (*b == ' ' || *b == '\t')) b++;
       while (e > b && (e[-1] == ' ' || e[-1] == '\t')) e--;
       if (e > b) {
-        if (w > 0) text[w++] = ' ';
+        if (w > 0 && *b != ';') text[w++] = ' '; /* "SELECT 1" + ";" as "SELECT 1;" */
         memmove(text + w, b, (size_t)(e - b));
         w += (size_t)(e - b);
-        first = false;
       }
       p = nl != NULL ? nl + 1 : e;
     }
@@ -722,14 +719,14 @@ static int session(shell *sh) {
     }
     cli_sql_split_set_line(&split, lineno); /* dot commands and dropped lines were not fed */
     if (!pending) cli_sql_split_clear_newline_matters(&split); /* a new history entry */
-    bool joinable = !cli_sql_split_newline_matters(&split);    /* this line's own end is no join */
     entry_add_line(sh, text, len);
     if (!cli_sql_split_feed(&split, text, len)) {
       fprintf(stderr, "mallard shell: out of memory\n");
       sh->failures++;
       break;
     }
-    if (!cli_sql_split_pending(&split)) entry_done(sh, joinable); /* before it runs */
+    if (!cli_sql_split_pending(&split)) /* before it runs */
+      entry_done(sh, !cli_sql_split_newline_matters(&split));
     long at = 0;
     for (char *stmt; go_on && (stmt = cli_sql_split_next(&split, &at)) != NULL; free(stmt)) {
       set_who(sh, at);

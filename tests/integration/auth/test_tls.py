@@ -2,6 +2,7 @@
 import json
 import os
 import subprocess
+import time
 
 import pyarrow.flight as flight
 import pytest
@@ -158,21 +159,44 @@ def test_cli_says_what_to_check_when_tls_fails(serve, mallard, users_file, certs
         rc, err = ping(s.url, "--tls-ca", ca)
         assert rc == 3, err
         assert "certificate verify failed (the server's certificate was refused" in err, err
-        assert "or has expired; `openssl s_client" in err
+        assert "or it has expired or is not valid yet; `openssl s_client" in err
         rc, err = ping("grpc://127.0.0.1:%d" % s.port)
         assert rc == 3, err
         assert "if it uses TLS, its URI is grpc+tls://" in err, err
+        # a command that waits for its servers (demo) fails at once on a refused certificate,
+        # with the same hint, instead of waiting the whole --wait as for a server not up yet
+        t0 = time.monotonic()
+        r = subprocess.run([mallard, "demo", "--user", "alice", "--server1", s.url, "--server2",
+                            s.url, "--tls-ca", str(ca), "--wait", "20"], capture_output=True,
+                           text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 3, r.stderr
+        assert "certificate verify failed (the server's certificate was refused" in r.stderr
+        assert time.monotonic() - t0 < 15, "demo waited for a server that refuses TLS"
     with serve("--users", users_file) as s:
-        rc, err = ping("grpc+tls://127.0.0.1:%d" % s.port, "--tls-ca", ca)
-        assert rc == 3, err
-        assert "(the server does not speak TLS: its URI is grpc://...)" in err, err
+        for scheme in ("grpc+tls", "GRPC+TLS"):  # the scheme is read without regard to case
+            rc, err = ping(f"{scheme}://127.0.0.1:%d" % s.port, "--tls-ca", ca)
+            assert rc == 3, err
+            assert "(the server does not speak TLS: if it is a Flight server, its URI is grpc://" \
+                   in err, err
         rc, err = ping(s.url)
         assert rc == 0, err
+    with serve("--users", users_file, "--tls-cert", certs / "server.pem", "--tls-key",
+               certs / "server.key") as s:
+        rc, err = ping(s.url, "--tls-ca", ca, "--tls-server-name", "other.example")
+        assert rc == 3, err
+        assert "does not name the host in the URI: connect by a name it holds, or give " \
+               "--tls-server-name NAME" in err, err
     with serve("--users", users_file, "--tls-cert", certs / "server.pem", "--tls-key",
                certs / "server.key", "--tls-client-ca", ca) as s:
         rc, err = ping(s.url, "--tls-ca", ca)
         assert rc == 3, err
         assert "if it asks for client certificates, give --tls-cert and --tls-key" in err, err
+        rc, err = ping(s.url.upper(), "--tls-ca", ca)
+        assert rc == 3 and "give --tls-cert and --tls-key" in err, err
+        rc, err = ping(s.url, "--tls-ca", ca, "--tls-cert", certs / "badclient.pem",
+                       "--tls-key", certs / "badclient.key")
+        assert rc == 3, err
+        assert "it refused this one: is --tls-cert signed by the CA it trusts?" in err, err
         rc, err = ping(s.url, "--tls-ca", ca, "--tls-cert", certs / "client.pem", "--tls-key",
                        certs / "client.key")
         assert rc == 0, err

@@ -499,13 +499,23 @@ def test_multi_line_statement_is_one_history_entry(mallard_bin, servers, tmp_pat
         p.send(UP * 7 + "\r")  # seven entries back: the whole first statement, on one line
         recalled = p.expect(r"\nmallard> ")
         assert "SELECT 6 * 7 AS m;" in recalled and re.search(r"│\s+42 │", recalled), recalled
+        # two literals with a line break between them are one string ('foo' 'bar' is an error)
+        p.send("SELECT 'foo'\r")
+        p.expect(r"\.\.\.> ")
+        p.send("'bar' AS x;\r")
+        assert re.search(r"│ foobar\s+│", p.expect(r"\nmallard> "))
+        p.send("  SELECT 1 AS one\r")
+        p.expect(r"\.\.\.> ")
+        p.send(";\r")
+        p.expect(r"\nmallard> ")
         p.send("\x04")
         assert p.wait() == 0
     finally:
         p.close()
     assert hist.read_text().splitlines() == [
         "SELECT 6 * 7 AS m;", "SELECT 'a", "b' AS s;", "SELECT 1 -- one", "AS x; SELECT",
-        "2 AS y;", "SELECT 10", "SELECT 6 * 7 AS m;"], hist.read_text()
+        "2 AS y;", "SELECT 10", "SELECT 6 * 7 AS m;", "SELECT 'foo'", "'bar' AS x;",
+        "SELECT 1 AS one;"], hist.read_text()
 
 
 def test_dumb_terminal_reads_lines_as_they_come(mallard_bin, servers):

@@ -5,6 +5,8 @@
 #include "auth/auth.h"
 #include "mtest.h"
 
+#include <sodium.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +247,21 @@ static void test_warnings(void) {
   CHECK(auth_cert_warning("--tls-cert", "c.pem", EC_CERT, EC_NOT_AFTER - 14 * 86400 + 1, buf,
                           sizeof buf));
   CHECK(strstr(buf, "(in 14 days)") != NULL);
+  /* a year below 1000 is written with four digits */
+  der d = cert_with(0x18, "00010101000000Z", 0x18, "00010102000000Z", true, NULL);
+  char b64[2048];
+  sodium_bin2base64(b64, sizeof b64, d.b, d.n, sodium_base64_VARIANT_ORIGINAL);
+  char pem[2200];
+  snprintf(pem, sizeof pem, "-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n", b64);
+  CHECK(auth_cert_warning("--tls-cert", "old.pem", pem, 0, buf, sizeof buf));
+  CHECK(strstr(buf, "expired on 0001-01-02 00:00:00 UTC") != NULL);
+  /* every certificate of a file is checked (a chain's intermediate, a bundle's CAs) */
+  char two[4096];
+  snprintf(two, sizeof two, "%s%s", EC_CERT, pem);
+  CHECK(auth_cert_warning("--tls-cert", "chain.pem", two, EC_NOT_BEFORE + 1, buf, sizeof buf));
+  CHECK_EQ_STR(buf, "--tls-cert 'chain.pem': certificate 2 of the 2 in the file expired on "
+                    "0001-01-02 00:00:00 UTC; TLS clients will refuse this server ('certificate "
+                    "verify failed')");
   /* cut to fit a small buffer */
   char small[16];
   CHECK(auth_cert_warning("--tls-cert", "c.pem", EC_CERT, EC_NOT_AFTER + 1, small, sizeof small));

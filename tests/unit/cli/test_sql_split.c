@@ -219,6 +219,9 @@ static void test_nul_bytes(void) {
   check_nul(escape, sizeof escape - 1, "NUL:SELECT E'\\ | SELECT E'\\n'");
   static const char last[] = "SELECT 8; SELECT 9\0";
   check_nul(last, sizeof last - 1, "SELECT 8 | NUL:SELECT 9");
+  /* a NUL in blanks or comments before a statement is not in it: dropped with them */
+  static const char before[] = "SELECT 1 a; -- c\0\nSELECT 2 b; \0\nSELECT 3;\0 ;";
+  check_nul(before, sizeof before - 1, "SELECT 1 a | SELECT 2 b | SELECT 3");
   static const char after_comment[] = "SELECT 10; -- \0"; /* nothing to run after the 10 */
   check_nul(after_comment, sizeof after_comment - 1, "SELECT 10");
 }
@@ -243,6 +246,16 @@ static void test_newline_matters(void) {
   CHECK(newline_matters_after("SELECT \"a\nb\";\n"));
   CHECK(newline_matters_after("SELECT $$a\nb$$;\n"));
   CHECK(newline_matters_after("SELECT 1 -- one\nAS x;\n"));
+  CHECK(newline_matters_after("SELECT 1 -- c\n;\n"));   /* joined, the comment would hide the ; */
+  CHECK(!newline_matters_after("SELECT 1; -- done\n")); /* nothing after it */
+  /* adjacent literals: a line break between them makes one string of them */
+  CHECK(newline_matters_after("SELECT 'foo'\n'bar' AS x;\n"));
+  CHECK(newline_matters_after("SELECT 'foo'  \n\n   E'bar';\n"));
+  CHECK(newline_matters_after("SELECT 'foo'\n/* c */ 'bar';\n"));
+  CHECK(!newline_matters_after("SELECT 'foo' ||\n'bar';\n"));
+  CHECK(!newline_matters_after("SELECT CASE WHEN a = 'x'\nELSE 'y'\nEND;\n"));
+  CHECK(!newline_matters_after("SELECT \"a\"\n'b';\n")); /* an identifier, not a literal */
+  CHECK(!newline_matters_after("SELECT 'a';\n'b';\n"));  /* two statements */
   /* it stays set across statements until cleared */
   cli_sql_split s;
   cli_sql_split_init(&s);
@@ -251,6 +264,11 @@ static void test_newline_matters(void) {
   cli_sql_split_clear_newline_matters(&s);
   CHECK(!cli_sql_split_newline_matters(&s));
   CHECK(cli_sql_split_feed(&s, "2;\n", 3));
+  CHECK(!cli_sql_split_newline_matters(&s));
+  CHECK(cli_sql_split_feed(&s, "SELECT 3; -- c\n", 15)); /* a comment ends an entry */
+  CHECK(!cli_sql_split_newline_matters(&s));
+  cli_sql_split_clear_newline_matters(&s); /* the next entry */
+  CHECK(cli_sql_split_feed(&s, "SELECT 4;\n", 10));
   CHECK(!cli_sql_split_newline_matters(&s));
   for (char *st; (st = cli_sql_split_next(&s, NULL)) != NULL;) free(st);
   cli_sql_split_free(&s);
