@@ -178,6 +178,11 @@ def test_script_input_edge_cases(cli, servers):
     assert len(msgs) == 2, msgs
     assert msgs[0].startswith("mallard shell: line 1: the statement holds a NUL byte"), msgs
     assert msgs[1].startswith("mallard shell: line 3: the dot command holds a NUL byte"), msgs
+    # a NUL in a comment or blanks between statements is in neither: nothing is dropped
+    r = cli("shell", "-s", uri, input=b"SELECT 1 AS a; -- c\0\n.maxrows 5\n\nSELECT 2 AS b; \0\n"
+                                      b"SELECT 3 AS c;\n")
+    assert r.returncode == 0, err(r)
+    assert out(r).split() == ["a", "1", "b", "2", "c", "3"], out(r)
     # Quotes the splitter must read as DuckDB does.
     r = shell(cli, uri, "SELECT E'it''s \\'; x' AS s;\nSELECT 1 AS a$b$;\n")
     assert r.returncode == 0, err(r)
