@@ -586,8 +586,9 @@ static void remember(shell *sh, const char *text) {
 
 /* The history keeps what was typed for one statement (or several, up to the line where none is
  * left open) as one entry, as psql and DuckDB's shell do: its lines joined by spaces, which SQL
- * reads as it read the line breaks. Where a line break is part of the SQL (inside a literal, or
- * ending a -- comment), its lines are kept one entry each instead. */
+ * reads as it read the line breaks. Where a line break is part of the SQL (inside a literal,
+ * ending a -- comment, between two literals: cli_sql_split_newline_matters), its lines are kept
+ * one entry each instead. */
 static void entry_add_line(shell *sh, const char *line, size_t len) {
   if (sh->le == NULL) return;
   while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
