@@ -157,23 +157,39 @@ static bool validity_warning(const char *flag, const char *path, const char *whi
   return true;
 }
 
+/* How bad a certificate's dates are at now: 2 clients refuse it (expired, not yet valid), 1 it
+ * expires within EXPIRY_WARN_DAYS, 0 neither. */
+static int date_severity(int64_t nb, int64_t na, int64_t now) {
+  if (now > na || now < nb) return 2;
+  return na - now < (int64_t)EXPIRY_WARN_DAYS * 86400 ? 1 : 0;
+}
+
 bool auth_cert_warning(const char *flag, const char *path, const char *pem, int64_t now, char *buf,
                        size_t cap) {
   static const char begin[] = "-----BEGIN CERTIFICATE-----";
   if (cap == 0 || pem == NULL) return false;
-  size_t total = 0;
-  for (const char *p = pem; (p = strstr(p, begin)) != NULL; p += sizeof begin - 1) total++;
-  size_t k = 0;
+  /* The worst certificate of the file (the first of those): an intermediate that expired matters
+   * more than a leaf that expires next week. */
+  size_t total = 0, k = 0, worst_k = 0;
+  int worst = 0;
+  int64_t worst_nb = 0, worst_na = 0;
   for (const char *p = pem; (p = strstr(p, begin)) != NULL; p += sizeof begin - 1) {
     int64_t nb, na;
-    k++;
+    k = ++total;
     if (!auth_cert_validity(p, &nb, &na)) continue;
-    char which[64];
-    if (total == 1)
-      snprintf(which, sizeof which, "the certificate");
-    else
-      snprintf(which, sizeof which, "certificate %zu of the %zu in the file", k, total);
-    if (validity_warning(flag, path, which, nb, na, now, buf, cap)) return true;
+    int sev = date_severity(nb, na, now);
+    if (sev > worst) {
+      worst = sev;
+      worst_k = k;
+      worst_nb = nb;
+      worst_na = na;
+    }
   }
-  return false;
+  if (worst == 0) return false;
+  char which[64];
+  if (total == 1)
+    snprintf(which, sizeof which, "the certificate");
+  else
+    snprintf(which, sizeof which, "certificate %zu of the %zu in the file", worst_k, total);
+  return validity_warning(flag, path, which, worst_nb, worst_na, now, buf, cap);
 }

@@ -238,11 +238,13 @@ static const char *connect_hint(const cli_conn_opts *o, const char *uri, const c
   return "";
 }
 
-/* A TLS handshake that failed for good (a certificate refused, TLS against a plaintext port):
- * waiting for the server to come up does not change it. */
-static bool tls_refused(const char *msg) {
+/* A server that answered and refused the connection (a TLS handshake that failed: a certificate
+ * refused, TLS against a plaintext port; or it closed the connection at once: plaintext against a
+ * TLS port, a client certificate it refuses): waiting for it to come up does not change that. A
+ * server not up yet refuses the TCP connection instead. */
+static bool refused_for_good(const char *msg) {
   return strstr(msg, "Ssl handshake failed") != NULL ||
-         strstr(msg, "is not in peer certificate") != NULL;
+         strstr(msg, "is not in peer certificate") != NULL || strstr(msg, "Socket closed") != NULL;
 }
 
 /* Connects and logs in. When `waiting` (a server that may still be starting), each attempt
@@ -300,7 +302,7 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
   if (rc != MALLARD_OK) {
     mallard_client_close(&client);
     if (waiting && (rc == MALLARD_UNAVAILABLE || rc == MALLARD_DEADLINE_EXCEEDED) &&
-        !tls_refused(err.message)) {
+        !refused_for_good(err.message)) {
       *last = err;
       return CONNECT_RETRY;
     }

@@ -400,6 +400,12 @@ static void drop_edits(cli_lineedit *le) {
   le->edits = NULL;
 }
 
+/* Line idx (0: the new line) as last edited in this read, else as it was. */
+static const char *entry_text(const cli_lineedit *le, size_t idx) {
+  const char *edited = le->edits != NULL ? le->edits[idx] : NULL;
+  return edited != NULL ? edited : idx == 0 ? "" : le->hist[le->hist_n - idx];
+}
+
 /* Replaces the line with history entry idx (0: the new line), as last edited in this read. */
 static void history_go(cli_lineedit *le, size_t idx) {
   if (idx > le->hist_n || idx == le->hist_idx) return;
@@ -408,8 +414,7 @@ static void history_go(cli_lineedit *le, size_t idx) {
     return;
   }
   le->hist_idx = idx;
-  const char *edited = le->edits[idx];
-  set_line(le, edited != NULL ? edited : idx == 0 ? "" : le->hist[le->hist_n - idx]);
+  set_line(le, entry_text(le, idx));
 }
 
 /* Reads the rest of the UTF-8 character whose first byte is c into seq (4 bytes); true when it is
@@ -445,7 +450,10 @@ static int search(cli_lineedit *le) {
   bool failed = false;
   int key;
   const char *outer_prompt = le->prompt;
-  if (saved == NULL) {
+  /* The entries are searched as edited in this read (as readline searches its history list),
+   * the line shown now among them. */
+  if (saved == NULL || !keep_edit(le, le->hist_idx, saved)) {
+    free(saved);
     le->oom = true;
     return K_NONE;
   }
@@ -480,12 +488,13 @@ static int search(cli_lineedit *le) {
     }
     failed = true;
     for (size_t i = from; i-- > 0;) {
-      const char *hit = strstr(le->hist[i], query);
+      const char *text = entry_text(le, le->hist_n - i);
+      const char *hit = strstr(text, query);
       if (hit != NULL) {
         found = i;
         failed = false;
-        set_line(le, le->hist[i]);
-        le->pos = (size_t)(hit - le->hist[i]);
+        set_line(le, text);
+        le->pos = (size_t)(hit - text);
         break;
       }
     }
@@ -497,10 +506,9 @@ static int search(cli_lineedit *le) {
     key = K_NONE;
   } else {
     if (key == '\n') key = '\r';
-    if (found != SIZE_MAX && le->buf != NULL && strcmp(le->buf, le->hist[found]) == 0) {
-      /* Up and Down go on from the entry found; Down past the newest gives back the line, and
-       * to the entry that was shown, as it was edited. */
-      if (!keep_edit(le, le->hist_idx, saved)) le->oom = true;
+    if (found != SIZE_MAX && le->buf != NULL &&
+        strcmp(le->buf, entry_text(le, le->hist_n - found)) == 0) {
+      /* Up and Down go on from the entry found (the line shown before is kept as edited) */
       le->hist_idx = le->hist_n - found;
     }
   }

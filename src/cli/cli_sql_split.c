@@ -162,8 +162,7 @@ bool cli_sql_split_feed(cli_sql_split *s, const char *text, size_t len) {
       }
       if (c == '\'') {
         /* E'...' (not the end of an identifier such as "name'"): backslash escapes. */
-        bool e = (s->prev == 'E' || s->prev == 'e') &&
-                 (i < 2 || !(isalnum((unsigned char)text[i - 2]) || text[i - 2] == '_'));
+        bool e = (s->prev == 'E' || s->prev == 'e') && (i < 2 || !ident_char(text[i - 2]));
         s->state = e ? ST_ESQUOTE : ST_SQUOTE;
       } else if (c == '"') {
         s->state = ST_DQUOTE;

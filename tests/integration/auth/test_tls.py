@@ -197,6 +197,14 @@ def test_cli_says_what_to_check_when_tls_fails(serve, mallard, users_file, certs
                        "--tls-key", certs / "badclient.key")
         assert rc == 3, err
         assert "it refused this one: is --tls-cert signed by the CA it trusts?" in err, err
+        # a server that closes the connection is up: demo does not wait for it
+        t0 = time.monotonic()
+        r = subprocess.run([mallard, "demo", "--user", "alice", "--server1", s.url, "--server2",
+                            s.url, "--tls-ca", str(ca), "--wait", "20"], capture_output=True,
+                           text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 3, r.stderr
+        assert "give --tls-cert and --tls-key" in r.stderr, r.stderr
+        assert time.monotonic() - t0 < 15, "demo waited for a server that closes connections"
         rc, err = ping(s.url, "--tls-ca", ca, "--tls-cert", certs / "client.pem", "--tls-key",
                        certs / "client.key")
         assert rc == 0, err

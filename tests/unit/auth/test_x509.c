@@ -262,6 +262,14 @@ static void test_warnings(void) {
   CHECK_EQ_STR(buf, "--tls-cert 'chain.pem': certificate 2 of the 2 in the file expired on "
                     "0001-01-02 00:00:00 UTC; TLS clients will refuse this server ('certificate "
                     "verify failed')");
+  /* the worst of them is said: one refused now before one that expires next week */
+  CHECK(
+      auth_cert_warning("--tls-cert", "chain.pem", two, EC_NOT_AFTER - 3 * 86400, buf, sizeof buf));
+  CHECK(strstr(buf, "certificate 2 of the 2 in the file expired on 0001-01-02") != NULL);
+  snprintf(two, sizeof two, "%s%s", pem, EC_CERT);
+  CHECK(
+      auth_cert_warning("--tls-cert", "chain.pem", two, EC_NOT_AFTER - 3 * 86400, buf, sizeof buf));
+  CHECK(strstr(buf, "certificate 1 of the 2 in the file expired on 0001-01-02") != NULL);
   /* cut to fit a small buffer */
   char small[16];
   CHECK(auth_cert_warning("--tls-cert", "c.pem", EC_CERT, EC_NOT_AFTER + 1, small, sizeof small));

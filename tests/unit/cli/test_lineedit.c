@@ -313,6 +313,16 @@ static void test_history(void) {
              "mine\x12"
              "abc" DOWN DOWN "\r",
              "mine"); /* Down from the entry found goes on to the line typed before the search */
+  check_line(&r,
+             UP UP "\x7f\x7f"
+                   "u;" DOWN "\x12"
+                   "abc\r",
+             "SELECT 'abc' FROM u;"); /* Ctrl-R searches the entries as edited in this read */
+  check_line(&r,
+             UP UP "\x7f\x7f"
+                   "u;" DOWN "\x12"
+                   "abc" RIGHT UP DOWN "\r",
+             "SELECT 'abc' FROM u;"); /* and keeps the edit of the entry it lands on */
   char *line = NULL;
   CHECK(type(&r,
              "keep\x12"

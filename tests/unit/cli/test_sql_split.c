@@ -68,6 +68,17 @@ static void test_quotes_hide_semicolons(void) {
   check_split(sql, want, false);
 }
 
+static void test_e_string_after_a_letter(void) {
+  /* E'...' takes backslash escapes only as a token of its own: after a letter (an accented one
+   * too) the E ends an identifier and the quote opens a plain literal. */
+  check_split("SELECT 1 AS \xc3\xa9"
+              "E'a\\';\nSELECT 2;",
+              "SELECT 1 AS \xc3\xa9"
+              "E'a\\' | SELECT 2",
+              false);
+  check_split("SELECT E'a\\';' ;", "SELECT E'a\\';'", false);
+}
+
 static void test_comments(void) {
   check_split("SELECT 1 -- no; end\n;", "SELECT 1 -- no; end", false);
   check_split("SELECT /* a; /* nested; */ still; */ 2;", "SELECT /* a; /* nested; */ still; */ 2",
@@ -276,4 +287,5 @@ static void test_newline_matters(void) {
 
 MTEST_MAIN(MTEST(test_plain_statements), MTEST(test_quotes_hide_semicolons), MTEST(test_comments),
            MTEST(test_across_lines), MTEST(test_finish_and_reset), MTEST(test_many_statements),
-           MTEST(test_lines), MTEST(test_nul_bytes), MTEST(test_newline_matters))
+           MTEST(test_lines), MTEST(test_nul_bytes), MTEST(test_newline_matters),
+           MTEST(test_e_string_after_a_letter))
