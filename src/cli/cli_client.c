@@ -112,9 +112,14 @@ int cli_exit_code(mallard_code code) {
   return CLI_EXIT_ERROR;
 }
 
-bool cli_bidi_control_at(const char *s, size_t n) {
+size_t cli_unsafe_char_len(const char *s, size_t n) {
+  unsigned char c = (unsigned char)s[0];
+  if (c < 0x80) return c < 0x20 || c == 0x7F ? 1 : 0;
   uint32_t cp = 0;
-  return n >= 3 && mlr_utf8_decode(s, n < 4 ? n : 4, &cp) == 3 && mlr_codepoint_is_bidi_control(cp);
+  size_t k = mlr_utf8_decode(s, n < 4 ? n : 4, &cp);
+  if ((k == 2 && mlr_codepoint_is_control(cp)) || (k == 3 && mlr_codepoint_is_bidi_control(cp)))
+    return k;
+  return 0;
 }
 
 char *cli_one_line(char *msg) {
@@ -126,19 +131,16 @@ char *cli_one_line(char *msg) {
   /* Line breaks and tabs become spaces; other control characters (C1 ones too: U+009B is a
    * terminal's ESC [) a '?', so that a message quoting data cannot drive the terminal. */
   char *w = msg;
-  for (const unsigned char *p = (const unsigned char *)msg; *p != '\0'; p++) {
+  for (const char *p = msg; *p != '\0';) {
+    size_t k;
     if (*p == '\n' || *p == '\r' || *p == '\t') {
       *w++ = ' ';
-    } else if (*p < 0x20 || *p == 0x7F) {
-      *w++ = '?';
-    } else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
-      *w++ = '?';
       p++;
-    } else if (*p == 0xE2 && cli_bidi_control_at((const char *)p, strnlen((const char *)p, 3))) {
+    } else if ((k = cli_unsafe_char_len(p, strnlen(p, 4))) > 0) {
       *w++ = '?';
-      p += 2;
+      p += k;
     } else {
-      *w++ = (char)*p;
+      *w++ = *p++;
     }
   }
   *w = '\0';

@@ -65,9 +65,10 @@ char *cli_one_line(char *msg);
  * East Asian characters and emoji, else 1; the return value is its length in bytes, 1 for a
  * stray byte), and of the whole text s. */
 size_t cli_utf8_next(const char *s, size_t *cols);
-/* True when s[0..n) starts with a bidi override or isolate (mlr_codepoint_is_bidi_control), 3
- * bytes in UTF-8. */
-bool cli_bidi_control_at(const char *s, size_t n);
+/* The length in bytes of the character at s[0..n) (n >= 1) when it is one text printed on a
+ * terminal must not carry: a C0 control or DEL (1), a C1 control (2: U+009B is a terminal's
+ * ESC [), a bidi override or isolate (3: it reorders what follows). 0 for any other. */
+size_t cli_unsafe_char_len(const char *s, size_t n);
 size_t cli_display_width(const char *s);
 /* Writes s padded with spaces to w terminal columns, on the left when right-aligned. */
 void cli_print_padded(FILE *out, const char *s, size_t w, bool right);

@@ -347,21 +347,16 @@ static char *cell_text(const char *s, size_t len, size_t max) {
    * the box; so do bidi overrides and isolates (U+202E would show the rest of the row, borders
    * included, reversed on a terminal that applies bidi). */
   size_t j = 0;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char ch = (unsigned char)s[i];
+  for (size_t i = 0, k; i < len;) {
+    char ch = s[i];
     if (ch == '\n' || ch == '\r' || ch == '\t' || ch == '\0') {
       v[j++] = ' ';
-    } else if (ch < 0x20 || ch == 0x7f) {
-      v[j++] = '?';
-    } else if (ch == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
-               (unsigned char)s[i + 1] <= 0x9F) {
-      v[j++] = '?';
       i++;
-    } else if (ch == 0xE2 && cli_bidi_control_at(s + i, len - i)) {
+    } else if ((k = cli_unsafe_char_len(s + i, len - i)) > 0) {
       v[j++] = '?';
-      i += 2;
+      i += k;
     } else {
-      v[j++] = (char)ch;
+      v[j++] = s[i++];
     }
   }
   v[j] = '\0';

@@ -154,6 +154,13 @@ def test_cli_says_what_to_check_when_tls_fails(serve, mallard, users_file, certs
                            timeout=60, stdin=subprocess.DEVNULL)
         return r.returncode, r.stderr
 
+    def demo(url):  # waits for its servers (up to 20 s): returns (rc, stderr, seconds)
+        t0 = time.monotonic()
+        r = subprocess.run([mallard, "demo", "--user", "alice", "--server1", url, "--server2",
+                            url, "--tls-ca", str(ca), "--wait", "20"], capture_output=True,
+                           text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+        return r.returncode, r.stderr, time.monotonic() - t0
+
     ca = certs / "ca.pem"
     with serve("--users", users_file, "--tls-cert", expired[0], "--tls-key", expired[1]) as s:
         rc, err = ping(s.url, "--tls-ca", ca)
@@ -165,13 +172,10 @@ def test_cli_says_what_to_check_when_tls_fails(serve, mallard, users_file, certs
         assert "if it uses TLS, its URI is grpc+tls://" in err, err
         # a command that waits for its servers (demo) fails at once on a refused certificate,
         # with the same hint, instead of waiting the whole --wait as for a server not up yet
-        t0 = time.monotonic()
-        r = subprocess.run([mallard, "demo", "--user", "alice", "--server1", s.url, "--server2",
-                            s.url, "--tls-ca", str(ca), "--wait", "20"], capture_output=True,
-                           text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
-        assert r.returncode == 3, r.stderr
-        assert "certificate verify failed (the server's certificate was refused" in r.stderr
-        assert time.monotonic() - t0 < 15, "demo waited for a server that refuses TLS"
+        rc, err, secs = demo(s.url)
+        assert rc == 3, err
+        assert "certificate verify failed (the server's certificate was refused" in err
+        assert secs < 15, "demo waited for a server that refuses TLS"
     with serve("--users", users_file) as s:
         for scheme in ("grpc+tls", "GRPC+TLS"):  # the scheme is read without regard to case
             rc, err = ping(f"{scheme}://127.0.0.1:%d" % s.port, "--tls-ca", ca)
@@ -198,13 +202,10 @@ def test_cli_says_what_to_check_when_tls_fails(serve, mallard, users_file, certs
         assert rc == 3, err
         assert "it refused this one: is --tls-cert signed by the CA it trusts?" in err, err
         # a server that closes the connection is up: demo does not wait for it
-        t0 = time.monotonic()
-        r = subprocess.run([mallard, "demo", "--user", "alice", "--server1", s.url, "--server2",
-                            s.url, "--tls-ca", str(ca), "--wait", "20"], capture_output=True,
-                           text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
-        assert r.returncode == 3, r.stderr
-        assert "give --tls-cert and --tls-key" in r.stderr, r.stderr
-        assert time.monotonic() - t0 < 15, "demo waited for a server that closes connections"
+        rc, err, secs = demo(s.url)
+        assert rc == 3, err
+        assert "give --tls-cert and --tls-key" in err, err
+        assert secs < 15, "demo waited for a server that closes connections"
         rc, err = ping(s.url, "--tls-ca", ca, "--tls-cert", certs / "client.pem", "--tls-key",
                        certs / "client.key")
         assert rc == 0, err
