@@ -216,6 +216,8 @@ class System:
         assert got.num_rows == n_rows, (self.name, got.num_rows)
         waited += settle(self.procs)
         _, t_put = self._measure("put", lambda: do_put(self.c2, self.o2, "bench_put", got))
+        # the bytes EXCHANGE sends each way: the batches' IPC messages, as the wire carries them
+        self.exchange_bytes = sum(pa.ipc.get_record_batch_size(b) for b in got.to_batches())
         waited += settle(self.procs)
         rows, t_x = self._measure("exchange", lambda: do_exchange(self.cx, self.ox, got))
         assert rows == n_rows, (self.name, rows)
@@ -239,6 +241,56 @@ class System:
                       "client_cpu_s": statistics.median(self.cpu[m]["client"]),
                       "server_cpu_s": statistics.median(self.cpu[m]["servers"])}
         return out
+
+
+def tcp_echo_floor(nbytes, chunk=4 << 20):
+    """What moving nbytes each way through loopback TCP costs with nothing else done: a thread
+    echoes what it receives, the caller sends from another thread and receives the echo (plain
+    sockets, no framing, no decoding). EXCHANGE moves the same bytes, so no server or client
+    can do it faster than this on this machine. Returns (seconds, CPU seconds)."""
+    import socket
+    lsn = socket.create_server(("127.0.0.1", 0))
+    port = lsn.getsockname()[1]
+
+    def echo():
+        conn, _ = lsn.accept()
+        buf = memoryview(bytearray(chunk))
+        while True:
+            n = conn.recv_into(buf)
+            if n == 0:
+                break
+            conn.sendall(buf[:n])
+        conn.close()
+
+    th = threading.Thread(target=echo)
+    th.start()
+    s = socket.create_connection(("127.0.0.1", port))
+    out = memoryview(bytearray(chunk))
+
+    def send():
+        left = nbytes
+        while left > 0:
+            k = min(left, chunk)
+            s.sendall(out[:k])
+            left -= k
+        s.shutdown(socket.SHUT_WR)
+
+    c0, t0 = self_cpu_s(), time.perf_counter()
+    sender = threading.Thread(target=send)
+    sender.start()
+    buf, got = memoryview(bytearray(chunk)), 0
+    while got < nbytes:
+        n = s.recv_into(buf)
+        if n == 0:
+            break
+        got += n
+    sender.join()
+    secs, cpu = time.perf_counter() - t0, self_cpu_s() - c0
+    s.close()
+    th.join()
+    lsn.close()
+    assert got == nbytes, (got, nbytes)
+    return secs, cpu
 
 
 def load_data(rows, scale):
@@ -292,7 +344,15 @@ def main():
             for s in order:
                 print(f"run {k + 1}/{args.repeat}: {s.name}", file=sys.stderr)
                 s.run_once(n_rows)
+        wire = systems[0].exchange_bytes  # what Mallard's EXCHANGE sent
         del data
+        floor = []
+        for _ in range(args.repeat):
+            settle(everyone)
+            floor.append(tcp_echo_floor(wire))
+        result["exchange_floor"] = {"bytes_each_way": wire,
+                                    "median_s": statistics.median(f[0] for f in floor),
+                                    "cpu_s": statistics.median(f[1] for f in floor)}
         for s in systems:
             result[s.name] = s.summary(n_rows, n_bytes)
             result[s.name]["settle_s"] = statistics.median(s.settle_s)
@@ -347,6 +407,16 @@ def report(res):
     print(f"| TRANSFER vs reference GET-then-PUT | {mal['transfer']['median_s']:.2f} | | | "
           f"{ref['total']['median_s']:.2f} | | "
           f"**{ref['total']['median_s'] / mal['transfer']['median_s']:.2f}x** |")
+    fl_ = res.get("exchange_floor")
+    if fl_:
+        x_m, x_r = mal["exchange"]["median_s"], ref["exchange"]["median_s"]
+        print(f"\nEXCHANGE's floor on this machine: echoing the "
+              f"{fl_['bytes_each_way'] / 1e6:,.0f} MB Mallard's EXCHANGE sent, each way, through "
+              f"loopback TCP with plain sockets (no framing, no decoding) takes "
+              f"{fl_['median_s']:.2f} s ({fl_['cpu_s']:.2f} CPU s; median of {res['repeat']}). "
+              f"Mallard's EXCHANGE is {x_m / fl_['median_s']:.2f}x that, the reference's "
+              f"{x_r / fl_['median_s']:.2f}x; 3x the reference would be "
+              f"{x_r / 3 / fl_['median_s']:.2f}x.")
     print(f"\nwaits for all servers to go idle between measures, per run (median): after "
           f"Mallard's {mal.get('settle_s', 0):.2f} s, after the reference's "
           f"{ref.get('settle_s', 0):.2f} s (background work, such as `mallard serve` "
@@ -387,6 +457,10 @@ def report(res):
             print(f"| {name} | {x['median_s']:.2f} ({x['min_s']:.2f}-{x['max_s']:.2f}) | "
                   f"{x['rows_per_s']:,.0f} | {x['mb_per_s']:,.0f} | "
                   f"**{b['median_s'] / x['median_s']:.2f}x** | {cpu} | {vs_cpu} |")
+        if fl_:
+            print(f"\n`mallard bench`'s EXCHANGE is "
+                  f"{cli['results']['exchange']['median_s'] / fl_['median_s']:.2f}x the floor "
+                  f"above.")
         if "settle_s" in cli:
             print(f"\nwaits for the servers to go idle between its measures, per run (median): "
                   f"{cli['settle_s']['median_s']:.2f} s")

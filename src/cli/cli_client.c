@@ -23,6 +23,43 @@ void cli_conn_opts_init(cli_conn_opts *o) {
   o->server = (s != NULL && *s != '\0') ? s : CLI_DEFAULT_SERVER;
   const char *u = getenv("MALLARD_USER");
   o->user = (u != NULL && *u != '\0') ? u : "admin";
+  o->token_env = "MALLARD_TOKEN";
+  o->password_env = "MALLARD_PASSWORD";
+}
+
+static bool is_tls_uri(const char *uri) {
+  return uri != NULL && strncasecmp(uri, "grpc+tls://", 11) == 0;
+}
+
+static const char *env_set(const char *name) {
+  const char *v = name != NULL ? getenv(name) : NULL;
+  return v != NULL && *v != '\0' ? v : NULL;
+}
+
+void cli_conn_opts_target(cli_conn_opts *o, cli_conn_opts *to, const char *to_uri,
+                          const char *to_user, const char *const to_tls[4]) {
+  *to = *o;
+  to->server = to_uri;
+  if (to_user != NULL) to->user = to_user;
+  bool own_tls = to_tls[0] != NULL || to_tls[1] != NULL || to_tls[2] != NULL || to_tls[3] != NULL;
+  if (own_tls) {
+    to->tls_ca = to_tls[0];
+    to->tls_cert = to_tls[1];
+    to->tls_key = to_tls[2];
+    to->tls_name = to_tls[3];
+  } else if (!is_tls_uri(to_uri)) {
+    to->tls_ca = to->tls_cert = to->tls_key = to->tls_name = NULL;
+  } else if (!is_tls_uri(o->server)) {
+    o->tls_ca = o->tls_cert = o->tls_key = o->tls_name = NULL; /* they were the target's */
+  }
+  if (env_set("MALLARD_TO_TOKEN") != NULL) {
+    to->token_env = "MALLARD_TO_TOKEN";
+  } else if (env_set("MALLARD_TO_PASSWORD") != NULL) {
+    to->token_env = NULL; /* the source's token is not the target's */
+    to->password_env = "MALLARD_TO_PASSWORD";
+  }
+  to->flag_prefix = "--to-";
+  o->prompt_names_server = to->prompt_names_server = true;
 }
 
 static int take_value(int argc, char **argv, int *i, const char *name, const char **out) {
@@ -158,12 +195,16 @@ int cli_fail(const char *cmd, const mallard_error *err) {
   /* One line: newlines in server messages would break scripts that read stderr by line. */
   char msg[sizeof err->message];
   snprintf(msg, sizeof msg, "%s", err->message[0] != '\0' ? err->message : "(no message)");
-  const char *token = getenv("MALLARD_TOKEN");
-  const char *hint = err->code == MALLARD_UNAUTHENTICATED && token != NULL && *token != '\0'
-                         ? " (the token in MALLARD_TOKEN was refused: it expired, was revoked or "
-                           "comes from another server; get a new one with `mallard token`, or "
-                           "unset it to log in with a password)"
-                         : "";
+  /* A refused pre-issued token: which variable held it (`transfer`'s target may read its own). */
+  bool tok = env_set("MALLARD_TOKEN") != NULL, to_tok = env_set("MALLARD_TO_TOKEN") != NULL;
+  char hint[320] = "";
+  if (err->code == MALLARD_UNAUTHENTICATED && (tok || to_tok))
+    snprintf(hint, sizeof hint,
+             " (the token in %s was refused: it expired, was revoked or comes from another "
+             "server; get a new one with `mallard token`, or unset it to log in with a password)",
+             tok && to_tok ? "MALLARD_TOKEN or MALLARD_TO_TOKEN"
+             : tok         ? "MALLARD_TOKEN"
+                           : "MALLARD_TO_TOKEN");
   fprintf(stderr, "mallard %s: %s: %s%s\n", cmd, mallard_code_name(err->code), cli_one_line(msg),
           hint);
   return cli_exit_code(err->code);
@@ -187,10 +228,13 @@ mallard_call_options cli_call_options(const cli_conn_opts *o) {
 }
 
 /* Reads a password from the terminal without echo. Returns a malloc'd string or NULL. */
-static char *prompt_password(const char *user) {
+static char *prompt_password(const char *user, const char *server) {
   FILE *tty = fopen("/dev/tty", "r+");
   if (tty == NULL) return NULL;
-  fprintf(tty, "password for %s: ", user);
+  if (server != NULL)
+    fprintf(tty, "password for %s at %s: ", user, server);
+  else
+    fprintf(tty, "password for %s: ", user);
   fflush(tty);
   struct termios old, quiet;
   int fd = fileno(tty);
@@ -213,31 +257,46 @@ static char *prompt_password(const char *user) {
 }
 
 /* What to check when gRPC's words for a failed connection name a TLS problem but not its cause
- * (OpenSSL's reason stays inside gRPC): "" when there is nothing to add. */
-static const char *connect_hint(const cli_conn_opts *o, const char *uri, const char *msg) {
+ * (OpenSSL's reason stays inside gRPC), into buf: "" when there is nothing to add. The options
+ * are named as given for this end (`transfer`'s target has its own, --to-tls-*). */
+static const char *connect_hint(const cli_conn_opts *o, const char *uri, const char *msg, char *buf,
+                                size_t cap) {
   bool tls = strncasecmp(uri, "grpc+tls://", 11) == 0;
   bool unix_socket = strncasecmp(uri, "grpc+unix://", 12) == 0;
+  const char *p = o->flag_prefix != NULL ? o->flag_prefix : "--";
+  buf[0] = '\0';
   if (o->tls_key != NULL && strstr(msg, "empty address list") != NULL)
-    return " (does the --tls-key belong to the --tls-cert?)"; /* a pair gRPC refused */
-  if (strstr(msg, "certificate verify failed") != NULL)
-    return " (the server's certificate was refused: it is not signed by the CA of --tls-ca (or, "
-           "without it, a CA this system trusts), or it has expired or is not valid yet; "
-           "`openssl s_client -connect HOST:PORT -CAfile CA.pem` says which)";
-  if (strstr(msg, "is not in peer certificate") != NULL)
-    return " (the server's certificate does not name the host in the URI: connect by a name it "
-           "holds, or give --tls-server-name NAME)";
-  if (tls && strstr(msg, "wrong version number") != NULL)
-    return " (the server does not speak TLS: if it is a Flight server, its URI is grpc://...)";
-  if (strstr(msg, "Socket closed") != NULL && !unix_socket) {
+    snprintf(buf, cap, " (does the %stls-key belong to the %stls-cert?)", p, p); /* gRPC refused */
+  else if (strstr(msg, "certificate verify failed") != NULL)
+    snprintf(buf, cap,
+             " (the server's certificate was refused: it is not signed by the CA of %stls-ca (or, "
+             "without it, a CA this system trusts), or it has expired or is not valid yet; "
+             "`openssl s_client -connect HOST:PORT -CAfile CA.pem` says which)",
+             p);
+  else if (strstr(msg, "is not in peer certificate") != NULL)
+    snprintf(buf, cap,
+             " (the server's certificate does not name the host in the URI: connect by a name it "
+             "holds, or give %stls-server-name NAME)",
+             p);
+  else if (tls && strstr(msg, "wrong version number") != NULL)
+    snprintf(buf, cap,
+             " (the server does not speak TLS: if it is a Flight server, its URI is grpc://...)");
+  else if (strstr(msg, "Socket closed") != NULL && !unix_socket) {
     if (!tls)
-      return " (the server closed the connection: if it uses TLS, its URI is grpc+tls://...)";
-    if (o->tls_cert == NULL)
-      return " (the server closed the connection: if it asks for client certificates, give "
-             "--tls-cert and --tls-key)";
-    return " (the server closed the connection: if it asks for client certificates, it refused "
-           "this one: is --tls-cert signed by the CA it trusts?)";
+      snprintf(buf, cap,
+               " (the server closed the connection: if it uses TLS, its URI is grpc+tls://...)");
+    else if (o->tls_cert == NULL)
+      snprintf(buf, cap,
+               " (the server closed the connection: if it asks for client certificates, give "
+               "%stls-cert and %stls-key)",
+               p, p);
+    else
+      snprintf(buf, cap,
+               " (the server closed the connection: if it asks for client certificates, it "
+               "refused this one: is %stls-cert signed by the CA it trusts?)",
+               p);
   }
-  return "";
+  return buf;
 }
 
 /* A server that answered and refused the connection (a TLS handshake that failed: a certificate
@@ -276,8 +335,8 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
   mallard_call_options call = cli_call_options(o);
   if (call.timeout_ms == 0) call.timeout_ms = 30000; /* logging in never waits forever */
   if (waiting) call.timeout_ms = 2000;
-  const char *token = getenv("MALLARD_TOKEN");
-  if (token != NULL && *token != '\0') {
+  const char *token = env_set(o->token_env);
+  if (token != NULL) {
     rc = mallard_client_set_bearer_token(client, token, &err);
     if (rc == MALLARD_OK && waiting) {
       /* A token needs no handshake: ask something to know the server is up. */
@@ -286,12 +345,15 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
       mallard_result_list_release(&res);
     }
   } else {
-    const char *pw = getenv("MALLARD_PASSWORD");
+    const char *pw = o->password_env != NULL ? getenv(o->password_env) : NULL;
     char *prompted = NULL;
-    if (pw == NULL && isatty(STDIN_FILENO)) pw = prompted = prompt_password(o->user);
+    if (pw == NULL && isatty(STDIN_FILENO))
+      pw = prompted = prompt_password(o->user, o->prompt_names_server ? uri : NULL);
     if (pw == NULL) {
-      fprintf(stderr, "mallard: no password: set MALLARD_PASSWORD (or MALLARD_TOKEN), or run "
-                      "on a terminal to be prompted\n");
+      fprintf(stderr,
+              "mallard: no password for %s: set MALLARD_PASSWORD (or MALLARD_TOKEN), or "
+              "run on a terminal to be prompted\n",
+              uri);
       mallard_client_close(&client);
       return CLI_EXIT_USAGE;
     }
@@ -311,7 +373,8 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
     if (rc == MALLARD_UNAVAILABLE) {
       char msg[sizeof err.message];
       snprintf(msg, sizeof msg, "%s", err.message);
-      const char *hint = connect_hint(o, uri, msg);
+      char hint[400];
+      connect_hint(o, uri, msg, hint, sizeof hint);
       if (strstr(msg, uri) != NULL)
         fprintf(stderr, "mallard: %s%s\n", cli_one_line(msg), hint);
       else
@@ -337,11 +400,13 @@ int cli_connect_wait(const cli_conn_opts *o, const char *uri, double wait_s, mal
   double deadline = cli_now() + wait_s;
   mallard_error last;
   memset(&last, 0, sizeof last);
+  if (uri == NULL) uri = o->server;
   for (;;) {
     int rc = connect_impl(o, uri, true, &last, out);
     if (rc != CONNECT_RETRY) return rc;
     if (cli_now() >= deadline) {
-      const char *hint = connect_hint(o, uri, last.message);
+      char hint[400];
+      connect_hint(o, uri, last.message, hint, sizeof hint);
       fprintf(stderr,
               "mallard: %s did not answer within %.0f s (is `mallard serve` running?): %s%s\n", uri,
               wait_s, cli_one_line(last.message), hint);

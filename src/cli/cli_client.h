@@ -24,6 +24,13 @@ typedef struct cli_conn_opts {
   double timeout_s;     /* --timeout SECONDS, 0 = none */
   bool quiet;           /* --quiet / -q */
   bool end_of_options;  /* "--" seen: every later argument is positional */
+  /* Where the login's secret comes from: the environment variables read (a token first, then a
+   * password, then a prompt on a terminal). cli_conn_opts_init sets MALLARD_TOKEN and
+   * MALLARD_PASSWORD; `transfer`'s target reads MALLARD_TO_TOKEN / MALLARD_TO_PASSWORD when set
+   * (cli_conn_opts_target). NULL: that source is not used. */
+  const char *token_env, *password_env;
+  bool prompt_names_server; /* the prompt says which server: "password for U at URI: " */
+  const char *flag_prefix;  /* how errors name this end's TLS options: NULL "--tls-ca", "--to-" */
 } cli_conn_opts;
 
 /* Runs a listing action ("list_tables" with an optional LIKE pattern as body, or
@@ -47,9 +54,19 @@ bool cli_is_positional(const cli_conn_opts *o, const char *a);
 /* The help text of the common options. */
 void cli_conn_opts_help(FILE *out);
 
-/* Connects to uri (NULL = o->server) and logs in: MALLARD_TOKEN (a pre-issued token) or
- * user + password (MALLARD_PASSWORD, else a no-echo prompt on a terminal). On failure prints one
- * line naming the cause and returns the exit code (3 for connection errors, 1 otherwise). */
+/* The options for `transfer`'s target, to_uri, from the common ones (o, which the source uses)
+ * and the --to-* ones: to_user (NULL: o->user) and the target's TLS options (all NULL: o's,
+ * when to_uri is a grpc+tls:// URI, else none); the secret from MALLARD_TO_TOKEN or
+ * MALLARD_TO_PASSWORD when either is set, else from where the source's comes from. When o's TLS
+ * options went to the target and the source's URI is not a grpc+tls:// one, the source is
+ * given none (they were the target's). Both prompts, if any, name their server. */
+void cli_conn_opts_target(cli_conn_opts *o, cli_conn_opts *to, const char *to_uri,
+                          const char *to_user, const char *const to_tls[4]);
+
+/* Connects to uri (NULL = o->server) and logs in: a pre-issued token (o->token_env,
+ * MALLARD_TOKEN) or user + password (o->password_env, MALLARD_PASSWORD, else a no-echo prompt on
+ * a terminal). On failure prints one line naming the cause and returns the exit code (3 for
+ * connection errors, 1 otherwise). */
 int cli_connect(const cli_conn_opts *o, const char *uri, mallard_client **out);
 
 /* cli_connect after waiting up to wait_s seconds for the server to answer at all (for a server

@@ -32,15 +32,32 @@ static void usage(const char *cmd, FILE *out) {
                "  --mode MODE             create_or_append (default), append, create, replace\n");
   if (strcmp(cmd, "transfer") == 0)
     fprintf(out,
-            "  --to URI                the target server (same credentials and TLS options)\n");
+            "  --to URI                the target server\n"
+            "  --to-user NAME          user on the target (default: --user); its password comes\n"
+            "                          from MALLARD_TO_PASSWORD (or MALLARD_TO_TOKEN) when set,\n"
+            "                          else as the source's (MALLARD_PASSWORD, MALLARD_TOKEN,\n"
+            "                          a prompt naming each server)\n"
+            "  --to-tls-ca FILE, --to-tls-cert FILE, --to-tls-key FILE, --to-tls-server-name NAME\n"
+            "                          the target's TLS options; without any of them the --tls-*\n"
+            "                          options below go to each end with a grpc+tls:// URI\n");
   fprintf(out, "\n");
   cli_conn_opts_help(out);
+}
+
+/* The index of a --to-tls-* option in names, -1 when a is none of them. */
+static int to_tls_option(const char *a, const char *const names[4]) {
+  for (int k = 0; k < 4; k++)
+    if (strcmp(a, names[k]) == 0) return k;
+  return -1;
 }
 
 static int run(const char *cmd, int argc, char **argv) {
   cli_conn_opts o;
   cli_conn_opts_init(&o);
   const char *arg = NULL, *table = NULL, *schema = NULL, *mode = "create_or_append", *to = NULL;
+  const char *to_user = NULL, *to_tls[4] = {NULL, NULL, NULL, NULL};
+  static const char *const k_to_tls[4] = {"--to-tls-ca", "--to-tls-cert", "--to-tls-key",
+                                          "--to-tls-server-name"};
   bool is_put = strcmp(cmd, "put") == 0;
   cli_csv_options csv = {.delimiter = NULL, .header = -1};
   bool csv_set = false;
@@ -72,6 +89,10 @@ static int run(const char *cmd, int argc, char **argv) {
       csv_set = true;
     } else if (!is_put && strcmp(a, "--to") == 0 && i + 1 < argc) {
       to = argv[++i];
+    } else if (!is_put && strcmp(a, "--to-user") == 0 && i + 1 < argc) {
+      to_user = argv[++i];
+    } else if (!is_put && to_tls_option(a, k_to_tls) >= 0 && i + 1 < argc) {
+      to_tls[to_tls_option(a, k_to_tls)] = argv[++i];
     } else {
       return cli_usage_error(cmd, "unknown option '%s'", a);
     }
@@ -79,6 +100,8 @@ static int run(const char *cmd, int argc, char **argv) {
   if (arg == NULL) return cli_usage_error(cmd, is_put ? "missing FILE" : "missing SQL");
   if (table == NULL) return cli_usage_error(cmd, "missing --table NAME");
   if (!is_put && to == NULL) return cli_usage_error(cmd, "missing --to URI");
+  cli_conn_opts to_o = o;
+  if (!is_put) cli_conn_opts_target(&o, &to_o, to, to_user, to_tls);
   bool mode_ok = false;
   for (int k = 0; MODES[k] != NULL; k++) mode_ok |= strcmp(mode, MODES[k]) == 0;
   if (!mode_ok)
@@ -116,7 +139,7 @@ static int run(const char *cmd, int argc, char **argv) {
       return cli_fail(cmd, &err);
     }
   }
-  rc = cli_connect(&o, is_put ? NULL : to, &target);
+  rc = is_put ? cli_connect(&o, NULL, &target) : cli_connect(&to_o, NULL, &target);
   if (rc != CLI_EXIT_OK) goto cleanup;
   char *json = cli_put_command(schema, table, mode);
   if (json == NULL) {

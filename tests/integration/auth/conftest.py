@@ -214,7 +214,7 @@ def openssl(*args, cwd):
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory):
     """A CA, a server certificate for 127.0.0.1/localhost, a client certificate, and a second
-    CA with its own client certificate (which the server must refuse)."""
+    CA with its own client certificate (which the server must refuse) and server certificate."""
     d = tmp_path_factory.mktemp("auth-certs")
     ext = d / "server.ext"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
@@ -225,7 +225,7 @@ def certs(tmp_path_factory):
         openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key",
                 "-out", f"{ca}.pem", "-days", "30", "-subj", f"/CN=Mallard test {ca}", cwd=d)
     for name, ca, extfile in (("server", "ca", ext), ("client", "ca", cext),
-                              ("badclient", "otherca", cext)):
+                              ("badclient", "otherca", cext), ("otherserver", "otherca", ext)):
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
                 f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",

@@ -209,3 +209,79 @@ def test_cli_says_what_to_check_when_tls_fails(serve, mallard, users_file, certs
         rc, err = ping(s.url, "--tls-ca", ca, "--tls-cert", certs / "client.pem", "--tls-key",
                        certs / "client.key")
         assert rc == 0, err
+
+
+def test_transfer_gives_each_end_its_own_tls_and_login(serve, mallard, users_file, certs):
+    """`transfer` between servers that differ: a plaintext source and a TLS target, targets
+    signed by another CA (--to-tls-ca), another user on the target (--to-user with
+    MALLARD_TO_PASSWORD or MALLARD_TO_TOKEN). A refused target leaves its table as it was."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLARD_")}
+
+    def transfer(src, dst, table, *flags, **env):
+        r = subprocess.run([mallard, "transfer", "SELECT 42 AS x", "--server", src, "--to", dst,
+                            "--table", table, "--user", "alice", "--timeout", "20",
+                            *[str(f) for f in flags]], capture_output=True, text=True,
+                           env=dict(base, MALLARD_PASSWORD=PASSWORDS["alice"], **env),
+                           timeout=60, stdin=subprocess.DEVNULL)
+        return r.returncode, r.stdout + r.stderr
+
+    def rows(server, table, user="carol", **kw):
+        c = server.client(**kw)
+        key, value = c.authenticate_basic_token(user, PASSWORDS[user])
+        opts = flight.FlightCallOptions(headers=[(key, value)], timeout=10)
+        ticket = flight.Ticket(f"SELECT count(*) AS n FROM {table}".encode())
+        try:
+            return c.do_get(ticket, options=opts).read_all().column(0)[0].as_py()
+        except KeyError as e:  # pyarrow's NOT_FOUND (ArrowKeyError)
+            if "does not exist" in str(e):
+                return None
+            raise
+
+    ca, other = certs / "ca.pem", certs / "otherca.pem"
+    with serve("--users", users_file) as plain, \
+            serve("--users", users_file, "--tls-cert", certs / "server.pem", "--tls-key",
+                  certs / "server.key") as tls, \
+            serve("--users", users_file, "--tls-cert", certs / "otherserver.pem", "--tls-key",
+                  certs / "otherserver.key") as tls_other:
+        cas = {"tls_root_certs": read(ca)}
+        # plaintext -> TLS: the TLS options go to the end that speaks TLS (they were refused
+        # for the plaintext source before: "TLS options given for 'grpc://...'")
+        rc, out = transfer(plain.url, tls.url, "t1", "--tls-ca", ca)
+        assert rc == 0, out
+        assert "transferred 1 row into t1" in out
+        assert rows(tls, "t1", **cas) == 1
+        # TLS -> plaintext: the same
+        rc, out = transfer(tls.url, plain.url, "t2", "--tls-ca", ca)
+        assert rc == 0, out
+        assert rows(plain, "t2") == 1
+        # two plaintext ends: the TLS options are for neither (usage error, as for one server)
+        rc, out = transfer(plain.url, plain.url, "t3", "--tls-ca", ca)
+        assert rc == 2 and "TLS options given for" in out, out
+        # a target signed by another CA: the source's CA refuses it, --to-tls-ca accepts it
+        rc, out = transfer(tls.url, tls_other.url, "t4", "--tls-ca", ca)
+        assert rc == 3, out
+        assert "certificate verify failed" in out and "CA of --to-tls-ca" in out, out
+        assert rows(tls_other, "t4", tls_root_certs=read(other)) is None
+        rc, out = transfer(tls.url, tls_other.url, "t4", "--tls-ca", ca, "--to-tls-ca", other)
+        assert rc == 0, out
+        assert rows(tls_other, "t4", tls_root_certs=read(other)) == 1
+        # --to-tls-* are the target's only: a plaintext target cannot take them
+        rc, out = transfer(tls.url, plain.url, "t5", "--tls-ca", ca, "--to-tls-ca", other)
+        assert rc == 2 and "TLS options given for" in out, out
+        # another user on the target: alice's password is not carol's
+        rc, out = transfer(plain.url, tls.url, "t6", "--tls-ca", ca, "--to-user", "carol")
+        assert rc == 1 and "UNAUTHENTICATED" in out, out
+        assert rows(tls, "t6", **cas) is None
+        rc, out = transfer(plain.url, tls.url, "t6", "--tls-ca", ca, "--to-user", "carol",
+                           MALLARD_TO_PASSWORD=PASSWORDS["carol"])
+        assert rc == 0, out
+        assert rows(tls, "t6", **cas) == 1
+        # the target's own token (the source's would not do: tokens are per server)
+        c = tls.client(**cas)
+        _, bearer = c.authenticate_basic_token("carol", PASSWORDS["carol"])
+        token = bearer.decode().split(" ", 1)[1]
+        rc, out = transfer(plain.url, tls.url, "t7", "--tls-ca", ca, MALLARD_TOKEN=token)
+        assert rc == 1 and "the token in MALLARD_TOKEN was refused" in out, out
+        rc, out = transfer(plain.url, tls.url, "t7", "--tls-ca", ca, MALLARD_TO_TOKEN=token)
+        assert rc == 0, out
+        assert rows(tls, "t7", **cas) == 1

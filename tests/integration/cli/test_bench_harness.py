@@ -29,8 +29,14 @@ def test_harness_small_run(mallard_bin, tmp_path):
         assert res[system]["total"]["median_s"] == (
             res[system]["get"]["median_s"] + res[system]["put"]["median_s"])
     assert all(v > 0 for v in res["peak_rss_bytes"].values())
+    # EXCHANGE's floor: the same bytes echoed through loopback TCP (the IPC messages' size,
+    # close to the Arrow data's)
+    floor = res["exchange_floor"]
+    assert 0.5 * res["bytes"] < floor["bytes_each_way"] < 2 * res["bytes"], floor
+    assert floor["median_s"] > 0 and floor["cpu_s"] >= 0, floor
     cli = res["mallard_cli"]["results"]
     assert cli["exchange"]["rows_per_s"] > 0 and cli["exchange"]["server_cpu_s"] is not None
     text = r.stdout
     assert "| TRANSFER vs reference GET-then-PUT |" in text
+    assert "EXCHANGE's floor on this machine" in text and "x the floor above" in text
     assert "CPU seconds per measure" in text and "`mallard bench` (the C client)" in text

@@ -430,6 +430,23 @@ def test_ctrl_c_at_the_password_prompt_leaves(mallard_bin, servers):
         p.close()
 
 
+def test_transfer_prompts_for_each_server_by_name(mallard_bin, servers):
+    """Without MALLARD_PASSWORD, `transfer` asks on the terminal once per server, naming it
+    (two "password for admin: " prompts could not be told apart)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLARD_") and k != "CI"}
+    p = Pty([mallard_bin, "transfer", "SELECT 7 AS x", "-s", servers[0], "--to", servers[1],
+             "--table", "prompted", "--mode", "replace"], env)
+    try:
+        p.expect(re.escape(f"password for admin at {servers[0]}: "))
+        p.send("password123\r")
+        p.expect(re.escape(f"password for admin at {servers[1]}: "))
+        p.send("password123\r")
+        p.expect(r"transferred 1 row into prompted")
+        assert p.wait(timeout=20) == 0
+    finally:
+        p.close()
+
+
 UP, LEFT, HOME = "\x1b[A", "\x1b[D", "\x1b[H"
 
 
