@@ -19,6 +19,11 @@ of their sums: on a 2-core machine, where client and servers share the cores, wa
 that sum. Also runs the C client (`mallard bench --json`) against the Mallard servers
 unless --no-cli.
 
+EXCHANGE's floor: just before each of Mallard's EXCHANGE measures (and once on the quiet
+machine, before loading), the bytes that EXCHANGE sends are echoed through loopback TCP with
+plain sockets, no framing and no decoding; no Flight server and client can move them faster on
+this machine, so the report gives each system's EXCHANGE as a multiple of it.
+
 usage: .venv/bin/python bench/run.py [--rows N | --scale K] [--repeat N] [--mallard-bin build/mallard]
                                      [--json OUT.json] [--chart OUT.png]
 """
@@ -183,6 +188,7 @@ class System:
         self.procs = procs  # every server process of both systems: settled before each measure
         self.own = own  # this system's server processes: their CPU is counted per measure
         self.settle_s = []
+        self.floor = []  # (seconds, CPU seconds) of tcp_echo_floor before each EXCHANGE
         self.c1, self.o1 = client(s1)
         self.c2, self.o2 = client(s2)
         self.cx, self.ox = client(xchg)
@@ -216,8 +222,11 @@ class System:
         assert got.num_rows == n_rows, (self.name, got.num_rows)
         waited += settle(self.procs)
         _, t_put = self._measure("put", lambda: do_put(self.c2, self.o2, "bench_put", got))
-        # the bytes EXCHANGE sends each way: the batches' IPC messages, as the wire carries them
+        # EXCHANGE's floor, just before it: the bytes it sends each way (the batches' IPC
+        # messages, as the wire carries them) echoed through loopback TCP
         self.exchange_bytes = sum(pa.ipc.get_record_batch_size(b) for b in got.to_batches())
+        settle(self.procs)
+        self.floor.append(tcp_echo_floor(self.exchange_bytes))
         waited += settle(self.procs)
         rows, t_x = self._measure("exchange", lambda: do_exchange(self.cx, self.ox, got))
         assert rows == n_rows, (self.name, rows)
@@ -338,21 +347,25 @@ def main():
         everyone = [m, r, rx]
         systems = [System("mallard", m.uris[0], m.uris[1], m.uris[0], everyone, [m]),
                    System("reference", r.uris[0], r.uris[1], rx.uris[0], everyone, [r, rx])]
+        # EXCHANGE's floor on the quiet machine (servers up, no data yet); measured again after
+        # the runs, in the state the measures ran in (see report())
+        wire_est = sum(pa.ipc.get_record_batch_size(b) for b in data.to_batches())
+        quiet_floor = [tcp_echo_floor(wire_est) for _ in range(args.repeat)]
         result["load_s"] = {s.name: s.load(data) for s in systems}
         for k in range(args.repeat):
             order = systems if k % 2 == 0 else systems[::-1]
             for s in order:
                 print(f"run {k + 1}/{args.repeat}: {s.name}", file=sys.stderr)
                 s.run_once(n_rows)
-        wire = systems[0].exchange_bytes  # what Mallard's EXCHANGE sent
         del data
-        floor = []
-        for _ in range(args.repeat):
-            settle(everyone)
-            floor.append(tcp_echo_floor(wire))
-        result["exchange_floor"] = {"bytes_each_way": wire,
-                                    "median_s": statistics.median(f[0] for f in floor),
-                                    "cpu_s": statistics.median(f[1] for f in floor)}
+        floor = systems[0].floor  # before Mallard's EXCHANGE measures, for the bytes they sent
+        result["exchange_floor"] = {
+            "bytes_each_way": systems[0].exchange_bytes,
+            "median_s": statistics.median(f[0] for f in floor),
+            "cpu_s": statistics.median(f[1] for f in floor),
+            "quiet": {"bytes_each_way": wire_est,
+                      "median_s": statistics.median(f[0] for f in quiet_floor),
+                      "cpu_s": statistics.median(f[1] for f in quiet_floor)}}
         for s in systems:
             result[s.name] = s.summary(n_rows, n_bytes)
             result[s.name]["settle_s"] = statistics.median(s.settle_s)
@@ -410,11 +423,16 @@ def report(res):
     fl_ = res.get("exchange_floor")
     if fl_:
         x_m, x_r = mal["exchange"]["median_s"], ref["exchange"]["median_s"]
+        q = fl_["quiet"]
         print(f"\nEXCHANGE's floor on this machine: echoing the "
               f"{fl_['bytes_each_way'] / 1e6:,.0f} MB Mallard's EXCHANGE sent, each way, through "
               f"loopback TCP with plain sockets (no framing, no decoding) takes "
-              f"{fl_['median_s']:.2f} s ({fl_['cpu_s']:.2f} CPU s; median of {res['repeat']}). "
-              f"Mallard's EXCHANGE is {x_m / fl_['median_s']:.2f}x that, the reference's "
+              f"{fl_['median_s']:.2f} s ({fl_['cpu_s']:.2f} CPU s; median of {res['repeat']}, "
+              f"each measured just before one of Mallard's EXCHANGE measures; on the quiet "
+              f"machine, before any data was loaded: {q['median_s']:.2f} s, {q['cpu_s']:.2f} "
+              f"CPU s for "
+              f"{q['bytes_each_way'] / 1e6:,.0f} MB). Mallard's EXCHANGE is "
+              f"{x_m / fl_['median_s']:.2f}x that floor, the reference's "
               f"{x_r / fl_['median_s']:.2f}x; 3x the reference would be "
               f"{x_r / 3 / fl_['median_s']:.2f}x.")
     print(f"\nwaits for all servers to go idle between measures, per run (median): after "

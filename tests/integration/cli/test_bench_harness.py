@@ -34,6 +34,9 @@ def test_harness_small_run(mallard_bin, tmp_path):
     floor = res["exchange_floor"]
     assert 0.5 * res["bytes"] < floor["bytes_each_way"] < 2 * res["bytes"], floor
     assert floor["median_s"] > 0 and floor["cpu_s"] >= 0, floor
+    quiet = floor["quiet"]
+    assert 0.5 * res["bytes"] < quiet["bytes_each_way"] < 2 * res["bytes"], floor
+    assert quiet["median_s"] > 0 and quiet["cpu_s"] >= 0, floor
     cli = res["mallard_cli"]["results"]
     assert cli["exchange"]["rows_per_s"] > 0 and cli["exchange"]["server_cpu_s"] is not None
     text = r.stdout
