@@ -8,6 +8,7 @@
 #include "common/mlr_utf8.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <ctype.h>
 #include <stdlib.h>
@@ -36,33 +37,57 @@ static const char *env_set(const char *name) {
   return v != NULL && *v != '\0' ? v : NULL;
 }
 
-void cli_conn_opts_target(cli_conn_opts *o, cli_conn_opts *to, const char *to_uri,
-                          const char *to_user, const char *const to_tls[4]) {
+int cli_conn_opts_target(cli_conn_opts *o, cli_conn_opts *to, const char *to_uri,
+                         const char *to_user, const char *const to_tls[4]) {
+  static const char *const k_common[4] = {"--tls-ca", "--tls-cert", "--tls-key",
+                                          "--tls-server-name"};
   *to = *o;
   to->server = to_uri;
   if (to_user != NULL) to->user = to_user;
-  bool own_tls = to_tls[0] != NULL || to_tls[1] != NULL || to_tls[2] != NULL || to_tls[3] != NULL;
-  if (own_tls) {
-    to->tls_ca = to_tls[0];
-    to->tls_cert = to_tls[1];
-    to->tls_key = to_tls[2];
-    to->tls_name = to_tls[3];
-  } else if (!is_tls_uri(to_uri)) {
-    to->tls_ca = to->tls_cert = to->tls_key = to->tls_name = NULL;
-  } else if (!is_tls_uri(o->server)) {
-    o->tls_ca = o->tls_cert = o->tls_key = o->tls_name = NULL; /* they were the target's */
+  o->role = "source";
+  to->role = "target";
+  if ((to_tls[1] == NULL) != (to_tls[2] == NULL)) {
+    fprintf(stderr, "mallard transfer: --to-tls-cert and --to-tls-key go together (the "
+                    "target's client certificate and its key)\n");
+    return CLI_EXIT_USAGE;
   }
+  bool src_tls = is_tls_uri(o->server), dst_tls = is_tls_uri(to_uri);
+  const char **src[4] = {&o->tls_ca, &o->tls_cert, &o->tls_key, &o->tls_name};
+  const char **dst[4] = {&to->tls_ca, &to->tls_cert, &to->tls_key, &to->tls_name};
+  for (int k = 0; k < 4; k++) {
+    bool own = (k == 1 || k == 2) ? to_tls[1] != NULL : to_tls[k] != NULL;
+    if (own && !dst_tls) {
+      fprintf(stderr,
+              "mallard transfer: --to-tls-* options given for '%s', which is not a "
+              "grpc+tls:// URI\n",
+              to_uri);
+      return CLI_EXIT_USAGE;
+    }
+    *dst[k] = own ? to_tls[k] : dst_tls ? *src[k] : NULL;
+    if (*src[k] != NULL && !src_tls) {
+      if (!dst_tls || own) {
+        fprintf(stderr,
+                "mallard transfer: %s is for a grpc+tls:// end, and neither takes it "
+                "('%s' and '%s'%s)\n",
+                k_common[k], o->server, to_uri, own ? ", which has its own" : "");
+        return CLI_EXIT_USAGE;
+      }
+      *src[k] = NULL; /* the target's */
+    }
+  }
+  to->tls_ca_inherited = to_tls[0] == NULL && to->tls_ca != NULL;
   if (env_set("MALLARD_TO_TOKEN") != NULL) {
     to->token_env = "MALLARD_TO_TOKEN";
-  } else if (env_set("MALLARD_TO_PASSWORD") != NULL) {
+  } else if (getenv("MALLARD_TO_PASSWORD") != NULL) {
     to->token_env = NULL; /* the source's token is not the target's */
     to->password_env = "MALLARD_TO_PASSWORD";
+  } else if (to_user != NULL) {
+    to->token_env = NULL; /* a token is its user's: another user logs in with a password */
   }
-  to->flag_prefix = "--to-";
-  o->prompt_names_server = to->prompt_names_server = true;
+  return CLI_EXIT_OK;
 }
 
-static int take_value(int argc, char **argv, int *i, const char *name, const char **out) {
+int cli_option_value(int argc, char **argv, int *i, const char *name, const char **out) {
   const char *arg = argv[*i];
   size_t n = strlen(name);
   if (strncmp(arg, name, n) == 0 && arg[n] == '=') {
@@ -94,9 +119,12 @@ int cli_conn_opts_parse(cli_conn_opts *o, int argc, char **argv, int *i) {
     o->quiet = true;
     return 1;
   }
-  if (strcmp(arg, "--password") == 0 || strncmp(arg, "--password=", 11) == 0) {
-    fprintf(stderr, "mallard: passwords are not taken as arguments (they would show in the "
-                    "process list): set MALLARD_PASSWORD or answer the prompt\n");
+  if (strcmp(arg, "--password") == 0 || strncmp(arg, "--password=", 11) == 0 ||
+      strcmp(arg, "--to-password") == 0 || strncmp(arg, "--to-password=", 14) == 0) {
+    fprintf(stderr,
+            "mallard: passwords are not taken as arguments (they would show in the "
+            "process list): set %s or answer the prompt\n",
+            strncmp(arg, "--to-", 5) == 0 ? "MALLARD_TO_PASSWORD" : "MALLARD_PASSWORD");
     return -1;
   }
   struct {
@@ -107,11 +135,11 @@ int cli_conn_opts_parse(cli_conn_opts *o, int argc, char **argv, int *i) {
               {"--tls-ca", &o->tls_ca},   {"--tls-cert", &o->tls_cert},
               {"--tls-key", &o->tls_key}, {"--tls-server-name", &o->tls_name}};
   for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
-    int r = take_value(argc, argv, i, opts[k].name, opts[k].dst);
+    int r = cli_option_value(argc, argv, i, opts[k].name, opts[k].dst);
     if (r != 0) return r;
   }
   const char *t = NULL;
-  int r = take_value(argc, argv, i, "--timeout", &t);
+  int r = cli_option_value(argc, argv, i, "--timeout", &t);
   if (r == 1) {
     char *end = NULL;
     o->timeout_s = strtod(t, &end);
@@ -195,16 +223,12 @@ int cli_fail(const char *cmd, const mallard_error *err) {
   /* One line: newlines in server messages would break scripts that read stderr by line. */
   char msg[sizeof err->message];
   snprintf(msg, sizeof msg, "%s", err->message[0] != '\0' ? err->message : "(no message)");
-  /* A refused pre-issued token: which variable held it (`transfer`'s target may read its own). */
-  bool tok = env_set("MALLARD_TOKEN") != NULL, to_tok = env_set("MALLARD_TO_TOKEN") != NULL;
-  char hint[320] = "";
-  if (err->code == MALLARD_UNAUTHENTICATED && (tok || to_tok))
-    snprintf(hint, sizeof hint,
-             " (the token in %s was refused: it expired, was revoked or comes from another "
-             "server; get a new one with `mallard token`, or unset it to log in with a password)",
-             tok && to_tok ? "MALLARD_TOKEN or MALLARD_TO_TOKEN"
-             : tok         ? "MALLARD_TOKEN"
-                           : "MALLARD_TO_TOKEN");
+  const char *token = getenv("MALLARD_TOKEN");
+  const char *hint = err->code == MALLARD_UNAUTHENTICATED && token != NULL && *token != '\0'
+                         ? " (the token in MALLARD_TOKEN was refused: it expired, was revoked or "
+                           "comes from another server; get a new one with `mallard token`, or "
+                           "unset it to log in with a password)"
+                         : "";
   fprintf(stderr, "mallard %s: %s: %s%s\n", cmd, mallard_code_name(err->code), cli_one_line(msg),
           hint);
   return cli_exit_code(err->code);
@@ -227,26 +251,56 @@ mallard_call_options cli_call_options(const cli_conn_opts *o) {
   return c;
 }
 
-/* Reads a password from the terminal without echo. Returns a malloc'd string or NULL. */
+/* The terminal a password prompt turned echo off on, for the handler below, which puts it back
+ * when a signal ends the process at the prompt (a handler can reach nothing else). Set only
+ * while prompt_password waits. (The shell takes its signals itself: they never reach this.) */
+static int g_prompt_fd = -1;
+static struct termios g_prompt_tty;
+
+static void prompt_signal(int sig) {
+  if (g_prompt_fd >= 0) tcsetattr(g_prompt_fd, TCSANOW, &g_prompt_tty);
+  ssize_t w = write(STDERR_FILENO, "\n", 1);
+  (void)w;
+  raise(sig); /* SA_RESETHAND: the default action once this handler returns */
+}
+
+/* Reads a password from the terminal without echo (the prompt names server when not NULL).
+ * Returns a malloc'd string, or NULL when there is no terminal or it ended (Ctrl-D). */
 static char *prompt_password(const char *user, const char *server) {
   FILE *tty = fopen("/dev/tty", "r+");
   if (tty == NULL) return NULL;
-  if (server != NULL)
-    fprintf(tty, "password for %s at %s: ", user, server);
-  else
-    fprintf(tty, "password for %s: ", user);
-  fflush(tty);
+  char where[512] = "";
+  if (server != NULL) {
+    snprintf(where, sizeof where, " at %s", server);
+    cli_one_line(where); /* a URI is typed by someone: no control characters to the terminal */
+  }
   struct termios old, quiet;
   int fd = fileno(tty);
   bool restore = tcgetattr(fd, &old) == 0;
+  static const int k_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+  struct sigaction before[4];
   if (restore) {
+    g_prompt_tty = old;
+    g_prompt_fd = fd;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = prompt_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (int k = 0; k < 4; k++) sigaction(k_sigs[k], &sa, &before[k]);
     quiet = old;
     quiet.c_lflag &= (tcflag_t) ~(ECHO);
-    tcsetattr(fd, TCSAFLUSH, &quiet);
+    tcsetattr(fd, TCSAFLUSH, &quiet); /* before the prompt: what is typed after it is kept */
   }
+  fprintf(tty, "password for %s%s: ", user, where);
+  fflush(tty);
   char buf[1024];
   char *got = fgets(buf, sizeof buf, tty);
-  if (restore) tcsetattr(fd, TCSAFLUSH, &old);
+  if (restore) {
+    tcsetattr(fd, TCSAFLUSH, &old);
+    for (int k = 0; k < 4; k++) sigaction(k_sigs[k], &before[k], NULL);
+    g_prompt_fd = -1;
+  }
   fprintf(tty, "\n");
   fclose(tty);
   if (got == NULL) return NULL;
@@ -257,22 +311,26 @@ static char *prompt_password(const char *user, const char *server) {
 }
 
 /* What to check when gRPC's words for a failed connection name a TLS problem but not its cause
- * (OpenSSL's reason stays inside gRPC), into buf: "" when there is nothing to add. The options
- * are named as given for this end (`transfer`'s target has its own, --to-tls-*). */
+ * (OpenSSL's reason stays inside gRPC), into buf: "" when there is nothing to add. For
+ * `transfer`'s target the options to give are its own, --to-tls-*. */
 static const char *connect_hint(const cli_conn_opts *o, const char *uri, const char *msg, char *buf,
                                 size_t cap) {
   bool tls = strncasecmp(uri, "grpc+tls://", 11) == 0;
   bool unix_socket = strncasecmp(uri, "grpc+unix://", 12) == 0;
-  const char *p = o->flag_prefix != NULL ? o->flag_prefix : "--";
+  bool target = o->role != NULL && strcmp(o->role, "target") == 0;
+  const char *p = target ? "--to-" : "--";
+  const char *ca = target && o->tls_ca_inherited ? "--tls-ca (the target's own: --to-tls-ca)"
+                   : target                      ? "--to-tls-ca"
+                                                 : "--tls-ca";
   buf[0] = '\0';
   if (o->tls_key != NULL && strstr(msg, "empty address list") != NULL)
     snprintf(buf, cap, " (does the %stls-key belong to the %stls-cert?)", p, p); /* gRPC refused */
   else if (strstr(msg, "certificate verify failed") != NULL)
     snprintf(buf, cap,
-             " (the server's certificate was refused: it is not signed by the CA of %stls-ca (or, "
+             " (the server's certificate was refused: it is not signed by the CA of %s (or, "
              "without it, a CA this system trusts), or it has expired or is not valid yet; "
              "`openssl s_client -connect HOST:PORT -CAfile CA.pem` says which)",
-             p);
+             ca);
   else if (strstr(msg, "is not in peer certificate") != NULL)
     snprintf(buf, cap,
              " (the server's certificate does not name the host in the URI: connect by a name it "
@@ -308,6 +366,35 @@ static bool refused_for_good(const char *msg) {
          strstr(msg, "is not in peer certificate") != NULL || strstr(msg, "Socket closed") != NULL;
 }
 
+/* One end of a transfer refused the login: says which, and where the secret it was sent came
+ * from when that could be the cause. Returns the exit code. */
+static int login_refused(const cli_conn_opts *o, const char *uri, bool by_token,
+                         const char *pw_from, const mallard_error *err) {
+  bool target = strcmp(o->role, "target") == 0;
+  char hint[320] = "";
+  if (err->code == MALLARD_UNAUTHENTICATED && by_token) {
+    if (target && strcmp(o->token_env, "MALLARD_TOKEN") == 0)
+      snprintf(hint, sizeof hint,
+               " (it was sent the source's token, MALLARD_TOKEN: set "
+               "MALLARD_TO_TOKEN or MALLARD_TO_PASSWORD for the target)");
+    else
+      snprintf(hint, sizeof hint,
+               " (the token in %s was refused: it expired, was revoked or comes from another "
+               "server; get a new one with `mallard token`)",
+               o->token_env);
+  } else if (err->code == MALLARD_UNAUTHENTICATED && target && pw_from != NULL &&
+             strcmp(pw_from, "MALLARD_PASSWORD") == 0) {
+    snprintf(hint, sizeof hint,
+             " (it was sent the source's password, MALLARD_PASSWORD: set "
+             "MALLARD_TO_PASSWORD for the target)");
+  }
+  char msg[sizeof err->message];
+  snprintf(msg, sizeof msg, "%s", err->message[0] != '\0' ? err->message : "(no message)");
+  fprintf(stderr, "mallard transfer: login to the %s %s as %s: %s: %s%s\n", o->role, uri, o->user,
+          mallard_code_name(err->code), cli_one_line(msg), hint);
+  return cli_exit_code(err->code);
+}
+
 /* Connects and logs in. When `waiting` (a server that may still be starting), each attempt
  * gives up after 2 s, and an unreachable server returns CONNECT_RETRY silently, its message in
  * *last. Otherwise prints one line on failure and returns the exit code. */
@@ -336,24 +423,32 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
   if (call.timeout_ms == 0) call.timeout_ms = 30000; /* logging in never waits forever */
   if (waiting) call.timeout_ms = 2000;
   const char *token = env_set(o->token_env);
+  const char *pw_from = NULL; /* the variable the password came from, NULL: the prompt */
   if (token != NULL) {
     rc = mallard_client_set_bearer_token(client, token, &err);
-    if (rc == MALLARD_OK && waiting) {
-      /* A token needs no handshake: ask something to know the server is up. */
+    if (rc == MALLARD_OK && (waiting || o->role != NULL)) {
+      /* A token needs no handshake: ask something to know the server is up (and, for one end
+       * of a transfer, that it takes the token, before the other end is touched). */
       mallard_result_list res = {0};
       rc = mallard_client_do_action(client, &call, "ping", NULL, 0, &res, &err);
       mallard_result_list_release(&res);
     }
   } else {
     const char *pw = o->password_env != NULL ? getenv(o->password_env) : NULL;
+    pw_from = pw != NULL ? o->password_env : NULL;
     char *prompted = NULL;
-    if (pw == NULL && isatty(STDIN_FILENO))
-      pw = prompted = prompt_password(o->user, o->prompt_names_server ? uri : NULL);
+    bool tty = isatty(STDIN_FILENO);
+    if (pw == NULL && tty) pw = prompted = prompt_password(o->user, o->role != NULL ? uri : NULL);
     if (pw == NULL) {
-      fprintf(stderr,
-              "mallard: no password for %s: set MALLARD_PASSWORD (or MALLARD_TOKEN), or "
-              "run on a terminal to be prompted\n",
-              uri);
+      bool target = o->role != NULL && strcmp(o->role, "target") == 0;
+      if (tty)
+        fprintf(stderr, "mallard: no password given for %s\n", uri);
+      else
+        fprintf(stderr,
+                "mallard: no password for %s: set %s (or %s), or run on a terminal to be "
+                "prompted\n",
+                uri, target ? "MALLARD_TO_PASSWORD" : "MALLARD_PASSWORD",
+                target ? "MALLARD_TO_TOKEN" : "MALLARD_TOKEN");
       mallard_client_close(&client);
       return CLI_EXIT_USAGE;
     }
@@ -370,23 +465,27 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
       *last = err;
       return CONNECT_RETRY;
     }
+    char end[32] = ""; /* "the target ": which end of a transfer */
+    if (o->role != NULL) snprintf(end, sizeof end, "the %s ", o->role);
     if (rc == MALLARD_UNAVAILABLE) {
       char msg[sizeof err.message];
       snprintf(msg, sizeof msg, "%s", err.message);
       char hint[400];
       connect_hint(o, uri, msg, hint, sizeof hint);
-      if (strstr(msg, uri) != NULL)
+      if (strstr(msg, uri) != NULL && o->role == NULL)
         fprintf(stderr, "mallard: %s%s\n", cli_one_line(msg), hint);
       else
-        fprintf(stderr, "mallard: cannot connect to %s: %s%s\n", uri, cli_one_line(msg), hint);
+        fprintf(stderr, "mallard: cannot connect to %s%s: %s%s\n", end, uri, cli_one_line(msg),
+                hint);
       return CLI_EXIT_CONNECT;
     }
     if (rc == MALLARD_DEADLINE_EXCEEDED) { /* connected, but the login was not answered */
-      fprintf(stderr, "mallard: cannot connect to %s: no answer to the login within %.0f s\n", uri,
-              call.timeout_ms / 1000.0);
+      fprintf(stderr, "mallard: cannot connect to %s%s: no answer to the login within %.0f s\n",
+              end, uri, call.timeout_ms / 1000.0);
       return CLI_EXIT_CONNECT;
     }
-    return cli_fail("login", &err);
+    if (o->role == NULL) return cli_fail("login", &err);
+    return login_refused(o, uri, token != NULL, pw_from, &err);
   }
   *out = client;
   return CLI_EXIT_OK;

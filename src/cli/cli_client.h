@@ -26,11 +26,14 @@ typedef struct cli_conn_opts {
   bool end_of_options;  /* "--" seen: every later argument is positional */
   /* Where the login's secret comes from: the environment variables read (a token first, then a
    * password, then a prompt on a terminal). cli_conn_opts_init sets MALLARD_TOKEN and
-   * MALLARD_PASSWORD; `transfer`'s target reads MALLARD_TO_TOKEN / MALLARD_TO_PASSWORD when set
+   * MALLARD_PASSWORD; `transfer`'s target may read MALLARD_TO_TOKEN / MALLARD_TO_PASSWORD
    * (cli_conn_opts_target). NULL: that source is not used. */
   const char *token_env, *password_env;
-  bool prompt_names_server; /* the prompt says which server: "password for U at URI: " */
-  const char *flag_prefix;  /* how errors name this end's TLS options: NULL "--tls-ca", "--to-" */
+  /* `transfer`: "source" or "target" (NULL otherwise). Then the prompt names its server
+   * ("password for U at URI: "), a token is tried at once (a ping), failed logins name the end,
+   * and the target's TLS hints name --to-tls-* options. */
+  const char *role;
+  bool tls_ca_inherited; /* the target's CA came from --tls-ca */
 } cli_conn_opts;
 
 /* Runs a listing action ("list_tables" with an optional LIKE pattern as body, or
@@ -55,13 +58,20 @@ bool cli_is_positional(const cli_conn_opts *o, const char *a);
 void cli_conn_opts_help(FILE *out);
 
 /* The options for `transfer`'s target, to_uri, from the common ones (o, which the source uses)
- * and the --to-* ones: to_user (NULL: o->user) and the target's TLS options (all NULL: o's,
- * when to_uri is a grpc+tls:// URI, else none); the secret from MALLARD_TO_TOKEN or
- * MALLARD_TO_PASSWORD when either is set, else from where the source's comes from. When o's TLS
- * options went to the target and the source's URI is not a grpc+tls:// one, the source is
- * given none (they were the target's). Both prompts, if any, name their server. */
-void cli_conn_opts_target(cli_conn_opts *o, cli_conn_opts *to, const char *to_uri,
-                          const char *to_user, const char *const to_tls[4]);
+ * and the --to-* ones: to_user (NULL: o->user); to_tls, the --to-tls-ca, -cert, -key and
+ * -server-name values (NULL when not given). Each TLS option of the target is its --to-tls-*
+ * one, else (for a grpc+tls:// target) the common --tls-* one; --to-tls-cert and --to-tls-key
+ * go together. A common TLS option is the source's when the source's URI is grpc+tls://.
+ * The target's secret: MALLARD_TO_TOKEN, else MALLARD_TO_PASSWORD, when set; else the source's
+ * (with --to-user, not its token). Prints a usage error and returns 2 when a TLS option would
+ * reach a plaintext end or only one of --to-tls-cert/--to-tls-key is given; else 0. */
+int cli_conn_opts_target(cli_conn_opts *o, cli_conn_opts *to, const char *to_uri,
+                         const char *to_user, const char *const to_tls[4]);
+
+/* If argv[*i] is the option `name` ("--name VALUE" or "--name=VALUE"), sets *out to its value
+ * and returns 1; returns 0 if it is another argument, -1 (after printing a usage error) if its
+ * value is missing. */
+int cli_option_value(int argc, char **argv, int *i, const char *name, const char **out);
 
 /* Connects to uri (NULL = o->server) and logs in: a pre-issued token (o->token_env,
  * MALLARD_TOKEN) or user + password (o->password_env, MALLARD_PASSWORD, else a no-echo prompt on

@@ -33,22 +33,36 @@ static void usage(const char *cmd, FILE *out) {
   if (strcmp(cmd, "transfer") == 0)
     fprintf(out,
             "  --to URI                the target server\n"
-            "  --to-user NAME          user on the target (default: --user); its password comes\n"
-            "                          from MALLARD_TO_PASSWORD (or MALLARD_TO_TOKEN) when set,\n"
-            "                          else as the source's (MALLARD_PASSWORD, MALLARD_TOKEN,\n"
-            "                          a prompt naming each server)\n"
+            "  --to-user NAME          user on the target (default: --user)\n"
             "  --to-tls-ca FILE, --to-tls-cert FILE, --to-tls-key FILE, --to-tls-server-name NAME\n"
-            "                          the target's TLS options; without any of them the --tls-*\n"
-            "                          options below go to each end with a grpc+tls:// URI\n");
+            "                          the target's TLS options, each replacing its --tls-* one\n"
+            "                          (which go to each end with a grpc+tls:// URI)\n\n"
+            "Both ends log in before the query starts. The target's secret: MALLARD_TO_TOKEN,\n"
+            "else MALLARD_TO_PASSWORD, else the source's (MALLARD_TOKEN unless --to-user is\n"
+            "given, MALLARD_PASSWORD, or a prompt naming the target).\n");
   fprintf(out, "\n");
   cli_conn_opts_help(out);
 }
 
-/* The index of a --to-tls-* option in names, -1 when a is none of them. */
-static int to_tls_option(const char *a, const char *const names[4]) {
-  for (int k = 0; k < 4; k++)
-    if (strcmp(a, names[k]) == 0) return k;
-  return -1;
+/* transfer's options for its target: "--to URI", "--to-user NAME", "--to-tls-*" (also as
+ * "--name=VALUE"). Returns 1 when argv[*i] was one (consumed with its value), 0 when it is
+ * another argument, -1 after a usage error (a missing value). */
+static int to_option(int argc, char **argv, int *i, const char **to, const char **to_user,
+                     const char *to_tls[4]) {
+  struct {
+    const char *name;
+    const char **dst;
+  } opts[] = {{"--to", to},
+              {"--to-user", to_user},
+              {"--to-tls-ca", &to_tls[0]},
+              {"--to-tls-cert", &to_tls[1]},
+              {"--to-tls-key", &to_tls[2]},
+              {"--to-tls-server-name", &to_tls[3]}};
+  for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+    int r = cli_option_value(argc, argv, i, opts[k].name, opts[k].dst);
+    if (r != 0) return r;
+  }
+  return 0;
 }
 
 static int run(const char *cmd, int argc, char **argv) {
@@ -56,8 +70,6 @@ static int run(const char *cmd, int argc, char **argv) {
   cli_conn_opts_init(&o);
   const char *arg = NULL, *table = NULL, *schema = NULL, *mode = "create_or_append", *to = NULL;
   const char *to_user = NULL, *to_tls[4] = {NULL, NULL, NULL, NULL};
-  static const char *const k_to_tls[4] = {"--to-tls-ca", "--to-tls-cert", "--to-tls-key",
-                                          "--to-tls-server-name"};
   bool is_put = strcmp(cmd, "put") == 0;
   cli_csv_options csv = {.delimiter = NULL, .header = -1};
   bool csv_set = false;
@@ -68,6 +80,8 @@ static int run(const char *cmd, int argc, char **argv) {
       return CLI_EXIT_OK;
     }
     int r = cli_conn_opts_parse(&o, argc, argv, &i);
+    if (r == 0 && !is_put && !o.end_of_options)
+      r = to_option(argc, argv, &i, &to, &to_user, to_tls);
     if (r < 0) return CLI_EXIT_USAGE;
     if (r > 0) continue;
     if (cli_is_positional(&o, a)) {
@@ -87,12 +101,6 @@ static int run(const char *cmd, int argc, char **argv) {
     } else if (is_put && (strcmp(a, "--header") == 0 || strcmp(a, "--no-header") == 0)) {
       csv.header = strcmp(a, "--header") == 0;
       csv_set = true;
-    } else if (!is_put && strcmp(a, "--to") == 0 && i + 1 < argc) {
-      to = argv[++i];
-    } else if (!is_put && strcmp(a, "--to-user") == 0 && i + 1 < argc) {
-      to_user = argv[++i];
-    } else if (!is_put && to_tls_option(a, k_to_tls) >= 0 && i + 1 < argc) {
-      to_tls[to_tls_option(a, k_to_tls)] = argv[++i];
     } else {
       return cli_usage_error(cmd, "unknown option '%s'", a);
     }
@@ -100,13 +108,16 @@ static int run(const char *cmd, int argc, char **argv) {
   if (arg == NULL) return cli_usage_error(cmd, is_put ? "missing FILE" : "missing SQL");
   if (table == NULL) return cli_usage_error(cmd, "missing --table NAME");
   if (!is_put && to == NULL) return cli_usage_error(cmd, "missing --to URI");
-  cli_conn_opts to_o = o;
-  if (!is_put) cli_conn_opts_target(&o, &to_o, to, to_user, to_tls);
   bool mode_ok = false;
   for (int k = 0; MODES[k] != NULL; k++) mode_ok |= strcmp(mode, MODES[k]) == 0;
   if (!mode_ok)
     return cli_usage_error(cmd, "unknown mode '%s' (create_or_append, append, create, replace)",
                            mode);
+  cli_conn_opts to_o = o;
+  if (!is_put) {
+    int bad = cli_conn_opts_target(&o, &to_o, to, to_user, to_tls);
+    if (bad != CLI_EXIT_OK) return bad;
+  }
 
   struct ArrowArrayStream src;
   memset(&src, 0, sizeof src);
@@ -119,14 +130,21 @@ static int run(const char *cmd, int argc, char **argv) {
     rc = cli_open_local_file(cmd, arg, &csv, &src);
     if (rc != CLI_EXIT_OK) return rc;
   } else {
+    /* Both ends log in (and any prompt is answered) before the query starts: a refused target
+     * costs the source nothing, and time spent typing a password counts against no call. */
     rc = cli_connect(&o, NULL, &source);
     if (rc != CLI_EXIT_OK) return rc;
+    rc = cli_connect(&to_o, NULL, &target);
+    if (rc != CLI_EXIT_OK) {
+      mallard_client_close(&source);
+      return rc;
+    }
     mallard_error err;
     memset(&err, 0, sizeof err);
     mallard_reader *reader = NULL;
     mallard_code code = mallard_client_do_get(source, &call, arg, strlen(arg), &reader, &err);
     if (code == MALLARD_OK) {
-      /* Wait for the schema so that a bad query is reported before the target is touched. */
+      /* Wait for the schema so that a bad query is reported before the target table is touched. */
       struct ArrowSchema s;
       memset(&s, 0, sizeof s);
       code = mallard_reader_schema(reader, &s, &err);
@@ -135,12 +153,15 @@ static int run(const char *cmd, int argc, char **argv) {
     if (code == MALLARD_OK) code = mallard_reader_export(&reader, &src, &err);
     if (code != MALLARD_OK) {
       mallard_reader_close(&reader, NULL);
+      mallard_client_close(&target);
       mallard_client_close(&source);
       return cli_fail(cmd, &err);
     }
   }
-  rc = is_put ? cli_connect(&o, NULL, &target) : cli_connect(&to_o, NULL, &target);
-  if (rc != CLI_EXIT_OK) goto cleanup;
+  if (is_put) {
+    rc = cli_connect(&o, NULL, &target);
+    if (rc != CLI_EXIT_OK) goto cleanup;
+  }
   char *json = cli_put_command(schema, table, mode);
   if (json == NULL) {
     rc = CLI_EXIT_ERROR;

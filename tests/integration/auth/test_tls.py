@@ -213,15 +213,18 @@ def test_cli_says_what_to_check_when_tls_fails(serve, mallard, users_file, certs
 
 def test_transfer_gives_each_end_its_own_tls_and_login(serve, mallard, users_file, certs):
     """`transfer` between servers that differ: a plaintext source and a TLS target, targets
-    signed by another CA (--to-tls-ca), another user on the target (--to-user with
-    MALLARD_TO_PASSWORD or MALLARD_TO_TOKEN). A refused target leaves its table as it was."""
+    signed by another CA or asking for a client certificate (--to-tls-*, each replacing its
+    --tls-* one), another user on the target (--to-user with MALLARD_TO_PASSWORD or
+    MALLARD_TO_TOKEN). Errors say which end refused and where its secret came from; mistakes
+    on the command line are found before either server is asked anything; a refused target
+    leaves its table as it was."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("MALLARD_")}
 
     def transfer(src, dst, table, *flags, **env):
         r = subprocess.run([mallard, "transfer", "SELECT 42 AS x", "--server", src, "--to", dst,
                             "--table", table, "--user", "alice", "--timeout", "20",
                             *[str(f) for f in flags]], capture_output=True, text=True,
-                           env=dict(base, MALLARD_PASSWORD=PASSWORDS["alice"], **env),
+                           env=dict(base, **{"MALLARD_PASSWORD": PASSWORDS["alice"], **env}),
                            timeout=60, stdin=subprocess.DEVNULL)
         return r.returncode, r.stdout + r.stderr
 
@@ -237,12 +240,18 @@ def test_transfer_gives_each_end_its_own_tls_and_login(serve, mallard, users_fil
                 return None
             raise
 
+    def token(server, user, **kw):
+        _, bearer = server.client(**kw).authenticate_basic_token(user, PASSWORDS[user])
+        return bearer.decode().split(" ", 1)[1]
+
     ca, other = certs / "ca.pem", certs / "otherca.pem"
     with serve("--users", users_file) as plain, \
             serve("--users", users_file, "--tls-cert", certs / "server.pem", "--tls-key",
                   certs / "server.key") as tls, \
             serve("--users", users_file, "--tls-cert", certs / "otherserver.pem", "--tls-key",
-                  certs / "otherserver.key") as tls_other:
+                  certs / "otherserver.key") as tls_other, \
+            serve("--users", users_file, "--tls-cert", certs / "server.pem", "--tls-key",
+                  certs / "server.key", "--tls-client-ca", ca) as mtls:
         cas = {"tls_root_certs": read(ca)}
         # plaintext -> TLS: the TLS options go to the end that speaks TLS (they were refused
         # for the plaintext source before: "TLS options given for 'grpc://...'")
@@ -254,34 +263,86 @@ def test_transfer_gives_each_end_its_own_tls_and_login(serve, mallard, users_fil
         rc, out = transfer(tls.url, plain.url, "t2", "--tls-ca", ca)
         assert rc == 0, out
         assert rows(plain, "t2") == 1
-        # two plaintext ends: the TLS options are for neither (usage error, as for one server)
-        rc, out = transfer(plain.url, plain.url, "t3", "--tls-ca", ca)
-        assert rc == 2 and "TLS options given for" in out, out
         # a target signed by another CA: the source's CA refuses it, --to-tls-ca accepts it
         rc, out = transfer(tls.url, tls_other.url, "t4", "--tls-ca", ca)
         assert rc == 3, out
-        assert "certificate verify failed" in out and "CA of --to-tls-ca" in out, out
+        assert f"cannot connect to the target {tls_other.url}" in out, out
+        assert "certificate verify failed" in out, out
+        assert "not signed by the CA of --tls-ca (the target's own: --to-tls-ca)" in out, out
         assert rows(tls_other, "t4", tls_root_certs=read(other)) is None
         rc, out = transfer(tls.url, tls_other.url, "t4", "--tls-ca", ca, "--to-tls-ca", other)
         assert rc == 0, out
         assert rows(tls_other, "t4", tls_root_certs=read(other)) == 1
-        # --to-tls-* are the target's only: a plaintext target cannot take them
-        rc, out = transfer(tls.url, plain.url, "t5", "--tls-ca", ca, "--to-tls-ca", other)
-        assert rc == 2 and "TLS options given for" in out, out
-        # another user on the target: alice's password is not carol's
+        # a target asking for a client certificate: it says to give the target's own, and
+        # --to-tls-cert/--to-tls-key replace only those two (the CA still comes from --tls-ca)
+        rc, out = transfer(plain.url, mtls.url, "t8", "--tls-ca", ca)
+        assert rc == 3 and "give --to-tls-cert and --to-tls-key" in out, out
+        rc, out = transfer(plain.url, mtls.url, "t8", "--tls-ca", ca, "--to-tls-cert",
+                           certs / "client.pem", "--to-tls-key", certs / "client.key")
+        assert rc == 0, out
+        assert rows(mtls, "t8", **cas, cert_chain=read(certs / "client.pem"),
+                    private_key=read(certs / "client.key")) == 1
+
+        # mistakes on the command line: usage errors (2) before either server is asked anything
+        logins = plain.stderr().count("rpc=Handshake")
+        for flags, says in [
+                (["--tls-ca", ca], "--tls-ca is for a grpc+tls:// end, and neither takes it"),
+                (["--to-tls-ca", ca], "--to-tls-* options given for 'grpc://"),
+                (["--to-tls-cert", certs / "client.pem"], "--to-tls-cert and --to-tls-key go "
+                                                          "together"),
+                (["--to-user"], "option --to-user needs a value"),
+                (["--to-password", "hunter2"], "passwords are not taken as arguments"),
+                (["--to-password=hunter2"], "set MALLARD_TO_PASSWORD or answer the prompt")]:
+            rc, out = transfer(plain.url, plain.url, "t3", *flags)
+            assert rc == 2 and says in out, (flags, out)
+            assert "hunter2" not in out
+        rc, out = transfer(plain.url, tls.url, "t3", "--tls-ca", ca, "--to-tls-ca", other)
+        assert rc == 2 and "which has its own" in out, out
+        assert plain.stderr().count("rpc=Handshake") == logins, "a server was asked"
+        # the --name=VALUE form, as for the common options
+        rc, out = transfer(plain.url, tls_other.url, "t9", f"--to-tls-ca={other}",
+                           "--to-user=carol", MALLARD_TO_PASSWORD=PASSWORDS["carol"])
+        assert rc == 0, out
+
+        # another user on the target: the source's password is not carol's, and the error
+        # says which end refused whom, and where the password it was sent came from
         rc, out = transfer(plain.url, tls.url, "t6", "--tls-ca", ca, "--to-user", "carol")
-        assert rc == 1 and "UNAUTHENTICATED" in out, out
+        assert rc == 1, out
+        assert f"login to the target {tls.url} as carol: UNAUTHENTICATED" in out, out
+        assert "it was sent the source's password, MALLARD_PASSWORD: set MALLARD_TO_PASSWORD" \
+            in out, out
         assert rows(tls, "t6", **cas) is None
         rc, out = transfer(plain.url, tls.url, "t6", "--tls-ca", ca, "--to-user", "carol",
                            MALLARD_TO_PASSWORD=PASSWORDS["carol"])
         assert rc == 0, out
         assert rows(tls, "t6", **cas) == 1
-        # the target's own token (the source's would not do: tokens are per server)
-        c = tls.client(**cas)
-        _, bearer = c.authenticate_basic_token("carol", PASSWORDS["carol"])
-        token = bearer.decode().split(" ", 1)[1]
-        rc, out = transfer(plain.url, tls.url, "t7", "--tls-ca", ca, MALLARD_TOKEN=token)
-        assert rc == 1 and "the token in MALLARD_TOKEN was refused" in out, out
-        rc, out = transfer(plain.url, tls.url, "t7", "--tls-ca", ca, MALLARD_TO_TOKEN=token)
+        rc, out = transfer(plain.url, tls.url, "t6", "--tls-ca", ca, MALLARD_PASSWORD="wrong")
+        assert rc == 1 and f"login to the source {plain.url} as alice: UNAUTHENTICATED" in out
+        rc, out = transfer(plain.url, tls.url, "t6", "--tls-ca", ca, MALLARD_TO_PASSWORD="wrong")
+        assert rc == 1 and f"login to the target {tls.url} as alice: UNAUTHENTICATED" in out
+        assert "MALLARD_TO_PASSWORD" not in out.split("UNAUTHENTICATED", 1)[1], out
+        assert rows(tls, "t6", **cas) == 1
+
+        # tokens: one the target issued goes in MALLARD_TO_TOKEN; the source's token is tried
+        # on the target only when nothing else is given, and its refusal says so
+        tls_token, plain_token = token(tls, "carol", **cas), token(plain, "alice")
+        rc, out = transfer(plain.url, tls.url, "t7", "--tls-ca", ca, MALLARD_TOKEN=tls_token)
+        assert rc == 1, out
+        assert f"login to the source {plain.url}" in out and "the token in MALLARD_TOKEN was " \
+            "refused" in out, out
+        rc, out = transfer(plain.url, tls.url, "t7", "--tls-ca", ca, MALLARD_TOKEN=plain_token)
+        assert rc == 1, out
+        assert f"login to the target {tls.url}" in out and "it was sent the source's token, " \
+            "MALLARD_TOKEN: set MALLARD_TO_TOKEN or MALLARD_TO_PASSWORD" in out, out
+        rc, out = transfer(plain.url, tls.url, "t7", "--tls-ca", ca, MALLARD_TOKEN=plain_token,
+                           MALLARD_TO_TOKEN="not-a-token")
+        assert rc == 1 and "the token in MALLARD_TO_TOKEN was refused" in out, out
+        assert rows(tls, "t7", **cas) is None
+        rc, out = transfer(plain.url, tls.url, "t7", "--tls-ca", ca, MALLARD_TO_TOKEN=tls_token)
         assert rc == 0, out
         assert rows(tls, "t7", **cas) == 1
+        # with --to-user the source's token is not sent: carol logs in with a password
+        rc, out = transfer(plain.url, tls.url, "t7", "--tls-ca", ca, "--to-user", "carol",
+                           MALLARD_TOKEN=plain_token, MALLARD_PASSWORD=PASSWORDS["carol"])
+        assert rc == 0, out
+        assert rows(tls, "t7", **cas) == 2

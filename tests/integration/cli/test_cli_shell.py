@@ -10,6 +10,7 @@ import re
 import select
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -228,11 +229,31 @@ def test_refused_token_ends_the_session_at_the_start(mallard_bin, servers):
 class Pty:
     """mallard shell with a pseudo-terminal as its controlling terminal (Ctrl-C is SIGINT)."""
 
-    def __init__(self, argv, env):
+    # Runs a command under a session leader that ignores Ctrl-C and stays until killed, as a
+    # user's shell does: the terminal's modes the command leaves behind stay (when the session
+    # leader itself ends, Linux resets a pseudo-terminal's modes), and "exit=N" says how it ended.
+    LEADER = ("import signal, subprocess, sys\n"
+              "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+              "rc = subprocess.call(sys.argv[1:], preexec_fn=lambda: signal.signal("
+              "signal.SIGINT, signal.SIG_DFL))\n"
+              "print(f'exit={rc}', flush=True)\n"
+              "signal.pause()\n")
+
+    def __init__(self, argv, env, leader=False):
+        if leader:
+            argv = [sys.executable, "-c", self.LEADER, *argv]
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: exec, never return
             os.execve(argv[0], argv, env)
         self.buf = b""
+
+    def echo_on(self):
+        import termios
+        return bool(termios.tcgetattr(self.fd)[3] & termios.ECHO)
+
+    def exit_status(self, timeout=30):
+        """How a command run with leader=True ended (negative: killed by that signal)."""
+        return int(re.search(r"exit=(-?\d+)", self.expect(r"exit=-?\d+", timeout)).group(1))
 
     def expect(self, pattern, timeout=30):
         rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
@@ -414,28 +435,29 @@ def test_statement_cut_by_shutdown_says_so(mallard_bin):
 def test_ctrl_c_at_the_password_prompt_leaves(mallard_bin, servers):
     """Ctrl-C at the password prompt was ignored (and fired later, at the first prompt): it
     leaves now (status 130), with the terminal's echo back on."""
-    import termios
     env = dict(os.environ)
     for k in ("MALLARD_PASSWORD", "MALLARD_TOKEN", "CI"):
         env.pop(k, None)
     env["MALLARD_HISTORY"] = ""
-    p = Pty([mallard_bin, "shell", "-s", servers[0]], env)
+    p = Pty([mallard_bin, "shell", "-s", servers[0]], env, leader=True)
     try:
         p.expect(r"password for admin: ")
+        assert not p.echo_on()  # while asking
         p.send(b"\x03")
-        assert p.wait(timeout=10) == 130
-        lflag = termios.tcgetattr(p.fd)[3]
-        assert lflag & termios.ECHO, "the terminal was left without echo"
+        assert p.exit_status(timeout=10) == 130
+        assert p.echo_on(), "the terminal was left without echo"
     finally:
         p.close()
 
 
 def test_transfer_prompts_for_each_server_by_name(mallard_bin, servers):
-    """Without MALLARD_PASSWORD, `transfer` asks on the terminal once per server, naming it
-    (two "password for admin: " prompts could not be told apart)."""
+    """Without MALLARD_PASSWORD, `transfer` asks on the terminal once per end, naming its server
+    (two "password for admin: " prompts could not be told apart), both before the query runs.
+    Ctrl-D at a prompt says no password was given; Ctrl-C leaves with the terminal's echo on."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLARD_") and k != "CI"}
-    p = Pty([mallard_bin, "transfer", "SELECT 7 AS x", "-s", servers[0], "--to", servers[1],
-             "--table", "prompted", "--mode", "replace"], env)
+    argv = [mallard_bin, "transfer", "SELECT 7 AS x", "-s", servers[0], "--to", servers[1],
+            "--table", "prompted", "--mode", "replace"]
+    p = Pty(argv, env)
     try:
         p.expect(re.escape(f"password for admin at {servers[0]}: "))
         p.send("password123\r")
@@ -443,6 +465,27 @@ def test_transfer_prompts_for_each_server_by_name(mallard_bin, servers):
         p.send("password123\r")
         p.expect(r"transferred 1 row into prompted")
         assert p.wait(timeout=20) == 0
+    finally:
+        p.close()
+    p = Pty(argv, env)
+    try:
+        p.expect(re.escape(f"password for admin at {servers[0]}: "))
+        p.send("password123\r")
+        p.expect(re.escape(f"password for admin at {servers[1]}: "))
+        p.send(b"\x04")
+        p.expect(re.escape(f"no password given for {servers[1]}"))
+        assert p.wait(timeout=20) == 2
+    finally:
+        p.close()
+    p = Pty(argv, env, leader=True)
+    try:
+        p.expect(re.escape(f"password for admin at {servers[0]}: "))
+        p.send("password123\r")
+        p.expect(re.escape(f"password for admin at {servers[1]}: "))
+        assert not p.echo_on()  # while asking
+        p.send(b"\x03")
+        assert p.exit_status(timeout=20) == -signal.SIGINT
+        assert p.echo_on(), "the terminal was left without echo"
     finally:
         p.close()
 
