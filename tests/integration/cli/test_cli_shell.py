@@ -488,6 +488,17 @@ def test_transfer_prompts_for_each_server_by_name(mallard_bin, servers):
         assert p.echo_on(), "the terminal was left without echo"
     finally:
         p.close()
+    # a URI is shown without its control characters (an escape sequence would drive the
+    # terminal the password is typed on)
+    odd = "grpc+unix:///tmp/no\x1b]0;pwned\x07.sock"
+    p = Pty([mallard_bin, "transfer", "SELECT 1", "-s", odd, "--to", servers[1], "--table",
+             "t"], env)
+    try:
+        p.expect(re.escape("password for admin at grpc+unix:///tmp/no?]0;pwned?.sock: "))
+        p.send(b"\x04")
+        assert p.wait(timeout=20) == 2
+    finally:
+        p.close()
 
 
 UP, LEFT, HOME = "\x1b[A", "\x1b[D", "\x1b[H"
