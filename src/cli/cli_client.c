@@ -76,6 +76,7 @@ int cli_conn_opts_target(cli_conn_opts *o, cli_conn_opts *to, const char *to_uri
     }
   }
   to->tls_ca_inherited = to_tls[0] == NULL && to->tls_ca != NULL;
+  to->tls_cert_inherited = to_tls[1] == NULL && to->tls_cert != NULL;
   if (env_set("MALLARD_TO_TOKEN") != NULL) {
     to->token_env = "MALLARD_TO_TOKEN";
   } else if (getenv("MALLARD_TO_PASSWORD") != NULL) {
@@ -119,12 +120,9 @@ int cli_conn_opts_parse(cli_conn_opts *o, int argc, char **argv, int *i) {
     o->quiet = true;
     return 1;
   }
-  if (strcmp(arg, "--password") == 0 || strncmp(arg, "--password=", 11) == 0 ||
-      strcmp(arg, "--to-password") == 0 || strncmp(arg, "--to-password=", 14) == 0) {
-    fprintf(stderr,
-            "mallard: passwords are not taken as arguments (they would show in the "
-            "process list): set %s or answer the prompt\n",
-            strncmp(arg, "--to-", 5) == 0 ? "MALLARD_TO_PASSWORD" : "MALLARD_PASSWORD");
+  if (strcmp(arg, "--password") == 0 || strncmp(arg, "--password=", 11) == 0) {
+    fprintf(stderr, "mallard: passwords are not taken as arguments (they would show in the "
+                    "process list): set MALLARD_PASSWORD or answer the prompt\n");
     return -1;
   }
   struct {
@@ -253,7 +251,7 @@ mallard_call_options cli_call_options(const cli_conn_opts *o) {
 
 /* The terminal a password prompt turned echo off on, for the handler below, which puts it back
  * when a signal ends the process at the prompt (a handler can reach nothing else). Set only
- * while prompt_password waits. (The shell takes its signals itself: they never reach this.) */
+ * while prompt_passwords waits. (The shell takes its signals itself: they never reach this.) */
 static int g_prompt_fd = -1;
 static struct termios g_prompt_tty;
 
@@ -264,21 +262,23 @@ static void prompt_signal(int sig) {
   raise(sig); /* SA_RESETHAND: the default action once this handler returns */
 }
 
-/* Reads a password from the terminal without echo (the prompt names server when not NULL).
- * Returns a malloc'd string, or NULL when there is no terminal or it ended (Ctrl-D). */
-static char *prompt_password(const char *user, const char *server) {
+/* Reads n passwords from the terminal in one session without echo: for each, a prompt naming
+ * users[k] (and servers[k] when not NULL), then a line into out[k] (malloc'd). Echo goes off
+ * before the first prompt, so that what is typed after a prompt, even ahead of the next one, is
+ * kept. Returns false (out[] all NULL, *failed the prompt that got no answer) when there is no
+ * terminal or it ended (Ctrl-D). */
+static bool prompt_passwords(int n, const char *const users[], const char *const servers[],
+                             char *out[], int *failed) {
+  *failed = 0;
+  for (int k = 0; k < n; k++) out[k] = NULL;
   FILE *tty = fopen("/dev/tty", "r+");
-  if (tty == NULL) return NULL;
-  char where[512] = "";
-  if (server != NULL) {
-    snprintf(where, sizeof where, " at %s", server);
-    cli_one_line(where); /* a URI is typed by someone: no control characters to the terminal */
-  }
+  if (tty == NULL) return false;
   struct termios old, quiet;
   int fd = fileno(tty);
   bool restore = tcgetattr(fd, &old) == 0;
   static const int k_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
   struct sigaction before[4];
+  bool set[4] = {false, false, false, false};
   if (restore) {
     g_prompt_tty = old;
     g_prompt_fd = fd;
@@ -287,27 +287,48 @@ static char *prompt_password(const char *user, const char *server) {
     sa.sa_handler = prompt_signal;
     sa.sa_flags = SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
-    for (int k = 0; k < 4; k++) sigaction(k_sigs[k], &sa, &before[k]);
+    for (int k = 0; k < 4; k++) /* an ignored signal stays ignored */
+      set[k] = sigaction(k_sigs[k], NULL, &before[k]) == 0 && before[k].sa_handler != SIG_IGN &&
+               sigaction(k_sigs[k], &sa, NULL) == 0;
     quiet = old;
     quiet.c_lflag &= (tcflag_t) ~(ECHO);
     tcsetattr(fd, TCSAFLUSH, &quiet); /* before the prompt: what is typed after it is kept */
   }
-  fprintf(tty, "password for %s%s: ", user, where);
-  fflush(tty);
-  char buf[1024];
-  char *got = fgets(buf, sizeof buf, tty);
+  bool ok = true;
+  for (int k = 0; k < n && ok; k++) {
+    *failed = k;
+    char who[600];
+    snprintf(who, sizeof who, "%s%s%s", users[k], servers[k] != NULL ? " at " : "",
+             servers[k] != NULL ? servers[k] : "");
+    fprintf(tty, "password for %s: ", cli_one_line(who)); /* no control characters */
+    fflush(tty);
+    char buf[1024];
+    ok = fgets(buf, sizeof buf, tty) != NULL;
+    fprintf(tty, "\n");
+    if (ok) {
+      buf[strcspn(buf, "\r\n")] = '\0';
+      out[k] = strdup(buf);
+      ok = out[k] != NULL;
+    }
+    memset(buf, 0, sizeof buf);
+  }
   if (restore) {
     tcsetattr(fd, TCSAFLUSH, &old);
-    for (int k = 0; k < 4; k++) sigaction(k_sigs[k], &before[k], NULL);
+    for (int k = 0; k < 4; k++)
+      if (set[k]) sigaction(k_sigs[k], &before[k], NULL);
     g_prompt_fd = -1;
   }
-  fprintf(tty, "\n");
   fclose(tty);
-  if (got == NULL) return NULL;
-  buf[strcspn(buf, "\r\n")] = '\0';
-  char *out = strdup(buf);
-  memset(buf, 0, sizeof buf);
-  return out;
+  if (!ok)
+    for (int k = 0; k < n; k++) cli_wipe_free(&out[k]);
+  return ok;
+}
+
+void cli_wipe_free(char **secret) {
+  if (*secret == NULL) return;
+  memset(*secret, 0, strlen(*secret));
+  free(*secret);
+  *secret = NULL;
 }
 
 /* What to check when gRPC's words for a failed connection name a TLS problem but not its cause
@@ -319,12 +340,13 @@ static const char *connect_hint(const cli_conn_opts *o, const char *uri, const c
   bool unix_socket = strncasecmp(uri, "grpc+unix://", 12) == 0;
   bool target = o->role != NULL && strcmp(o->role, "target") == 0;
   const char *p = target ? "--to-" : "--";
+  const char *pc = target && !o->tls_cert_inherited ? "--to-" : "--"; /* the cert/key given */
   const char *ca = target && o->tls_ca_inherited ? "--tls-ca (the target's own: --to-tls-ca)"
                    : target                      ? "--to-tls-ca"
                                                  : "--tls-ca";
   buf[0] = '\0';
   if (o->tls_key != NULL && strstr(msg, "empty address list") != NULL)
-    snprintf(buf, cap, " (does the %stls-key belong to the %stls-cert?)", p, p); /* gRPC refused */
+    snprintf(buf, cap, " (does the %stls-key belong to the %stls-cert?)", pc, pc); /* refused */
   else if (strstr(msg, "certificate verify failed") != NULL)
     snprintf(buf, cap,
              " (the server's certificate was refused: it is not signed by the CA of %s (or, "
@@ -352,7 +374,7 @@ static const char *connect_hint(const cli_conn_opts *o, const char *uri, const c
       snprintf(buf, cap,
                " (the server closed the connection: if it asks for client certificates, it "
                "refused this one: is %stls-cert signed by the CA it trusts?)",
-               p);
+               pc);
   }
   return buf;
 }
@@ -364,6 +386,12 @@ static const char *connect_hint(const cli_conn_opts *o, const char *uri, const c
 static bool refused_for_good(const char *msg) {
   return strstr(msg, "Ssl handshake failed") != NULL ||
          strstr(msg, "is not in peer certificate") != NULL || strstr(msg, "Socket closed") != NULL;
+}
+
+/* A copy of text for one line of the terminal (control characters as '?'), in buf. */
+static const char *printable(const char *text, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s", text != NULL ? text : "");
+  return cli_one_line(buf);
 }
 
 /* One end of a transfer refused the login: says which, and where the secret it was sent came
@@ -388,19 +416,19 @@ static int login_refused(const cli_conn_opts *o, const char *uri, bool by_token,
              " (it was sent the source's password, MALLARD_PASSWORD: set "
              "MALLARD_TO_PASSWORD for the target)");
   }
-  char msg[sizeof err->message];
+  char msg[sizeof err->message], where[300], user[200] = "";
   snprintf(msg, sizeof msg, "%s", err->message[0] != '\0' ? err->message : "(no message)");
-  fprintf(stderr, "mallard transfer: login to the %s %s as %s: %s: %s%s\n", o->role, uri, o->user,
-          mallard_code_name(err->code), cli_one_line(msg), hint);
+  if (!by_token) { /* a token names its user itself */
+    char u[160];
+    snprintf(user, sizeof user, " as %s", printable(o->user, u, sizeof u));
+  }
+  fprintf(stderr, "mallard transfer: login to the %s %s%s: %s: %s%s\n", o->role,
+          printable(uri, where, sizeof where), user, mallard_code_name(err->code),
+          cli_one_line(msg), hint);
   return cli_exit_code(err->code);
 }
 
-/* Connects and logs in. When `waiting` (a server that may still be starting), each attempt
- * gives up after 2 s, and an unreachable server returns CONNECT_RETRY silently, its message in
- * *last. Otherwise prints one line on failure and returns the exit code. */
-#define CONNECT_RETRY (-1)
-static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, mallard_error *last,
-                        mallard_client **out) {
+int cli_open(const cli_conn_opts *o, const char *uri, mallard_client **out) {
   mallard_error err;
   memset(&err, 0, sizeof err);
   mallard_client_options copts;
@@ -410,20 +438,69 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
   copts.tls_private_key_file = o->tls_key;
   copts.tls_override_hostname = o->tls_name;
   copts.max_receive_message_size = -1;
-  if (uri == NULL) uri = o->server;
-  mallard_client *client = NULL;
-  mallard_code rc = mallard_client_connect(uri, &copts, &client, &err);
+  mallard_code rc = mallard_client_connect(uri != NULL ? uri : o->server, &copts, out, &err);
   if (rc == MALLARD_INVALID_ARGUMENT) { /* a bad --server URI or TLS file: the command line's */
-    fprintf(stderr, "mallard: %s\n", cli_one_line(err.message));
+    char where[32] = "";
+    if (o->role != NULL) snprintf(where, sizeof where, "the %s: ", o->role);
+    fprintf(stderr, "mallard: %s%s\n", where, cli_one_line(err.message));
     return CLI_EXIT_USAGE;
   }
   if (rc != MALLARD_OK) return cli_fail("connect", &err);
+  return CLI_EXIT_OK;
+}
 
+int cli_read_passwords(cli_conn_opts *a, cli_conn_opts *b) {
+  cli_conn_opts *ends[2] = {a, b};
+  const char *users[2], *servers[2];
+  cli_conn_opts *asks[2];
+  int n = 0;
+  for (int k = 0; k < 2; k++) {
+    cli_conn_opts *o = ends[k];
+    if (o == NULL || o->password != NULL || env_set(o->token_env) != NULL ||
+        (o->password_env != NULL && getenv(o->password_env) != NULL))
+      continue;
+    char where[300];
+    if (!isatty(STDIN_FILENO)) {
+      bool target = o->role != NULL && strcmp(o->role, "target") == 0;
+      fprintf(stderr,
+              "mallard: no password for %s: set %s (or %s), or run on a terminal to be "
+              "prompted\n",
+              printable(o->server, where, sizeof where),
+              target ? "MALLARD_TO_PASSWORD" : "MALLARD_PASSWORD",
+              target ? "MALLARD_TO_TOKEN" : "MALLARD_TOKEN");
+      return CLI_EXIT_USAGE;
+    }
+    users[n] = o->user;
+    servers[n] = o->role != NULL ? o->server : NULL;
+    asks[n++] = o;
+  }
+  char *got[2] = {NULL, NULL};
+  int failed = 0;
+  if (n > 0 && !prompt_passwords(n, users, servers, got, &failed)) {
+    char where[300];
+    fprintf(stderr, "mallard: no password given for %s\n",
+            printable(asks[failed]->server, where, sizeof where));
+    return CLI_EXIT_USAGE;
+  }
+  for (int k = 0; k < n; k++) asks[k]->password = got[k];
+  return CLI_EXIT_OK;
+}
+
+/* Logs in on client (to uri): a pre-issued token (o->token_env), or user + password (o->password,
+ * o->password_env, else a prompt). When `waiting` (a server that may still be starting), gives
+ * up after 2 s, and an unreachable server returns CONNECT_RETRY silently, its message in *last.
+ * Otherwise prints one line on failure and returns the exit code. */
+#define CONNECT_RETRY (-1)
+static int login(const cli_conn_opts *o, const char *uri, mallard_client *client, bool waiting,
+                 mallard_error *last) {
+  mallard_error err;
+  memset(&err, 0, sizeof err);
   mallard_call_options call = cli_call_options(o);
   if (call.timeout_ms == 0) call.timeout_ms = 30000; /* logging in never waits forever */
   if (waiting) call.timeout_ms = 2000;
   const char *token = env_set(o->token_env);
-  const char *pw_from = NULL; /* the variable the password came from, NULL: the prompt */
+  const char *pw_from = NULL; /* the variable the password came from, NULL: typed */
+  mallard_code rc;
   if (token != NULL) {
     rc = mallard_client_set_bearer_token(client, token, &err);
     if (rc == MALLARD_OK && (waiting || o->role != NULL)) {
@@ -434,58 +511,68 @@ static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, m
       mallard_result_list_release(&res);
     }
   } else {
-    const char *pw = o->password_env != NULL ? getenv(o->password_env) : NULL;
-    pw_from = pw != NULL ? o->password_env : NULL;
-    char *prompted = NULL;
-    bool tty = isatty(STDIN_FILENO);
-    if (pw == NULL && tty) pw = prompted = prompt_password(o->user, o->role != NULL ? uri : NULL);
+    cli_conn_opts me = *o; /* a password read here is this call's */
+    me.password = NULL;
+    me.server = uri;
+    const char *pw = o->password;
+    if (pw == NULL && o->password_env != NULL && (pw = getenv(o->password_env)) != NULL)
+      pw_from = o->password_env;
     if (pw == NULL) {
-      bool target = o->role != NULL && strcmp(o->role, "target") == 0;
-      if (tty)
-        fprintf(stderr, "mallard: no password given for %s\n", uri);
-      else
-        fprintf(stderr,
-                "mallard: no password for %s: set %s (or %s), or run on a terminal to be "
-                "prompted\n",
-                uri, target ? "MALLARD_TO_PASSWORD" : "MALLARD_PASSWORD",
-                target ? "MALLARD_TO_TOKEN" : "MALLARD_TOKEN");
-      mallard_client_close(&client);
-      return CLI_EXIT_USAGE;
+      int bad = cli_read_passwords(&me, NULL);
+      if (bad != CLI_EXIT_OK) return bad;
+      pw = me.password;
     }
     rc = mallard_client_authenticate_basic(client, &call, o->user, pw, NULL, &err);
-    if (prompted != NULL) {
-      memset(prompted, 0, strlen(prompted));
-      free(prompted);
-    }
+    cli_wipe_free(&me.password);
   }
-  if (rc != MALLARD_OK) {
+  if (rc == MALLARD_OK) return CLI_EXIT_OK;
+  if (waiting && (rc == MALLARD_UNAVAILABLE || rc == MALLARD_DEADLINE_EXCEEDED) &&
+      !refused_for_good(err.message)) {
+    *last = err;
+    return CONNECT_RETRY;
+  }
+  char end[32] = "", where[300]; /* "the target ": which end of a transfer */
+  if (o->role != NULL) snprintf(end, sizeof end, "the %s ", o->role);
+  printable(uri, where, sizeof where);
+  if (rc == MALLARD_UNAVAILABLE) {
+    char msg[sizeof err.message];
+    snprintf(msg, sizeof msg, "%s", err.message);
+    char hint[400];
+    connect_hint(o, uri, msg, hint, sizeof hint);
+    char prefix[400];
+    snprintf(prefix, sizeof prefix, "cannot connect to %s: ", uri);
+    const char *cause = msg;
+    if (strncmp(cause, prefix, strlen(prefix)) == 0) cause += strlen(prefix); /* said below */
+    if (o->role == NULL && strstr(msg, uri) != NULL)
+      fprintf(stderr, "mallard: %s%s\n", cli_one_line(msg), hint);
+    else
+      fprintf(stderr, "mallard: cannot connect to %s%s: %s%s\n", end, where,
+              cli_one_line((char *)cause), hint);
+    return CLI_EXIT_CONNECT;
+  }
+  if (rc == MALLARD_DEADLINE_EXCEEDED) { /* connected, but the login was not answered */
+    fprintf(stderr, "mallard: cannot connect to %s%s: no answer to the login within %.0f s\n", end,
+            where, call.timeout_ms / 1000.0);
+    return CLI_EXIT_CONNECT;
+  }
+  if (o->role == NULL) return cli_fail("login", &err);
+  return login_refused(o, uri, token != NULL, pw_from, &err);
+}
+
+int cli_login(const cli_conn_opts *o, mallard_client *client) {
+  return login(o, o->server, client, false, NULL);
+}
+
+static int connect_impl(const cli_conn_opts *o, const char *uri, bool waiting, mallard_error *last,
+                        mallard_client **out) {
+  if (uri == NULL) uri = o->server;
+  mallard_client *client = NULL;
+  int rc = cli_open(o, uri, &client);
+  if (rc != CLI_EXIT_OK) return rc;
+  rc = login(o, uri, client, waiting, last);
+  if (rc != CLI_EXIT_OK) {
     mallard_client_close(&client);
-    if (waiting && (rc == MALLARD_UNAVAILABLE || rc == MALLARD_DEADLINE_EXCEEDED) &&
-        !refused_for_good(err.message)) {
-      *last = err;
-      return CONNECT_RETRY;
-    }
-    char end[32] = ""; /* "the target ": which end of a transfer */
-    if (o->role != NULL) snprintf(end, sizeof end, "the %s ", o->role);
-    if (rc == MALLARD_UNAVAILABLE) {
-      char msg[sizeof err.message];
-      snprintf(msg, sizeof msg, "%s", err.message);
-      char hint[400];
-      connect_hint(o, uri, msg, hint, sizeof hint);
-      if (strstr(msg, uri) != NULL && o->role == NULL)
-        fprintf(stderr, "mallard: %s%s\n", cli_one_line(msg), hint);
-      else
-        fprintf(stderr, "mallard: cannot connect to %s%s: %s%s\n", end, uri, cli_one_line(msg),
-                hint);
-      return CLI_EXIT_CONNECT;
-    }
-    if (rc == MALLARD_DEADLINE_EXCEEDED) { /* connected, but the login was not answered */
-      fprintf(stderr, "mallard: cannot connect to %s%s: no answer to the login within %.0f s\n",
-              end, uri, call.timeout_ms / 1000.0);
-      return CLI_EXIT_CONNECT;
-    }
-    if (o->role == NULL) return cli_fail("login", &err);
-    return login_refused(o, uri, token != NULL, pw_from, &err);
+    return rc;
   }
   *out = client;
   return CLI_EXIT_OK;

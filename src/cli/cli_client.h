@@ -33,7 +33,9 @@ typedef struct cli_conn_opts {
    * ("password for U at URI: "), a token is tried at once (a ping), failed logins name the end,
    * and the target's TLS hints name --to-tls-* options. */
   const char *role;
-  bool tls_ca_inherited; /* the target's CA came from --tls-ca */
+  bool tls_ca_inherited;   /* the target's CA came from --tls-ca */
+  bool tls_cert_inherited; /* the target's client certificate came from --tls-cert/--tls-key */
+  char *password;          /* read ahead by cli_read_passwords (NULL: none); cli_wipe_free it */
 } cli_conn_opts;
 
 /* Runs a listing action ("list_tables" with an optional LIKE pattern as body, or
@@ -72,6 +74,22 @@ int cli_conn_opts_target(cli_conn_opts *o, cli_conn_opts *to, const char *to_uri
  * and returns 1; returns 0 if it is another argument, -1 (after printing a usage error) if its
  * value is missing. */
 int cli_option_value(int argc, char **argv, int *i, const char *name, const char **out);
+
+/* Makes a client for uri (NULL = o->server) without connecting yet: a bad URI or TLS file is a
+ * usage error (printed; returns 2). The caller closes *out. */
+int cli_open(const cli_conn_opts *o, const char *uri, mallard_client **out);
+
+/* Logs in on a client made by cli_open for o->server (as cli_connect does). Prints one line on
+ * failure and returns the exit code. */
+int cli_login(const cli_conn_opts *o, mallard_client *client);
+
+/* Asks on the terminal, in one prompt session, for the password of each of a and b (b may be
+ * NULL) that needs one (no token, no password variable set, none read yet), into its
+ * `password`. Without a terminal, or at its end (Ctrl-D), prints why and returns 2. */
+int cli_read_passwords(cli_conn_opts *a, cli_conn_opts *b);
+
+/* Overwrites and frees a secret; sets *secret to NULL. */
+void cli_wipe_free(char **secret);
 
 /* Connects to uri (NULL = o->server) and logs in: a pre-issued token (o->token_env,
  * MALLARD_TOKEN) or user + password (o->password_env, MALLARD_PASSWORD, else a no-echo prompt on

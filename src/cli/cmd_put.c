@@ -58,8 +58,18 @@ static int to_option(int argc, char **argv, int *i, const char **to, const char 
               {"--to-tls-cert", &to_tls[1]},
               {"--to-tls-key", &to_tls[2]},
               {"--to-tls-server-name", &to_tls[3]}};
+  const char *a = argv[*i];
+  if (strcmp(a, "--to-password") == 0 || strncmp(a, "--to-password=", 14) == 0) {
+    fprintf(stderr, "mallard transfer: passwords are not taken as arguments (they would show in "
+                    "the process list): set MALLARD_TO_PASSWORD or answer the prompt\n");
+    return -1;
+  }
   for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
     int r = cli_option_value(argc, argv, i, opts[k].name, opts[k].dst);
+    if (r == 1 && *opts[k].dst[0] == '\0') {
+      fprintf(stderr, "mallard transfer: %s needs a value, not ''\n", opts[k].name);
+      return -1;
+    }
     if (r != 0) return r;
   }
   return 0;
@@ -130,15 +140,16 @@ static int run(const char *cmd, int argc, char **argv) {
     rc = cli_open_local_file(cmd, arg, &csv, &src);
     if (rc != CLI_EXIT_OK) return rc;
   } else {
-    /* Both ends log in (and any prompt is answered) before the query starts: a refused target
-     * costs the source nothing, and time spent typing a password counts against no call. */
-    rc = cli_connect(&o, NULL, &source);
-    if (rc != CLI_EXIT_OK) return rc;
-    rc = cli_connect(&to_o, NULL, &target);
-    if (rc != CLI_EXIT_OK) {
-      mallard_client_close(&source);
-      return rc;
-    }
+    /* Both URIs and TLS files are checked and both passwords asked (if any) before either
+     * server is; then both ends log in before the query starts, so that a refused target costs
+     * the source nothing. */
+    rc = cli_open(&o, NULL, &source);
+    if (rc == CLI_EXIT_OK) rc = cli_open(&to_o, NULL, &target);
+    if (rc == CLI_EXIT_OK) rc = cli_read_passwords(&o, &to_o);
+    if (rc == CLI_EXIT_OK) rc = cli_login(&o, source);
+    if (rc == CLI_EXIT_OK) rc = cli_login(&to_o, target);
+    if (rc != CLI_EXIT_OK) goto cleanup;
+    double t_login = cli_now();
     mallard_error err;
     memset(&err, 0, sizeof err);
     mallard_reader *reader = NULL;
@@ -153,9 +164,14 @@ static int run(const char *cmd, int argc, char **argv) {
     if (code == MALLARD_OK) code = mallard_reader_export(&reader, &src, &err);
     if (code != MALLARD_OK) {
       mallard_reader_close(&reader, NULL);
-      mallard_client_close(&target);
-      mallard_client_close(&source);
-      return cli_fail(cmd, &err);
+      rc = cli_fail(cmd, &err);
+      goto cleanup;
+    }
+    /* A query slow to its first rows may outlast the target's session (--session-idle): log
+     * in again. */
+    if (cli_now() - t_login > 1.0) {
+      rc = cli_login(&to_o, target);
+      if (rc != CLI_EXIT_OK) goto cleanup;
     }
   }
   if (is_put) {
@@ -181,6 +197,8 @@ cleanup:
   if (src.release != NULL) src.release(&src);
   mallard_client_close(&target);
   mallard_client_close(&source);
+  cli_wipe_free(&o.password);
+  cli_wipe_free(&to_o.password);
   return rc;
 }
 

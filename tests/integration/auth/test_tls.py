@@ -291,6 +291,8 @@ def test_transfer_gives_each_end_its_own_tls_and_login(serve, mallard, users_fil
                 (["--to-tls-cert", certs / "client.pem"], "--to-tls-cert and --to-tls-key go "
                                                           "together"),
                 (["--to-user"], "option --to-user needs a value"),
+                (["--to-user="], "--to-user needs a value, not ''"),
+                (["--to", "http://127.0.0.1:1"], "the target: "),
                 (["--to-password", "hunter2"], "passwords are not taken as arguments"),
                 (["--to-password=hunter2"], "set MALLARD_TO_PASSWORD or answer the prompt")]:
             rc, out = transfer(plain.url, plain.url, "t3", *flags)
@@ -346,3 +348,33 @@ def test_transfer_gives_each_end_its_own_tls_and_login(serve, mallard, users_fil
                            MALLARD_TOKEN=plain_token, MALLARD_PASSWORD=PASSWORDS["carol"])
         assert rc == 0, out
         assert rows(tls, "t7", **cas) == 2
+
+
+def test_transfer_logs_the_target_in_again_after_a_slow_query(serve, mallard, users_file,
+                                                              tmp_path):
+    """Both ends log in before the query starts; a query slower to its first rows than the
+    target's session idle time (--session-idle) must not end with the target refusing the
+    DoPut: the target is logged in again once the rows come."""
+    import threading
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLARD_")}
+    env["MALLARD_PASSWORD"] = PASSWORDS["alice"]
+    with serve("--users", users_file) as src, \
+            serve("--users", users_file, "--session-idle", "2s") as dst:
+        def feed():  # the rows come 3.5 s after the query starts (the target logged in before)
+            time.sleep(3.5)
+            with open(fifo, "w") as f:
+                f.write("a\n1\n2\n3\n")
+        t = threading.Thread(target=feed)
+        t.start()
+        r = subprocess.run([mallard, "transfer", f"SELECT * FROM read_csv('{fifo}', "
+                            "columns={'a': 'INTEGER'}, header=true, auto_detect=false)",
+                            "--server", src.url, "--to", dst.url, "--table", "slow", "--user",
+                            "alice"], capture_output=True, text=True, env=env, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        t.join()
+        assert r.returncode == 0, r.stderr
+        assert "transferred 3 rows into slow" in r.stdout
+        assert dst.stderr().count("user=alice rpc=Handshake") == 2, dst.stderr()
+

@@ -467,6 +467,17 @@ def test_transfer_prompts_for_each_server_by_name(mallard_bin, servers):
         assert p.wait(timeout=20) == 0
     finally:
         p.close()
+    # both asked before either server is: the second password typed ahead of its prompt is
+    # kept (and not shown)
+    p = Pty(argv, env)
+    try:
+        p.expect(re.escape(f"password for admin at {servers[0]}: "))
+        p.send("password123\rpassword123\r")
+        out = p.expect(r"transferred 1 row into prompted")
+        assert "password123" not in out, out
+        assert p.wait(timeout=20) == 0
+    finally:
+        p.close()
     p = Pty(argv, env)
     try:
         p.expect(re.escape(f"password for admin at {servers[0]}: "))
