@@ -37,6 +37,12 @@ static const char *env_set(const char *name) {
   return v != NULL && *v != '\0' ? v : NULL;
 }
 
+/* A copy of text for one line of the terminal (control characters as '?'), in buf. */
+static const char *printable(const char *text, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s", text != NULL ? text : "");
+  return cli_one_line(buf);
+}
+
 int cli_conn_opts_target(cli_conn_opts *o, cli_conn_opts *to, const char *to_uri,
                          const char *to_user, const char *const to_tls[4]) {
   static const char *const k_common[4] = {"--tls-ca", "--tls-cert", "--tls-key",
@@ -52,6 +58,9 @@ int cli_conn_opts_target(cli_conn_opts *o, cli_conn_opts *to, const char *to_uri
     return CLI_EXIT_USAGE;
   }
   bool src_tls = is_tls_uri(o->server), dst_tls = is_tls_uri(to_uri);
+  char from[300], into[300];
+  printable(o->server, from, sizeof from);
+  printable(to_uri, into, sizeof into);
   const char **src[4] = {&o->tls_ca, &o->tls_cert, &o->tls_key, &o->tls_name};
   const char **dst[4] = {&to->tls_ca, &to->tls_cert, &to->tls_key, &to->tls_name};
   for (int k = 0; k < 4; k++) {
@@ -60,7 +69,7 @@ int cli_conn_opts_target(cli_conn_opts *o, cli_conn_opts *to, const char *to_uri
       fprintf(stderr,
               "mallard transfer: --to-tls-* options given for '%s', which is not a "
               "grpc+tls:// URI\n",
-              to_uri);
+              into);
       return CLI_EXIT_USAGE;
     }
     *dst[k] = own ? to_tls[k] : dst_tls ? *src[k] : NULL;
@@ -69,7 +78,7 @@ int cli_conn_opts_target(cli_conn_opts *o, cli_conn_opts *to, const char *to_uri
         fprintf(stderr,
                 "mallard transfer: %s is for a grpc+tls:// end, and neither takes it "
                 "('%s' and '%s'%s)\n",
-                k_common[k], o->server, to_uri, own ? ", which has its own" : "");
+                k_common[k], from, into, own ? ", which has its own" : "");
         return CLI_EXIT_USAGE;
       }
       *src[k] = NULL; /* the target's */
@@ -386,12 +395,6 @@ static const char *connect_hint(const cli_conn_opts *o, const char *uri, const c
 static bool refused_for_good(const char *msg) {
   return strstr(msg, "Ssl handshake failed") != NULL ||
          strstr(msg, "is not in peer certificate") != NULL || strstr(msg, "Socket closed") != NULL;
-}
-
-/* A copy of text for one line of the terminal (control characters as '?'), in buf. */
-static const char *printable(const char *text, char *buf, size_t cap) {
-  snprintf(buf, cap, "%s", text != NULL ? text : "");
-  return cli_one_line(buf);
 }
 
 /* One end of a transfer refused the login: says which, and where the secret it was sent came

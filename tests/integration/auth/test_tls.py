@@ -300,6 +300,8 @@ def test_transfer_gives_each_end_its_own_tls_and_login(serve, mallard, users_fil
             assert "hunter2" not in out
         rc, out = transfer(plain.url, tls.url, "t3", "--tls-ca", ca, "--to-tls-ca", other)
         assert rc == 2 and "which has its own" in out, out
+        rc, out = transfer(plain.url, "grpc://127.0.0.1:1\x1b[2J", "t3", "--to-tls-ca", ca)
+        assert rc == 2 and "'grpc://127.0.0.1:1?[2J'" in out and "\x1b" not in out, out
         assert plain.stderr().count("rpc=Handshake") == logins, "a server was asked"
         # the --name=VALUE form, as for the common options
         rc, out = transfer(plain.url, tls_other.url, "t9", f"--to-tls-ca={other}",
