@@ -457,11 +457,16 @@ def test_transfer_prompts_for_each_server_by_name(mallard_bin, servers):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLARD_") and k != "CI"}
     argv = [mallard_bin, "transfer", "SELECT 7 AS x", "-s", servers[0], "--to", servers[1],
             "--table", "prompted", "--mode", "replace"]
-    p = Pty(argv, env)
-    try:
+    def at_second_prompt(leader=False):
+        """transfer on a terminal, the source's password given, the target's asked."""
+        p = Pty(argv, env, leader=leader)
         p.expect(re.escape(f"password for admin at {servers[0]}: "))
         p.send("password123\r")
         p.expect(re.escape(f"password for admin at {servers[1]}: "))
+        return p
+
+    p = at_second_prompt()
+    try:
         p.send("password123\r")
         p.expect(r"transferred 1 row into prompted")
         assert p.wait(timeout=20) == 0
@@ -478,21 +483,15 @@ def test_transfer_prompts_for_each_server_by_name(mallard_bin, servers):
         assert p.wait(timeout=20) == 0
     finally:
         p.close()
-    p = Pty(argv, env)
+    p = at_second_prompt()
     try:
-        p.expect(re.escape(f"password for admin at {servers[0]}: "))
-        p.send("password123\r")
-        p.expect(re.escape(f"password for admin at {servers[1]}: "))
         p.send(b"\x04")
         p.expect(re.escape(f"no password given for {servers[1]}"))
         assert p.wait(timeout=20) == 2
     finally:
         p.close()
-    p = Pty(argv, env, leader=True)
+    p = at_second_prompt(leader=True)
     try:
-        p.expect(re.escape(f"password for admin at {servers[0]}: "))
-        p.send("password123\r")
-        p.expect(re.escape(f"password for admin at {servers[1]}: "))
         assert not p.echo_on()  # while asking
         p.send(b"\x03")
         assert p.exit_status(timeout=20) == -signal.SIGINT
